@@ -1,0 +1,803 @@
+//! The SQL shared by both backends.
+//!
+//! sqlx binds a query to one database type at compile time, and generic code over `sqlx::Database`
+//! needs a wall of higher-ranked bounds. The two backends run the same SQL text (both accept `$n`
+//! placeholders, `ON CONFLICT`, `LIKE`), so one macro expands the same method bodies for each; the
+//! backend-specific parts (how a write transaction starts and takes the sequencer row) are methods
+//! of the backend type: `read_pool()`, `begin_write()` and the `LOCK_HEAD` constant.
+
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+pub(crate) fn split_subjects(s: &str) -> Vec<String> {
+    s.split(' ').filter(|p| !p.is_empty()).map(str::to_owned).collect()
+}
+
+pub(crate) fn parse_seqs(s: &str) -> Vec<u64> {
+    s.split(',').filter_map(|p| p.parse().ok()).collect()
+}
+
+pub(crate) fn hash_from(bytes: &[u8]) -> Result<thabian_ledger::Hash, crate::StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| crate::StoreError::Corrupt(format!("hash of {} bytes, expected 32", bytes.len())))
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $backend:literal) => {
+        use crate::common::{hash_from, is_unique_violation, parse_seqs, split_subjects, to_i64, to_u64};
+        use crate::*;
+        use sqlx::Row;
+        use thabian_ledger::Frontier;
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        const EVENT_COLUMNS: &str = "e.seq, e.id, e.kind, e.subjects, e.area_path, e.effective, e.recorded_at, \
+             e.actor, e.office, e.idempotency_key, e.body, e.leaf_hash";
+        const PERSON_COLUMNS: &str =
+            "pin, version, status, residence_path, household, father, mother, spouse, record";
+        const ACCESS_COLUMNS: &str = "id, at, official_id, pin, action, purpose, client, detail, event_seq";
+
+        fn event_from_row(r: &DbRow) -> Result<StoredEvent> {
+            let leaf: Vec<u8> = r.try_get("leaf_hash")?;
+            Ok(StoredEvent {
+                seq: to_u64(r.try_get("seq")?),
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                subjects: split_subjects(&r.try_get::<String, _>("subjects")?),
+                area_path: r.try_get("area_path")?,
+                effective: r.try_get("effective")?,
+                recorded_at: r.try_get("recorded_at")?,
+                actor: r.try_get("actor")?,
+                office: r.try_get("office")?,
+                idempotency_key: r.try_get("idempotency_key")?,
+                body: r.try_get("body")?,
+                leaf_hash: hash_from(&leaf)?,
+            })
+        }
+
+        fn person_from_row(r: &DbRow) -> Result<PersonRow> {
+            Ok(PersonRow {
+                pin: r.try_get("pin")?,
+                version: to_u64(r.try_get("version")?),
+                status: r.try_get("status")?,
+                residence_path: r.try_get("residence_path")?,
+                household: r.try_get("household")?,
+                father: r.try_get("father")?,
+                mother: r.try_get("mother")?,
+                spouse: r.try_get("spouse")?,
+                record: r.try_get("record")?,
+            })
+        }
+
+        fn household_from_row(r: &DbRow) -> Result<HouseholdRow> {
+            Ok(HouseholdRow {
+                id: r.try_get("id")?,
+                version: to_u64(r.try_get("version")?),
+                head: r.try_get("head")?,
+                area_path: r.try_get("area_path")?,
+                record: r.try_get("record")?,
+            })
+        }
+
+        fn official_from_row(r: &DbRow) -> Result<OfficialRow> {
+            Ok(OfficialRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                role: r.try_get("role")?,
+                jurisdiction: r.try_get("jurisdiction")?,
+                office: r.try_get("office")?,
+                created_at: r.try_get("created_at")?,
+                disabled_at: r.try_get("disabled_at")?,
+            })
+        }
+
+        fn token_from_row(r: &DbRow) -> Result<TokenRow> {
+            Ok(TokenRow {
+                id: r.try_get("id")?,
+                hash: r.try_get("hash")?,
+                official_id: r.try_get("official_id")?,
+                label: r.try_get("label")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        }
+
+        fn access_from_row(r: &DbRow) -> Result<AccessRecord> {
+            Ok(AccessRecord {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                official_id: r.try_get("official_id")?,
+                pin: r.try_get("pin")?,
+                action: r.try_get("action")?,
+                purpose: r.try_get("purpose")?,
+                client: r.try_get("client")?,
+                detail: r.try_get("detail")?,
+                event_seq: r.try_get::<Option<i64>, _>("event_seq")?.map(to_u64),
+            })
+        }
+
+        fn checkpoint_from_row(r: &DbRow) -> Result<CheckpointRow> {
+            let root: Vec<u8> = r.try_get("root")?;
+            Ok(CheckpointRow {
+                size: to_u64(r.try_get("size")?),
+                root: hash_from(&root)?,
+                time: r.try_get("time")?,
+                key_id: r.try_get("key_id")?,
+                note: r.try_get("note")?,
+            })
+        }
+
+        async fn insert_access<'c, E>(conn: E, a: &AccessRecord) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            sqlx::query(
+                "INSERT INTO access_log (id, at, official_id, pin, action, purpose, client, detail, event_seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&a.id)
+            .bind(&a.at)
+            .bind(&a.official_id)
+            .bind(&a.pin)
+            .bind(&a.action)
+            .bind(&a.purpose)
+            .bind(&a.client)
+            .bind(&a.detail)
+            .bind(a.event_seq.map(to_i64))
+            .execute(conn)
+            .await?;
+            Ok(())
+        }
+
+        async fn write_person<'c, E>(conn: E, p: &Versioned<PersonRow>) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            let r = &p.row;
+            let result = match p.expected_version {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO persons (pin, version, status, residence_path, household, father, mother, spouse, record) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&r.pin)
+                    .bind(to_i64(r.version))
+                    .bind(&r.status)
+                    .bind(&r.residence_path)
+                    .bind(&r.household)
+                    .bind(&r.father)
+                    .bind(&r.mother)
+                    .bind(&r.spouse)
+                    .bind(&r.record)
+                    .execute(conn)
+                    .await
+                }
+                Some(expected) => {
+                    sqlx::query(
+                        "UPDATE persons SET version = $2, status = $3, residence_path = $4, household = $5, \
+                         father = $6, mother = $7, spouse = $8, record = $9 WHERE pin = $1 AND version = $10",
+                    )
+                    .bind(&r.pin)
+                    .bind(to_i64(r.version))
+                    .bind(&r.status)
+                    .bind(&r.residence_path)
+                    .bind(&r.household)
+                    .bind(&r.father)
+                    .bind(&r.mother)
+                    .bind(&r.spouse)
+                    .bind(&r.record)
+                    .bind(to_i64(expected))
+                    .execute(conn)
+                    .await
+                }
+            };
+            match result {
+                Ok(done) if p.expected_version.is_some() && done.rows_affected() == 0 => {
+                    Err(StoreError::Conflict { what: "person", key: r.pin.clone() })
+                }
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate { what: "person", key: r.pin.clone() }),
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        async fn write_household<'c, E>(conn: E, h: &Versioned<HouseholdRow>) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            let r = &h.row;
+            let result = match h.expected_version {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO households (id, version, head, area_path, record) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&r.id)
+                    .bind(to_i64(r.version))
+                    .bind(&r.head)
+                    .bind(&r.area_path)
+                    .bind(&r.record)
+                    .execute(conn)
+                    .await
+                }
+                Some(expected) => {
+                    sqlx::query(
+                        "UPDATE households SET version = $2, head = $3, area_path = $4, record = $5 \
+                         WHERE id = $1 AND version = $6",
+                    )
+                    .bind(&r.id)
+                    .bind(to_i64(r.version))
+                    .bind(&r.head)
+                    .bind(&r.area_path)
+                    .bind(&r.record)
+                    .bind(to_i64(expected))
+                    .execute(conn)
+                    .await
+                }
+            };
+            match result {
+                Ok(done) if h.expected_version.is_some() && done.rows_affected() == 0 => {
+                    Err(StoreError::Conflict { what: "household", key: r.id.clone() })
+                }
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => {
+                    Err(StoreError::Duplicate { what: "household", key: r.id.clone() })
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn commit(&self, batch: WriteBatch) -> Result<Vec<StoredEvent>> {
+                let mut tx = self.begin_write().await?;
+                let head = sqlx::query(Self::LOCK_HEAD).fetch_one(&mut *tx).await?;
+                let size = to_u64(head.try_get("size")?);
+                let frontier_bytes: Vec<u8> = head.try_get("frontier")?;
+                let last_recorded_at: String = head.try_get("last_recorded_at")?;
+                let mut frontier = Frontier::from_bytes(&frontier_bytes)
+                    .map_err(|e| StoreError::Corrupt(format!("log frontier: {e}")))?;
+                if frontier.size() != size {
+                    return Err(StoreError::Corrupt(format!(
+                        "log frontier covers {} events, log head says {size}",
+                        frontier.size()
+                    )));
+                }
+
+                for p in &batch.persons {
+                    write_person(&mut *tx, p).await?;
+                }
+                for h in &batch.households {
+                    write_household(&mut *tx, h).await?;
+                }
+
+                // Transaction time never goes backwards along the log, whatever the nodes' clocks say.
+                let now = format_time(batch.now);
+                let recorded_at = if now > last_recorded_at { now } else { last_recorded_at };
+                let mut committed = Vec::with_capacity(batch.events.len());
+                for (i, ev) in batch.events.into_iter().enumerate() {
+                    let seq = size + 1 + i as u64;
+                    let mut body = ev.body;
+                    body.insert("seq".into(), serde_json::Value::from(seq));
+                    body.insert("recorded_at".into(), serde_json::Value::from(recorded_at.clone()));
+                    let text = crate::canonical::to_canonical_string(&serde_json::Value::Object(body));
+                    let leaf = thabian_ledger::leaf_hash(text.as_bytes());
+                    let subjects = ev.subjects.join(" ");
+                    let inserted = sqlx::query(
+                        "INSERT INTO events (seq, id, kind, subjects, area_path, effective, recorded_at, actor, office, \
+                         idempotency_key, body, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    )
+                    .bind(to_i64(seq))
+                    .bind(&ev.id)
+                    .bind(&ev.kind)
+                    .bind(&subjects)
+                    .bind(&ev.area_path)
+                    .bind(&ev.effective)
+                    .bind(&recorded_at)
+                    .bind(&ev.actor)
+                    .bind(&ev.office)
+                    .bind(&ev.idempotency_key)
+                    .bind(&text)
+                    .bind(leaf.to_vec())
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Ok(_) => {}
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(StoreError::Duplicate { what: "event", key: ev.id.clone() })
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    let mut seen = std::collections::BTreeSet::new();
+                    for pin in &ev.subjects {
+                        if seen.insert(pin.as_str()) {
+                            sqlx::query("INSERT INTO event_subjects (pin, seq) VALUES ($1, $2)")
+                                .bind(pin)
+                                .bind(to_i64(seq))
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                    let completed = frontier
+                        .append(leaf)
+                        .map_err(|e| StoreError::Corrupt(format!("log frontier: {e}")))?;
+                    for (node, hash) in completed {
+                        sqlx::query("INSERT INTO merkle_nodes (level, idx, hash) VALUES ($1, $2, $3)")
+                            .bind(i32::from(node.level))
+                            .bind(to_i64(node.index))
+                            .bind(hash.to_vec())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    committed.push(StoredEvent {
+                        seq,
+                        id: ev.id,
+                        kind: ev.kind,
+                        subjects: ev.subjects,
+                        area_path: ev.area_path,
+                        effective: ev.effective,
+                        recorded_at: recorded_at.clone(),
+                        actor: ev.actor,
+                        office: ev.office,
+                        idempotency_key: ev.idempotency_key,
+                        body: text,
+                        leaf_hash: leaf,
+                    });
+                }
+
+                for a in &batch.access {
+                    let mut a = a.clone();
+                    a.event_seq = a
+                        .event_seq
+                        .and_then(|i| committed.get(usize::try_from(i).unwrap_or(usize::MAX)))
+                        .map(|e| e.seq);
+                    insert_access(&mut *tx, &a).await?;
+                }
+
+                if let Some(idem) = &batch.idempotency {
+                    let seqs: Vec<String> = committed.iter().map(|e| e.seq.to_string()).collect();
+                    let inserted = sqlx::query(
+                        "INSERT INTO idempotency (key, request_hash, result, seqs, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&idem.key)
+                    .bind(&idem.request_hash)
+                    .bind(&idem.result)
+                    .bind(seqs.join(","))
+                    .bind(&recorded_at)
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Ok(_) => {}
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(StoreError::Duplicate { what: "idempotency key", key: idem.key.clone() })
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+
+                if !committed.is_empty() {
+                    sqlx::query("UPDATE log_head SET size = $1, frontier = $2, last_recorded_at = $3 WHERE id = 1")
+                        .bind(to_i64(frontier.size()))
+                        .bind(frontier.to_bytes())
+                        .bind(&recorded_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(committed)
+            }
+
+            async fn log_size(&self) -> Result<u64> {
+                let row = sqlx::query("SELECT size FROM log_head WHERE id = 1").fetch_one(self.read_pool()).await?;
+                Ok(to_u64(row.try_get("size")?))
+            }
+
+            async fn event(&self, seq: u64) -> Result<Option<StoredEvent>> {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq = $1");
+                let row = sqlx::query(&sql).bind(to_i64(seq)).fetch_optional(self.read_pool()).await?;
+                row.as_ref().map(event_from_row).transpose()
+            }
+
+            async fn events_after(&self, after: u64, limit: u32, filter: &FeedFilter) -> Result<Vec<StoredEvent>> {
+                let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq > $1");
+                let mut n = 2;
+                if filter.area_prefix.is_some() {
+                    sql.push_str(&format!(" AND e.area_path LIKE ${n}"));
+                    n += 1;
+                }
+                if !filter.kinds.is_empty() {
+                    let marks: Vec<String> = (0..filter.kinds.len()).map(|i| format!("${}", n + i)).collect();
+                    sql.push_str(&format!(" AND e.kind IN ({})", marks.join(", ")));
+                    n += filter.kinds.len();
+                }
+                sql.push_str(&format!(" ORDER BY e.seq LIMIT ${n}"));
+                let mut q = sqlx::query(&sql).bind(to_i64(after));
+                if let Some(prefix) = &filter.area_prefix {
+                    q = q.bind(format!("{prefix}%"));
+                }
+                for kind in &filter.kinds {
+                    q = q.bind(kind);
+                }
+                let rows = q.bind(i64::from(limit)).fetch_all(self.read_pool()).await?;
+                rows.iter().map(event_from_row).collect()
+            }
+
+            async fn person_events(&self, pin: &str, max_seq: Option<u64>) -> Result<Vec<StoredEvent>> {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM event_subjects s JOIN events e ON e.seq = s.seq \
+                     WHERE s.pin = $1 AND s.seq <= $2 ORDER BY s.seq"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(pin)
+                    .bind(max_seq.map(to_i64).unwrap_or(i64::MAX))
+                    .fetch_all(self.read_pool())
+                    .await?;
+                rows.iter().map(event_from_row).collect()
+            }
+
+            async fn seq_known_at(&self, at: &str) -> Result<u64> {
+                let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE recorded_at <= $1")
+                    .bind(at)
+                    .fetch_one(self.read_pool())
+                    .await?;
+                Ok(to_u64(row.try_get("seq")?))
+            }
+
+            async fn merkle_nodes(
+                &self,
+                ids: &[thabian_ledger::NodeId],
+            ) -> Result<std::collections::HashMap<thabian_ledger::NodeId, thabian_ledger::Hash>> {
+                let mut out = std::collections::HashMap::with_capacity(ids.len());
+                // One statement per level keeps the SQL portable; proofs touch O(log n) levels.
+                let mut by_level: std::collections::BTreeMap<u8, Vec<i64>> = Default::default();
+                for id in ids {
+                    by_level.entry(id.level).or_default().push(to_i64(id.index));
+                }
+                for (level, indexes) in by_level {
+                    for chunk in indexes.chunks(500) {
+                        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                        let sql = format!(
+                            "SELECT idx, hash FROM merkle_nodes WHERE level = $1 AND idx IN ({})",
+                            marks.join(", ")
+                        );
+                        let mut q = sqlx::query(&sql).bind(i32::from(level));
+                        for idx in chunk {
+                            q = q.bind(*idx);
+                        }
+                        for row in q.fetch_all(self.read_pool()).await? {
+                            let hash: Vec<u8> = row.try_get("hash")?;
+                            let id = thabian_ledger::NodeId { level, index: to_u64(row.try_get("idx")?) };
+                            out.insert(id, hash_from(&hash)?);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn find_idempotency(&self, key: &str) -> Result<Option<StoredIdempotency>> {
+                let row = sqlx::query("SELECT request_hash, result, seqs FROM idempotency WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(self.read_pool())
+                    .await?;
+                row.map(|r| {
+                    Ok(StoredIdempotency {
+                        request_hash: r.try_get("request_hash")?,
+                        result: r.try_get("result")?,
+                        seqs: parse_seqs(&r.try_get::<String, _>("seqs")?),
+                    })
+                })
+                .transpose()
+            }
+
+            async fn add_log_key(&self, key_id: &str, vkey: &str, created_at: &str) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO log_keys (key_id, vkey, created_at) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
+                )
+                .bind(key_id)
+                .bind(vkey)
+                .bind(created_at)
+                .execute(self.write_pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn log_keys(&self) -> Result<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT key_id, vkey FROM log_keys ORDER BY created_at, key_id")
+                    .fetch_all(self.read_pool())
+                    .await?;
+                rows.iter().map(|r| Ok((r.try_get("key_id")?, r.try_get("vkey")?))).collect()
+            }
+
+            async fn add_checkpoint(&self, c: &CheckpointRow) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO checkpoints (size, root, time, key_id, note) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (size) DO NOTHING",
+                )
+                .bind(to_i64(c.size))
+                .bind(c.root.to_vec())
+                .bind(&c.time)
+                .bind(&c.key_id)
+                .bind(&c.note)
+                .execute(self.write_pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>> {
+                let row = sqlx::query("SELECT size, root, time, key_id, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+                    .fetch_optional(self.read_pool())
+                    .await?;
+                row.as_ref().map(checkpoint_from_row).transpose()
+            }
+
+            async fn checkpoint(&self, size: u64) -> Result<Option<CheckpointRow>> {
+                let row = sqlx::query("SELECT size, root, time, key_id, note FROM checkpoints WHERE size = $1")
+                    .bind(to_i64(size))
+                    .fetch_optional(self.read_pool())
+                    .await?;
+                row.as_ref().map(checkpoint_from_row).transpose()
+            }
+
+            async fn checkpoints(&self) -> Result<Vec<CheckpointRow>> {
+                let rows = sqlx::query("SELECT size, root, time, key_id, note FROM checkpoints ORDER BY size")
+                    .fetch_all(self.read_pool())
+                    .await?;
+                rows.iter().map(checkpoint_from_row).collect()
+            }
+
+            async fn person(&self, pin: &str) -> Result<Option<PersonRow>> {
+                let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE pin = $1");
+                let row = sqlx::query(&sql).bind(pin).fetch_optional(self.read_pool()).await?;
+                row.as_ref().map(person_from_row).transpose()
+            }
+
+            async fn persons(&self, pins: &[String]) -> Result<Vec<PersonRow>> {
+                let mut out = Vec::with_capacity(pins.len());
+                for chunk in pins.chunks(500) {
+                    let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT {PERSON_COLUMNS} FROM persons WHERE pin IN ({}) ORDER BY pin",
+                        marks.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for pin in chunk {
+                        q = q.bind(pin);
+                    }
+                    for row in q.fetch_all(self.read_pool()).await? {
+                        out.push(person_from_row(&row)?);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn children(&self, pin: &str) -> Result<Vec<PersonRow>> {
+                let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE father = $1 OR mother = $1 ORDER BY pin");
+                let rows = sqlx::query(&sql).bind(pin).fetch_all(self.read_pool()).await?;
+                rows.iter().map(person_from_row).collect()
+            }
+
+            async fn household(&self, id: &str) -> Result<Option<HouseholdRow>> {
+                let row = sqlx::query("SELECT id, version, head, area_path, record FROM households WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.read_pool())
+                    .await?;
+                row.as_ref().map(household_from_row).transpose()
+            }
+
+            async fn household_members(&self, id: &str) -> Result<Vec<PersonRow>> {
+                let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE household = $1 ORDER BY pin");
+                let rows = sqlx::query(&sql).bind(id).fetch_all(self.read_pool()).await?;
+                rows.iter().map(person_from_row).collect()
+            }
+
+            async fn all_persons(&self, after_pin: &str, limit: u32) -> Result<Vec<PersonRow>> {
+                let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE pin > $1 ORDER BY pin LIMIT $2");
+                let rows = sqlx::query(&sql)
+                    .bind(after_pin)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.read_pool())
+                    .await?;
+                rows.iter().map(person_from_row).collect()
+            }
+
+            async fn all_households(&self) -> Result<Vec<HouseholdRow>> {
+                let rows = sqlx::query("SELECT id, version, head, area_path, record FROM households ORDER BY id")
+                    .fetch_all(self.read_pool())
+                    .await?;
+                rows.iter().map(household_from_row).collect()
+            }
+
+            async fn subjects_after(&self, after_pin: &str, limit: u32) -> Result<Vec<String>> {
+                let rows = sqlx::query(
+                    "SELECT DISTINCT pin FROM event_subjects WHERE pin > $1 ORDER BY pin LIMIT $2",
+                )
+                .bind(after_pin)
+                .bind(i64::from(limit))
+                .fetch_all(self.read_pool())
+                .await?;
+                rows.iter().map(|r| Ok(r.try_get("pin")?)).collect()
+            }
+
+            async fn clear_projections(&self) -> Result<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM persons").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM households").execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn put_projections(&self, persons: &[PersonRow], households: &[HouseholdRow]) -> Result<()> {
+                let mut tx = self.begin_write().await?;
+                for p in persons {
+                    write_person(&mut *tx, &Versioned { row: p.clone(), expected_version: None }).await?;
+                }
+                for h in households {
+                    write_household(&mut *tx, &Versioned { row: h.clone(), expected_version: None }).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_official(&self, o: &OfficialRow, audit: &AccessRecord) -> Result<()> {
+                let mut tx = self.begin_write().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO officials (id, name, role, jurisdiction, office, created_at, disabled_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&o.id)
+                .bind(&o.name)
+                .bind(&o.role)
+                .bind(&o.jurisdiction)
+                .bind(&o.office)
+                .bind(&o.created_at)
+                .bind(&o.disabled_at)
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(StoreError::Duplicate { what: "official", key: o.id.clone() })
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                insert_access(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn official(&self, id: &str) -> Result<Option<OfficialRow>> {
+                let row = sqlx::query(
+                    "SELECT id, name, role, jurisdiction, office, created_at, disabled_at FROM officials WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(self.read_pool())
+                .await?;
+                row.as_ref().map(official_from_row).transpose()
+            }
+
+            async fn officials(&self) -> Result<Vec<OfficialRow>> {
+                let rows = sqlx::query(
+                    "SELECT id, name, role, jurisdiction, office, created_at, disabled_at FROM officials ORDER BY id",
+                )
+                .fetch_all(self.read_pool())
+                .await?;
+                rows.iter().map(official_from_row).collect()
+            }
+
+            async fn disable_official(&self, id: &str, at: &str, audit: &AccessRecord) -> Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query("UPDATE officials SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_access(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn insert_token(&self, t: &TokenRow, audit: &AccessRecord) -> Result<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO api_tokens (id, hash, official_id, label, created_at, expires_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&t.id)
+                .bind(&t.hash)
+                .bind(&t.official_id)
+                .bind(&t.label)
+                .bind(&t.created_at)
+                .bind(&t.expires_at)
+                .bind(&t.revoked_at)
+                .execute(&mut *tx)
+                .await?;
+                insert_access(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>> {
+                let row = sqlx::query(
+                    "SELECT id, hash, official_id, label, created_at, expires_at, revoked_at FROM api_tokens WHERE hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(self.read_pool())
+                .await?;
+                row.as_ref().map(token_from_row).transpose()
+            }
+
+            async fn tokens(&self, official_id: &str) -> Result<Vec<TokenRow>> {
+                let rows = sqlx::query(
+                    "SELECT id, hash, official_id, label, created_at, expires_at, revoked_at FROM api_tokens \
+                     WHERE official_id = $1 ORDER BY created_at, id",
+                )
+                .bind(official_id)
+                .fetch_all(self.read_pool())
+                .await?;
+                rows.iter().map(token_from_row).collect()
+            }
+
+            async fn revoke_token(&self, id: &str, at: &str, audit: &AccessRecord) -> Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_access(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn append_access(&self, records: &[AccessRecord]) -> Result<()> {
+                if records.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.begin_write().await?;
+                for a in records {
+                    insert_access(&mut *tx, a).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn access_for_person(&self, pin: &str, limit: u32) -> Result<Vec<AccessRecord>> {
+                let sql = format!("SELECT {ACCESS_COLUMNS} FROM access_log WHERE pin = $1 ORDER BY at, id LIMIT $2");
+                let rows = sqlx::query(&sql).bind(pin).bind(i64::from(limit)).fetch_all(self.read_pool()).await?;
+                rows.iter().map(access_from_row).collect()
+            }
+
+            async fn access_log(&self, after_id: &str, limit: u32) -> Result<Vec<AccessRecord>> {
+                let sql = format!("SELECT {ACCESS_COLUMNS} FROM access_log WHERE id > $1 ORDER BY id LIMIT $2");
+                let rows = sqlx::query(&sql)
+                    .bind(after_id)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.read_pool())
+                    .await?;
+                rows.iter().map(access_from_row).collect()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

@@ -1,0 +1,266 @@
+//! Thabian storage.
+//!
+//! The [`Store`] trait is the only way the rest of Thabian touches the database. It knows rows, not
+//! persons: the domain (validation, projections) lives in `thabian-model`, the use cases in
+//! `thabian-register`. Two implementations share one SQL text and one conformance suite:
+//! [`sqlite::SqliteStore`] (embedded, the default) and [`postgres::PgStore`] (production).
+//!
+//! The write path is [`Store::commit`]: one transaction that takes the sequencer row, appends the
+//! events (with their commit positions and Merkle nodes), writes the projections (with optimistic
+//! version checks), the access records and the idempotency record, all or nothing.
+
+pub mod canonical;
+mod common;
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use thabian_ledger::{Hash, NodeId};
+
+/// An event about to be appended. `body` holds every field of the event except `seq` and
+/// `recorded_at`, which the store assigns inside the sequencer lock and inserts into the body
+/// before it is canonicalised and hashed.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub kind: String,
+    pub subjects: Vec<String>,
+    /// Admin-area path (e.g. `/01/0101/`) used by the change feed's area filter.
+    pub area_path: String,
+    pub effective: String,
+    pub actor: String,
+    pub office: String,
+    pub idempotency_key: Option<String>,
+    pub body: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An event as committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub id: String,
+    pub kind: String,
+    pub subjects: Vec<String>,
+    pub area_path: String,
+    pub effective: String,
+    pub recorded_at: String,
+    pub actor: String,
+    pub office: String,
+    pub idempotency_key: Option<String>,
+    /// Canonical JSON; the Merkle leaf is `SHA-256(0x00 || body)`.
+    pub body: String,
+    pub leaf_hash: Hash,
+}
+
+/// A row of the current-person projection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRow {
+    pub pin: String,
+    pub version: u64,
+    pub status: String,
+    pub residence_path: String,
+    pub household: Option<String>,
+    pub father: Option<String>,
+    pub mother: Option<String>,
+    pub spouse: Option<String>,
+    /// The projection, as JSON produced by the domain model.
+    pub record: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HouseholdRow {
+    pub id: String,
+    pub version: u64,
+    pub head: Option<String>,
+    pub area_path: String,
+    pub record: String,
+}
+
+/// A projection write with its optimistic-concurrency expectation.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub row: T,
+    /// `None`: the row must not exist yet. `Some(v)`: the stored version must be `v`.
+    pub expected_version: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecord {
+    pub id: String,
+    pub at: String,
+    pub official_id: String,
+    pub pin: Option<String>,
+    /// `read`, `change`, `search`, `feed`, `admin`, ...
+    pub action: String,
+    pub purpose: Option<String>,
+    pub client: Option<String>,
+    pub detail: Option<String>,
+    /// For a change: the index of the event in the same batch (replaced by its seq on commit).
+    pub event_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    pub request_hash: String,
+    /// The use case's result; the committed seqs are stored beside it.
+    pub result: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredIdempotency {
+    pub request_hash: String,
+    pub result: String,
+    pub seqs: Vec<u64>,
+}
+
+/// Everything one change writes, committed atomically.
+#[derive(Debug, Clone)]
+pub struct WriteBatch {
+    pub now: DateTime<Utc>,
+    pub events: Vec<NewEvent>,
+    pub persons: Vec<Versioned<PersonRow>>,
+    pub households: Vec<Versioned<HouseholdRow>>,
+    /// Access records; `event_seq: Some(i)` means "the i-th event of this batch".
+    pub access: Vec<AccessRecord>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficialRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub jurisdiction: String,
+    pub office: String,
+    pub created_at: String,
+    pub disabled_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: String,
+    pub hash: String,
+    pub official_id: String,
+    pub label: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub size: u64,
+    pub root: Hash,
+    pub time: String,
+    pub key_id: String,
+    pub note: String,
+}
+
+/// Filter for the change feed.
+#[derive(Debug, Clone, Default)]
+pub struct FeedFilter {
+    pub kinds: Vec<String>,
+    /// Admin-area path prefix, e.g. `/01/`.
+    pub area_prefix: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An optimistic version check failed: someone else changed the row first.
+    #[error("version conflict on {what} {key}")]
+    Conflict { what: &'static str, key: String },
+    /// A unique key already exists (a PIN, an event id, an idempotency key...).
+    #[error("{what} {key} already exists")]
+    Duplicate { what: &'static str, key: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    // --- the write path ---
+    /// Commits a batch in one transaction; returns the committed events in order.
+    async fn commit(&self, batch: WriteBatch) -> Result<Vec<StoredEvent>>;
+
+    // --- events and the log ---
+    async fn log_size(&self) -> Result<u64>;
+    async fn event(&self, seq: u64) -> Result<Option<StoredEvent>>;
+    /// Events with `seq > after`, in seq order.
+    async fn events_after(&self, after: u64, limit: u32, filter: &FeedFilter) -> Result<Vec<StoredEvent>>;
+    /// The events a person is a subject of, in seq order, up to `max_seq` when given.
+    async fn person_events(&self, pin: &str, max_seq: Option<u64>) -> Result<Vec<StoredEvent>>;
+    /// The largest seq recorded at or before `at` (RFC 3339, same format as `recorded_at`).
+    async fn seq_known_at(&self, at: &str) -> Result<u64>;
+    async fn merkle_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>>;
+    async fn find_idempotency(&self, key: &str) -> Result<Option<StoredIdempotency>>;
+
+    // --- checkpoints ---
+    async fn add_log_key(&self, key_id: &str, vkey: &str, created_at: &str) -> Result<()>;
+    async fn log_keys(&self) -> Result<Vec<(String, String)>>;
+    /// Stores a checkpoint; a second one for the same size is ignored (several nodes may race).
+    async fn add_checkpoint(&self, checkpoint: &CheckpointRow) -> Result<()>;
+    async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>>;
+    async fn checkpoint(&self, size: u64) -> Result<Option<CheckpointRow>>;
+    async fn checkpoints(&self) -> Result<Vec<CheckpointRow>>;
+
+    // --- projections ---
+    async fn person(&self, pin: &str) -> Result<Option<PersonRow>>;
+    async fn persons(&self, pins: &[String]) -> Result<Vec<PersonRow>>;
+    async fn children(&self, pin: &str) -> Result<Vec<PersonRow>>;
+    async fn household(&self, id: &str) -> Result<Option<HouseholdRow>>;
+    async fn household_members(&self, id: &str) -> Result<Vec<PersonRow>>;
+    /// Every projection row, in key order (for `rebuild` and its byte-for-byte check).
+    async fn all_persons(&self, after_pin: &str, limit: u32) -> Result<Vec<PersonRow>>;
+    async fn all_households(&self) -> Result<Vec<HouseholdRow>>;
+    /// Distinct PINs that are subjects of events, in order, after `after_pin` (for `rebuild`).
+    async fn subjects_after(&self, after_pin: &str, limit: u32) -> Result<Vec<String>>;
+    /// Drops every projection row (the log stays).
+    async fn clear_projections(&self) -> Result<()>;
+    /// Writes rebuilt projection rows without version checks (only `rebuild` calls this).
+    async fn put_projections(&self, persons: &[PersonRow], households: &[HouseholdRow]) -> Result<()>;
+
+    // --- officials, tokens, access log ---
+    async fn insert_official(&self, official: &OfficialRow, audit: &AccessRecord) -> Result<()>;
+    async fn official(&self, id: &str) -> Result<Option<OfficialRow>>;
+    async fn officials(&self) -> Result<Vec<OfficialRow>>;
+    async fn disable_official(&self, id: &str, at: &str, audit: &AccessRecord) -> Result<bool>;
+    async fn insert_token(&self, token: &TokenRow, audit: &AccessRecord) -> Result<()>;
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>>;
+    async fn tokens(&self, official_id: &str) -> Result<Vec<TokenRow>>;
+    async fn revoke_token(&self, id: &str, at: &str, audit: &AccessRecord) -> Result<bool>;
+    /// Appends access records in one durable commit.
+    async fn append_access(&self, records: &[AccessRecord]) -> Result<()>;
+    async fn access_for_person(&self, pin: &str, limit: u32) -> Result<Vec<AccessRecord>>;
+    async fn access_log(&self, after_id: &str, limit: u32) -> Result<Vec<AccessRecord>>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store a URL names: `sqlite://path/to/file.db` (created if missing) or
+/// `postgres://...`. Runs the backend's migrations.
+pub async fn open(url: &str) -> Result<DynStore> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    }
+}
+
+/// The timestamp format used in every stored time column: RFC 3339, UTC, microseconds,
+/// fixed width, so that text order is time order on both backends.
+pub fn format_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}

@@ -1,0 +1,64 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! One writer connection (SQLite has one writer anyway) whose transactions start with
+//! `BEGIN IMMEDIATE`, so a transaction that reads before it writes cannot fail with SQLITE_BUSY on
+//! upgrade; a pool of readers that never block it. `synchronous=FULL` because the register promises
+//! that a committed change and a logged read survive a power cut.
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct SqliteStore {
+    reader: Pool<Sqlite>,
+    writer: Pool<Sqlite>,
+}
+
+impl SqliteStore {
+    const LOCK_HEAD: &'static str = "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1";
+
+    /// `url`: `sqlite://path` or a plain path; the file is created if missing.
+    pub async fn connect(url: &str) -> crate::Result<Self> {
+        let url = if url.starts_with("sqlite:") { url.to_owned() } else { format!("sqlite://{url}") };
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(false)
+            .pragma("cache_size", "-65536");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await?;
+        // sqlx's SQLite migrator takes no lock: when several processes open a fresh file at once,
+        // the losers fail ("table ... already exists") once the winner has committed, and by then
+        // the winner's migrations are recorded, so running again finds nothing left to apply.
+        let migrator = sqlx::migrate!("./migrations/sqlite");
+        if let Err(e) = migrator.run(&writer).await {
+            tracing::debug!("migrating {url} failed ({e}); retrying once");
+            migrator.run(&writer).await?;
+        }
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { reader, writer })
+    }
+
+    fn read_pool(&self) -> &Pool<Sqlite> {
+        &self.reader
+    }
+
+    fn write_pool(&self) -> &Pool<Sqlite> {
+        &self.writer
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+crate::common::impl_store!(SqliteStore, sqlx::Sqlite, "sqlite");

@@ -1,0 +1,239 @@
+//! `thabian`: the whole platform in one binary.
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use thabian::{open, Config};
+use thabian_model::pin::Pin;
+use thabian_register::{NewOfficial, RequestContext, Role, View};
+
+#[derive(Parser)]
+#[command(name = "thabian", version, about = "Thabian: national population register and digital identity platform")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Directory for the embedded database and the log signing key.
+    #[arg(long, env = "THABIAN_DATA_DIR", default_value = "./data", global = true)]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://...). Without it: the embedded SQLite database in the data directory.
+    #[arg(long, env = "THABIAN_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Country profile: a built-in code (la, vn) or a profile JSON file.
+    #[arg(long, env = "THABIAN_PROFILE", default_value = "la", global = true)]
+    profile: String,
+    /// Admin areas below the provinces (CSV `code,name,name_latin,level,parent`, or JSON).
+    #[arg(long, env = "THABIAN_AREAS_FILE", global = true)]
+    areas_file: Option<PathBuf>,
+    /// Checkpoint signing key (PKCS#8 PEM, Ed25519); default: <data-dir>/log-signing-key.pem, created if missing.
+    /// Every node sharing one database must use the same key.
+    #[arg(long, env = "THABIAN_LOG_KEY_FILE", global = true)]
+    log_key_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "THABIAN_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// On an empty register, load demo families and create demo officials (prints their tokens).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage officials and API tokens.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Read a person's record.
+    Person {
+        #[command(subcommand)]
+        command: PersonCommand,
+    },
+    /// Recompute the Merkle tree from the events, check every checkpoint, name the first bad event.
+    VerifyLog {
+        /// Extra trusted checkpoint verifier keys (signed-note vkey format).
+        #[arg(long)]
+        trust: Vec<String>,
+    },
+    /// Drop the projections (current persons, households) and rebuild them from the event log.
+    Rebuild,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an official.
+    CreateOfficial {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// registrar, supervisor, card_officer, auditor, administrator, service_account
+        #[arg(long)]
+        role: String,
+        /// Admin-area code, or * for the whole country.
+        #[arg(long)]
+        jurisdiction: String,
+        /// The office's admin-area code.
+        #[arg(long)]
+        office: String,
+    },
+    /// Issue an API token (printed once).
+    IssueToken {
+        #[arg(long)]
+        official: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+    /// Revoke an API token by its id.
+    RevokeToken { id: String },
+    /// List officials.
+    ListOfficials,
+}
+
+#[derive(Subcommand)]
+enum PersonCommand {
+    /// Show a person's current record (the read is recorded in the access log).
+    Show {
+        pin: String,
+        /// Why you read it (recorded).
+        #[arg(long, default_value = "cli")]
+        purpose: String,
+        /// Valid time: as it was on this date (YYYY-MM-DD).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+}
+
+fn config(g: &Global) -> Config {
+    Config {
+        data_dir: g.data_dir.clone(),
+        database_url: g.database_url.clone(),
+        profile: g.profile.clone(),
+        areas_file: g.areas_file.clone(),
+        log_key_file: g.log_key_file.clone(),
+    }
+}
+
+/// The CLI acts as the built-in administrator (whoever runs it has the data directory or the
+/// database URL, which is more than any token gives).
+async fn cli_admin(platform: &thabian::Platform, purpose: &str) -> anyhow::Result<RequestContext> {
+    let admin = platform.store.official("admin").await?.context("no administrator yet: run `thabian serve` once")?;
+    let principal = thabian_register::Principal {
+        official_id: admin.id,
+        name: admin.name,
+        role: Role::Administrator,
+        jurisdiction: "*".into(),
+        jurisdiction_path: "/".into(),
+        office: admin.office,
+    };
+    Ok(RequestContext { principal, purpose: Some(purpose.into()), client: Some("cli".into()) })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let cfg = config(&cli.global);
+    match cli.command {
+        Command::Openapi => {
+            println!("{}", thabian_api::openapi_document());
+        }
+        Command::Serve { listen, demo } => {
+            let platform = open(&cfg).await?;
+            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
+            let addr = listener.local_addr()?;
+            println!("Thabian register ({}) on {}", platform.register.profile().name, thabian::redact(&cfg.database_url()));
+            println!("API: http://{addr}/v1   OpenAPI: http://{addr}/openapi.json   health: http://{addr}/healthz");
+            if let Some(token) = platform.register.bootstrap().await? {
+                println!("\nFirst start: administrator created. Its API token (shown once, valid until {}):\n  {}\n", token.expires_at, token.token);
+            }
+            if demo && platform.store.log_size().await? == 0 {
+                let ctx = cli_admin(&platform, "demo").await?;
+                let t = thabian::demo::seed(&platform.register, &ctx).await?;
+                println!("Demo data loaded. Tokens (valid 30 days):");
+                println!("  supervisor (national):          {}", t.supervisor);
+                println!("  registrar (area {}):            {}", t.registrar_jurisdiction, t.registrar);
+                println!("  ministry service account:       {}", t.service_account);
+                println!("  auditor:                        {}", t.auditor);
+                println!("Sample PINs: {}", t.sample_pins.join(" "));
+                println!("Try: curl -H 'Authorization: Bearer {}' http://{addr}/v1/persons/{}", t.supervisor, t.sample_pins.last().cloned().unwrap_or_default());
+            }
+            thabian::serve(platform, listener).await?;
+        }
+        Command::Admin { command } => {
+            let platform = open(&cfg).await?;
+            platform.register.bootstrap().await?;
+            let ctx = cli_admin(&platform, "admin cli").await?;
+            match command {
+                AdminCommand::CreateOfficial { id, name, role, jurisdiction, office } => {
+                    let Some(role) = Role::parse(&role) else { bail!("unknown role {role:?}") };
+                    let o = platform.register.create_official(&ctx, NewOfficial { id, name, role, jurisdiction, office }).await?;
+                    println!("created official {} ({}, jurisdiction {})", o.id, o.role, o.jurisdiction);
+                }
+                AdminCommand::IssueToken { official, label, days } => {
+                    let t = platform.register.issue_token(&ctx, &official, &label, chrono::Duration::days(days)).await?;
+                    println!("token id {} for {} (expires {}):\n{}", t.id, t.official_id, t.expires_at, t.token);
+                }
+                AdminCommand::RevokeToken { id } => {
+                    platform.register.revoke_token(&ctx, &id).await?;
+                    println!("revoked {id}");
+                }
+                AdminCommand::ListOfficials => {
+                    for o in platform.register.officials(&ctx).await? {
+                        println!("{}\t{}\t{}\t{}\t{}", o.id, o.role, o.jurisdiction, o.office, if o.disabled_at.is_some() { "disabled" } else { "active" });
+                    }
+                }
+            }
+        }
+        Command::Person { command: PersonCommand::Show { pin, purpose, as_of } } => {
+            let platform = open(&cfg).await?;
+            let pin = Pin::parse(&platform.register.profile().pin, &pin).map_err(|e| anyhow::anyhow!("PIN {pin:?}: {e}"))?;
+            // Reading personal data from the CLI is recorded like any other read, as a national
+            // supervisor acting for the operator.
+            let admin = cli_admin(&platform, &purpose).await?;
+            let ctx = RequestContext {
+                principal: thabian_register::Principal { role: Role::Supervisor, ..admin.principal },
+                ..admin
+            };
+            let as_of = as_of
+                .map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| anyhow::anyhow!("--as-of {d:?} is not YYYY-MM-DD")))
+                .transpose()?;
+            let person = platform.register.person(&ctx, &pin, View { as_of, known_at: None }).await?;
+            let text = serde_json::to_string_pretty(&serde_json::to_value(&person)?)?;
+            println!("{text}");
+        }
+        Command::VerifyLog { trust } => {
+            let platform = open(&cfg).await?;
+            let trusted = thabian::trusted_verifiers(&platform, &trust)?;
+            let report = thabian_register::log::verify_log(&platform.store, &trusted).await?;
+            match &report.first_problem {
+                None => println!("log OK: {} events, {} checkpoints verified", report.events_checked, report.checkpoints_checked),
+                Some((seq, why)) => {
+                    println!("log NOT OK at event {seq}: {why}");
+                    println!("({} events and {} checkpoints verified before it)", report.events_checked, report.checkpoints_checked);
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Rebuild => {
+            let platform = open(&cfg).await?;
+            let report = platform.register.rebuild().await?;
+            println!("rebuilt {} persons and {} households from the event log", report.persons, report.households);
+        }
+    }
+    Ok(())
+}
