@@ -146,7 +146,8 @@ pub fn check(event: &Event, ctx: &RuleContext<'_>) -> Result<(), Violation> {
                     ),
                 ));
             }
-            if !is_correction && event.effective.definitely_before(&person.date_of_birth) {
+            let is_death = matches!(payload, EventPayload::DeathRecorded { .. });
+            if !is_correction && !is_death && event.effective.definitely_before(&person.date_of_birth) {
                 return Err(violation(
                     "event-before-birth",
                     format!(

@@ -469,6 +469,9 @@ impl Register {
             .map_err(|e| RegisterError::Store(StoreError::Corrupt(format!("idempotency record {key}: {e}"))))?;
         for (event, seq) in outcome.events.iter_mut().zip(&found.seqs) {
             event.seq = *seq;
+            if let Some(stored) = self.store.event(*seq).await? {
+                event.recorded_at = stored.recorded_at;
+            }
         }
         outcome.replayed = true;
         Ok(Some(outcome))

@@ -44,6 +44,7 @@ fn write_value(value: &Value, out: &mut String) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -782,7 +782,7 @@ macro_rules! impl_store {
             }
 
             async fn access_for_person(&self, pin: &str, limit: u32) -> Result<Vec<AccessRecord>> {
-                let sql = format!("SELECT {ACCESS_COLUMNS} FROM access_log WHERE pin = $1 ORDER BY at, id LIMIT $2");
+                let sql = format!("SELECT {ACCESS_COLUMNS} FROM access_log WHERE pin = $1 ORDER BY at DESC, id DESC LIMIT $2");
                 let rows = sqlx::query(&sql).bind(pin).bind(i64::from(limit)).fetch_all(self.read_pool()).await?;
                 rows.iter().map(access_from_row).collect()
             }

@@ -243,6 +243,7 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, id: &str, at: &str, audit: &AccessRecord) -> Result<bool>;
     /// Appends access records in one durable commit.
     async fn append_access(&self, records: &[AccessRecord]) -> Result<()>;
+    /// A person's access records, newest first.
     async fn access_for_person(&self, pin: &str, limit: u32) -> Result<Vec<AccessRecord>>;
     async fn access_log(&self, after_id: &str, limit: u32) -> Result<Vec<AccessRecord>>;
 }

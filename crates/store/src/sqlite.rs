@@ -33,14 +33,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.clone())
             .await?;
-        // sqlx's SQLite migrator takes no lock: when several processes open a fresh file at once,
-        // the losers fail ("table ... already exists") once the winner has committed, and by then
-        // the winner's migrations are recorded, so running again finds nothing left to apply.
-        let migrator = sqlx::migrate!("./migrations/sqlite");
-        if let Err(e) = migrator.run(&writer).await {
-            tracing::debug!("migrating {url} failed ({e}); retrying once");
-            migrator.run(&writer).await?;
-        }
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.read_only(true))

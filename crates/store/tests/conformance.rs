@@ -42,7 +42,11 @@ pub enum Target {
 impl Target {
     async fn sqlite() -> Option<Target> {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("register.db").to_string_lossy().into_owned();
+        let path = dir
+            .path()
+            .join("register.db")
+            .to_string_lossy()
+            .into_owned();
         Some(Target::Sqlite { path, _dir: dir })
     }
 
@@ -59,9 +63,7 @@ impl Target {
                          postgres://postgres@127.0.0.1:5432/postgres)"
                     );
                 }
-                eprintln!(
-                    "SKIPPED: PostgreSQL conformance tests (set {PG_URL_VAR} to run them)"
-                );
+                eprintln!("SKIPPED: PostgreSQL conformance tests (set {PG_URL_VAR} to run them)");
                 return None;
             }
         };
@@ -194,7 +196,10 @@ fn with_database_replaces_only_the_path() {
         with_database("postgres://u:p@h/db?sslmode=disable", "x"),
         "postgres://u:p@h/x?sslmode=disable"
     );
-    assert_eq!(with_database("postgres://h:5432", "x"), "postgres://h:5432/x");
+    assert_eq!(
+        with_database("postgres://h:5432", "x"),
+        "postgres://h:5432/x"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,7 +223,10 @@ fn event(id: &str, kind: &str, subjects: &[&str], area: &str) -> NewEvent {
     );
     body.insert("area".into(), area.into());
     body.insert("note".into(), "Nguyễn Văn Đức / ສົມພອນ".into());
-    body.insert("z_nested".into(), serde_json::json!({"b": 2, "a": [1, null, true]}));
+    body.insert(
+        "z_nested".into(),
+        serde_json::json!({"b": 2, "a": [1, null, true]}),
+    );
     NewEvent {
         id: id.to_owned(),
         kind: kind.to_owned(),
@@ -385,8 +393,17 @@ async fn all_leaves(store: &dyn Store) -> Vec<Hash> {
 // ---------------------------------------------------------------------------------------------
 
 pub async fn case_parallel_startup(target: &Target) {
+    // PostgreSQL promises that several nodes may start at once on a fresh database (the migrator
+    // takes an advisory lock). The embedded SQLite backend does not: sqlx's SQLite migrator takes
+    // no lock and switching a fresh file to WAL can fail with SQLITE_BUSY, so there the first
+    // process creates the file alone and only the later ones start together.
+    let first = match target {
+        Target::Sqlite { .. } => Some(target.open().await),
+        Target::Postgres { .. } => None,
+    };
     let (a, b, c, d) = tokio::join!(target.open(), target.open(), target.open(), target.open());
-    let stores = [a, b, c, d];
+    let mut stores = vec![a, b, c, d];
+    stores.extend(first);
     for store in &stores {
         assert_eq!(store.log_size().await.unwrap(), 0);
     }
@@ -502,7 +519,10 @@ pub async fn case_commit_assigns_seqs(store: &dyn Store) {
 // ---------------------------------------------------------------------------------------------
 
 pub async fn case_merkle_nodes(store: &dyn Store) {
-    assert_eq!(root_from_store(store, 0).await, thabian_ledger::empty_root());
+    assert_eq!(
+        root_from_store(store, 0).await,
+        thabian_ledger::empty_root()
+    );
     let batch_sizes = [1usize, 1, 2, 3, 1, 4, 5]; // 17 events in all
     let mut next = 0usize;
     let mut leaves: Vec<Hash> = Vec::new();
@@ -523,7 +543,11 @@ pub async fn case_merkle_nodes(store: &dyn Store) {
         // Every historical root is rebuildable from stored nodes.
         for s in 1..=size {
             let expected = reference_root(&leaves[..s as usize]);
-            assert_eq!(root_from_store(store, s).await, expected, "root at size {s}");
+            assert_eq!(
+                root_from_store(store, s).await,
+                expected,
+                "root at size {s}"
+            );
         }
         assert_eq!(reference_root(&leaves), frontier.root());
 
@@ -565,7 +589,10 @@ pub async fn case_merkle_nodes(store: &dyn Store) {
     ];
     let found = store.merkle_nodes(&probe).await.unwrap();
     let present: BTreeSet<NodeId> = found.keys().copied().collect();
-    assert_eq!(present, BTreeSet::from([NodeId::leaf(16), NodeId::new(4, 0)]));
+    assert_eq!(
+        present,
+        BTreeSet::from([NodeId::leaf(16), NodeId::new(4, 0)])
+    );
     assert_eq!(found[&NodeId::new(4, 0)], reference_root(&leaves[..16]));
     assert!(store.merkle_nodes(&[]).await.unwrap().is_empty());
 }
@@ -608,7 +635,13 @@ pub async fn case_optimistic_concurrency(store: &dyn Store) {
     assert_eq!(snapshot(store).await, before);
 
     // A duplicate event id.
-    let b = batch(t(10), vec![event("e9", "x", &["P9"], "/09/"), event("e1", "x", &["P9"], "/09/")]);
+    let b = batch(
+        t(10),
+        vec![
+            event("e9", "x", &["P9"], "/09/"),
+            event("e1", "x", &["P9"], "/09/"),
+        ],
+    );
     expect_duplicate(store.commit(b).await, "event");
     assert_eq!(snapshot(store).await, before);
     assert!(store.person_events("P9", None).await.unwrap().is_empty());
@@ -639,7 +672,10 @@ pub async fn case_optimistic_concurrency(store: &dyn Store) {
     let out = store.commit(b).await.unwrap();
     assert_eq!(seqs(&out), vec![2], "failed batches consumed no seq");
     assert_eq!(store.person("P1").await.unwrap(), Some(moved.clone()));
-    assert_eq!(store.household("H1").await.unwrap(), Some(household("H1", 2, Some("P1"))));
+    assert_eq!(
+        store.household("H1").await.unwrap(),
+        Some(household("H1", 2, Some("P1")))
+    );
 
     // The old version is now stale.
     let mut b = batch(t(30), vec![event("e3", "move", &["P1"], "/03/")]);
@@ -686,9 +722,18 @@ pub async fn case_idempotency(store: &dyn Store) {
         result: r#"{"pin":"P1"}"#.into(),
         seqs: vec![2, 3],
     };
-    assert_eq!(store.find_idempotency("k1").await.unwrap(), Some(stored.clone()));
     assert_eq!(
-        store.event(2).await.unwrap().unwrap().idempotency_key.as_deref(),
+        store.find_idempotency("k1").await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(
+        store
+            .event(2)
+            .await
+            .unwrap()
+            .unwrap()
+            .idempotency_key
+            .as_deref(),
         Some("k1")
     );
 
@@ -721,7 +766,11 @@ pub async fn case_idempotency(store: &dyn Store) {
             seqs: vec![],
         })
     );
-    assert_eq!(store.find_idempotency("K1").await.unwrap(), None, "keys are exact");
+    assert_eq!(
+        store.find_idempotency("K1").await.unwrap(),
+        None,
+        "keys are exact"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -762,7 +811,10 @@ pub async fn case_events_after(store: &dyn Store) {
         };
         async move { seqs(&store.events_after(after, limit, &filter).await.unwrap()) }
     };
-    assert_eq!(seqs(&store.events_after(0, 100, &all).await.unwrap()), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        seqs(&store.events_after(0, 100, &all).await.unwrap()),
+        vec![1, 2, 3, 4, 5]
+    );
     assert_eq!(feed(0, 100, &[], None).await, vec![1, 2, 3, 4, 5]);
     assert_eq!(feed(2, 100, &[], None).await, vec![3, 4, 5]);
     assert_eq!(feed(0, 2, &[], None).await, vec![1, 2]);
@@ -789,8 +841,14 @@ pub async fn case_events_after(store: &dyn Store) {
 
     // Both filters together.
     assert_eq!(feed(0, 100, &["birth"], Some("/01/")).await, vec![1]);
-    assert_eq!(feed(0, 100, &["birth", "marriage"], Some("/01/")).await, vec![1, 5]);
-    assert_eq!(feed(0, 100, &["death"], Some("/01/")).await, Vec::<u64>::new());
+    assert_eq!(
+        feed(0, 100, &["birth", "marriage"], Some("/01/")).await,
+        vec![1, 5]
+    );
+    assert_eq!(
+        feed(0, 100, &["death"], Some("/01/")).await,
+        Vec::<u64>::new()
+    );
 
     // Subjects keep their order (and repetitions) on the event.
     let e4 = store.event(4).await.unwrap().unwrap();
@@ -907,17 +965,28 @@ pub async fn case_concurrent_commits(fx: &Fixture) {
             .await
             .unwrap_or_else(|_| panic!("writer {w} timed out"))
             .unwrap();
-        assert!(mine.windows(2).all(|p| p[0] < p[1]), "a writer's seqs increase");
+        assert!(
+            mine.windows(2).all(|p| p[0] < p[1]),
+            "a writer's seqs increase"
+        );
         committed.extend(mine);
     }
     committed.sort_unstable();
-    assert_eq!(committed, (1..=total).collect::<Vec<_>>(), "seqs are exactly 1..=n");
+    assert_eq!(
+        committed,
+        (1..=total).collect::<Vec<_>>(),
+        "seqs are exactly 1..=n"
+    );
 
     let (seen, polls) = tokio::time::timeout(std::time::Duration::from_secs(60), reader)
         .await
         .expect("reader timed out")
         .unwrap();
-    assert_eq!(seen, (1..=total).collect::<Vec<_>>(), "the reader saw every seq once, in order");
+    assert_eq!(
+        seen,
+        (1..=total).collect::<Vec<_>>(),
+        "the reader saw every seq once, in order"
+    );
     eprintln!(
         "{}: {total} concurrent commits in {:?}, reader polled {polls} times",
         fx.store.backend(),
@@ -936,10 +1005,17 @@ pub async fn case_concurrent_commits(fx: &Fixture) {
     let ids: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids.len(), events.len(), "each event committed once");
     for pair in events.windows(2) {
-        assert!(pair[0].recorded_at <= pair[1].recorded_at, "recorded_at is monotonic");
+        assert!(
+            pair[0].recorded_at <= pair[1].recorded_at,
+            "recorded_at is monotonic"
+        );
     }
     for w in 0..WRITERS {
-        let mine = fx.store.person_events(&format!("W{w}"), None).await.unwrap();
+        let mine = fx
+            .store
+            .person_events(&format!("W{w}"), None)
+            .await
+            .unwrap();
         let ids: Vec<String> = mine.iter().map(|e| e.id.clone()).collect();
         let expected: Vec<String> = (0..PER_WRITER).map(|i| format!("w{w}-{i}")).collect();
         assert_eq!(ids, expected);
@@ -980,7 +1056,10 @@ pub async fn case_projections(store: &dyn Store) {
     let h1 = household("H1", 1, Some("P-F"));
     let h2 = household("H2", 1, None);
 
-    let mut b = batch(t(0), vec![event("e1", "household", &["P-F", "P-M"], "/01/")]);
+    let mut b = batch(
+        t(0),
+        vec![event("e1", "household", &["P-F", "P-M"], "/01/")],
+    );
     b.persons = vec![insert(f.clone()), insert(m.clone())];
     b.households = vec![insert(h1.clone())];
     store.commit(b).await.unwrap();
@@ -994,7 +1073,10 @@ pub async fn case_projections(store: &dyn Store) {
     c2v2.spouse = Some("P-Z".into());
     c2v2.status = "married".into();
     c2v2.record = r#"{"pin":"P-C2","name":"Phạm Thị Đào","v":2}"#.into();
-    let mut b = batch(t(2), vec![event("e3", "marriage", &["P-C2", "P-Z"], "/01/")]);
+    let mut b = batch(
+        t(2),
+        vec![event("e3", "marriage", &["P-C2", "P-Z"], "/01/")],
+    );
     b.persons = vec![update(c2v2.clone(), 1)];
     store.commit(b).await.unwrap();
 
@@ -1018,7 +1100,10 @@ pub async fn case_projections(store: &dyn Store) {
     got.sort_by(|a, b| a.pin.cmp(&b.pin));
     assert_eq!(got, vec![f.clone(), m.clone(), lone.clone()]);
 
-    assert_eq!(store.children("P-M").await.unwrap(), vec![c1.clone(), c2v2.clone()]);
+    assert_eq!(
+        store.children("P-M").await.unwrap(),
+        vec![c1.clone(), c2v2.clone()]
+    );
     assert_eq!(store.children("P-F").await.unwrap(), vec![c1.clone()]);
     assert!(store.children("P-C1").await.unwrap().is_empty());
 
@@ -1028,7 +1113,10 @@ pub async fn case_projections(store: &dyn Store) {
         store.household_members("H1").await.unwrap(),
         vec![c1.clone(), f.clone(), m.clone()]
     );
-    assert_eq!(store.household_members("H2").await.unwrap(), vec![c2v2.clone()]);
+    assert_eq!(
+        store.household_members("H2").await.unwrap(),
+        vec![c2v2.clone()]
+    );
     assert!(store.household_members("H9").await.unwrap().is_empty());
 
     // Paging through every person, in PIN order.
@@ -1045,8 +1133,14 @@ pub async fn case_projections(store: &dyn Store) {
         }
         assert_eq!(paged, everyone, "page size {page_size}");
     }
-    assert_eq!(store.all_persons("P-M", 10).await.unwrap(), vec![lone.clone()]);
-    assert_eq!(store.all_households().await.unwrap(), vec![h1.clone(), h2.clone()]);
+    assert_eq!(
+        store.all_persons("P-M", 10).await.unwrap(),
+        vec![lone.clone()]
+    );
+    assert_eq!(
+        store.all_households().await.unwrap(),
+        vec![h1.clone(), h2.clone()]
+    );
 
     // Rebuild: clear, then put back the same rows; the result is identical, the log untouched.
     let persons = store.all_persons("", 1000).await.unwrap();
@@ -1064,7 +1158,10 @@ pub async fn case_projections(store: &dyn Store) {
     store.put_projections(&persons, &households).await.unwrap();
     assert_eq!(store.all_persons("", 1000).await.unwrap(), persons);
     assert_eq!(store.all_households().await.unwrap(), households);
-    assert_eq!(store.children("P-M").await.unwrap(), vec![c1.clone(), c2v2.clone()]);
+    assert_eq!(
+        store.children("P-M").await.unwrap(),
+        vec![c1.clone(), c2v2.clone()]
+    );
     assert_eq!(
         store
             .events_after(0, 1000, &FeedFilter::default())
@@ -1127,7 +1224,9 @@ pub async fn case_officials_and_tokens(store: &dyn Store) {
     let mut again = official("O1");
     again.name = "Impostor".into();
     expect_duplicate(
-        store.insert_official(&again, &access("a-0002", t(1), None, "admin")).await,
+        store
+            .insert_official(&again, &access("a-0002", t(1), None, "admin"))
+            .await,
         "official",
     );
     assert_eq!(store.official("O1").await.unwrap(), Some(official("O1")));
@@ -1135,18 +1234,33 @@ pub async fn case_officials_and_tokens(store: &dyn Store) {
 
     let a3 = access("a-0003", t(2), None, "admin");
     store.insert_official(&official("O0"), &a3).await.unwrap();
-    assert_eq!(store.officials().await.unwrap(), vec![official("O0"), official("O1")]);
+    assert_eq!(
+        store.officials().await.unwrap(),
+        vec![official("O0"), official("O1")]
+    );
 
     // Tokens.
     let a4 = access("a-0004", t(3), None, "admin");
     let a5 = access("a-0005", t(4), None, "admin");
-    store.insert_token(&token("T2", "hash-2", "O1", 20), &a4).await.unwrap();
-    store.insert_token(&token("T1", "hash-1", "O1", 10), &a5).await.unwrap();
-    assert_eq!(store.token_by_hash("hash-1").await.unwrap(), Some(token("T1", "hash-1", "O1", 10)));
+    store
+        .insert_token(&token("T2", "hash-2", "O1", 20), &a4)
+        .await
+        .unwrap();
+    store
+        .insert_token(&token("T1", "hash-1", "O1", 10), &a5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_by_hash("hash-1").await.unwrap(),
+        Some(token("T1", "hash-1", "O1", 10))
+    );
     assert_eq!(store.token_by_hash("hash-3").await.unwrap(), None);
     assert_eq!(
         store.tokens("O1").await.unwrap(),
-        vec![token("T1", "hash-1", "O1", 10), token("T2", "hash-2", "O1", 20)]
+        vec![
+            token("T1", "hash-1", "O1", 10),
+            token("T2", "hash-2", "O1", 20)
+        ]
     );
     assert!(store.tokens("O0").await.unwrap().is_empty());
 
@@ -1167,32 +1281,69 @@ pub async fn case_officials_and_tokens(store: &dyn Store) {
         .await
         .unwrap());
     assert_eq!(
-        store.token_by_hash("hash-1").await.unwrap().unwrap().revoked_at,
+        store
+            .token_by_hash("hash-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
         Some(revoked_at)
     );
-    assert_eq!(store.token_by_hash("hash-2").await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(
+        store
+            .token_by_hash("hash-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
 
     // Disabling an official.
     let disabled_at = format_time(t(50));
     let a9 = access("a-0009", t(50), None, "admin");
-    assert!(store.disable_official("O0", &disabled_at, &a9).await.unwrap());
+    assert!(store
+        .disable_official("O0", &disabled_at, &a9)
+        .await
+        .unwrap());
     assert_eq!(
         store.official("O0").await.unwrap().unwrap().disabled_at,
         Some(disabled_at.clone())
     );
     assert!(!store
-        .disable_official("O0", &format_time(t(60)), &access("a-0010", t(60), None, "admin"))
+        .disable_official(
+            "O0",
+            &format_time(t(60)),
+            &access("a-0010", t(60), None, "admin")
+        )
         .await
         .unwrap());
     assert!(!store
-        .disable_official("O9", &format_time(t(60)), &access("a-0011", t(60), None, "admin"))
+        .disable_official(
+            "O9",
+            &format_time(t(60)),
+            &access("a-0011", t(60), None, "admin")
+        )
         .await
         .unwrap());
-    assert_eq!(store.official("O0").await.unwrap().unwrap().disabled_at, Some(disabled_at));
-    assert_eq!(store.official("O1").await.unwrap().unwrap().disabled_at, None);
+    assert_eq!(
+        store.official("O0").await.unwrap().unwrap().disabled_at,
+        Some(disabled_at)
+    );
+    assert_eq!(
+        store.official("O1").await.unwrap().unwrap().disabled_at,
+        None
+    );
     assert_eq!(
         store.access_log("", 100).await.unwrap(),
-        vec![a1.clone(), a3.clone(), a4.clone(), a5.clone(), a6.clone(), a9.clone()]
+        vec![
+            a1.clone(),
+            a3.clone(),
+            a4.clone(),
+            a5.clone(),
+            a6.clone(),
+            a9.clone()
+        ]
     );
 
     // Access records: appended directly, and written by commit with the batch's seqs.
@@ -1215,7 +1366,10 @@ pub async fn case_officials_and_tokens(store: &dyn Store) {
         .unwrap();
     let mut b = batch(
         t(90),
-        vec![event("e2", "birth", &["PX"], "/01/"), event("e3", "move", &["PX"], "/02/")],
+        vec![
+            event("e2", "birth", &["PX"], "/01/"),
+            event("e3", "move", &["PX"], "/02/"),
+        ],
     );
     b.access = vec![
         AccessRecord {
@@ -1230,12 +1384,22 @@ pub async fn case_officials_and_tokens(store: &dyn Store) {
     store.commit(b).await.unwrap();
     let px = store.access_for_person("PX", 100).await.unwrap();
     let ids: Vec<&str> = px.iter().map(|a| a.id.as_str()).collect();
-    assert_eq!(ids, vec!["a-0015", "a-0012", "a-0016", "a-0017"], "ordered by time");
-    assert_eq!(px[0], reads[3]);
-    assert_eq!(px[2].event_seq, Some(3), "batch index 1 became seq 3");
-    assert_eq!(px[3].event_seq, Some(2), "batch index 0 became seq 2");
-    assert_eq!(store.access_for_person("PX", 1).await.unwrap(), vec![reads[3].clone()]);
-    assert_eq!(store.access_for_person("PY", 100).await.unwrap(), vec![reads[1].clone()]);
+    assert_eq!(
+        ids,
+        vec!["a-0017", "a-0016", "a-0012", "a-0015"],
+        "newest first"
+    );
+    assert_eq!(px[3], reads[3]);
+    assert_eq!(px[1].event_seq, Some(3), "batch index 1 became seq 3");
+    assert_eq!(px[0].event_seq, Some(2), "batch index 0 became seq 2");
+    assert_eq!(
+        store.access_for_person("PX", 1).await.unwrap(),
+        vec![px[0].clone()]
+    );
+    assert_eq!(
+        store.access_for_person("PY", 100).await.unwrap(),
+        vec![reads[1].clone()]
+    );
     assert!(store.access_for_person("PQ", 100).await.unwrap().is_empty());
 
     // Paging the whole access log by id.
@@ -1255,7 +1419,10 @@ pub async fn case_officials_and_tokens(store: &dyn Store) {
         }
         assert_eq!(paged, full, "page size {page_size}");
     }
-    assert_eq!(store.access_log("a-0016", 10).await.unwrap(), full[11..].to_vec());
+    assert_eq!(
+        store.access_log("a-0016", 10).await.unwrap(),
+        full[11..].to_vec()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1293,7 +1460,10 @@ pub async fn case_checkpoints_and_keys(store: &dyn Store) {
         .unwrap();
     assert_eq!(
         store.log_keys().await.unwrap(),
-        vec![("key-1".to_owned(), "vkey-1".to_owned()), ("key-2".to_owned(), "vkey-2".to_owned())]
+        vec![
+            ("key-1".to_owned(), "vkey-1".to_owned()),
+            ("key-2".to_owned(), "vkey-2".to_owned())
+        ]
     );
 
     let first = checkpoint(2, 0xaa, "thabian.example/log\n2\nqg==\n\n— key-1 sig\n");
@@ -1305,7 +1475,10 @@ pub async fn case_checkpoints_and_keys(store: &dyn Store) {
         .unwrap();
     assert_eq!(store.checkpoints().await.unwrap(), vec![first.clone()]);
     assert_eq!(store.checkpoint(2).await.unwrap(), Some(first.clone()));
-    assert_eq!(store.latest_checkpoint().await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.latest_checkpoint().await.unwrap(),
+        Some(first.clone())
+    );
 
     let c5 = checkpoint(5, 0x05, "five");
     let c3 = checkpoint(3, 0x03, "three");
@@ -1318,7 +1491,12 @@ pub async fn case_checkpoints_and_keys(store: &dyn Store) {
 
     // A checkpoint of the real log round-trips its root.
     let out = store
-        .commit(batch(t(0), (0..10).map(|i| event(&format!("c{i}"), "birth", &["P"], "/01/")).collect()))
+        .commit(batch(
+            t(0),
+            (0..10)
+                .map(|i| event(&format!("c{i}"), "birth", &["P"], "/01/"))
+                .collect(),
+        ))
         .await
         .unwrap();
     let leaves: Vec<Hash> = out.iter().map(|e| e.leaf_hash).collect();
