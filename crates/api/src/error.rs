@@ -13,7 +13,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> ApiError {
-        ApiError { status, code: code.to_owned(), detail: detail.into() }
+        ApiError {
+            status,
+            code: code.to_owned(),
+            detail: detail.into(),
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> ApiError {
@@ -32,8 +36,12 @@ impl From<RegisterError> for ApiError {
             RegisterError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             RegisterError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             RegisterError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            RegisterError::Contention | RegisterError::AccessLog(_) => StatusCode::SERVICE_UNAVAILABLE,
-            RegisterError::Store(_) | RegisterError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            RegisterError::Contention | RegisterError::AccessLog(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            RegisterError::Store(_) | RegisterError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         let detail = if status == StatusCode::INTERNAL_SERVER_ERROR {
             // Storage errors may quote data; they go to the log, not to the client.
@@ -42,7 +50,11 @@ impl From<RegisterError> for ApiError {
         } else {
             e.to_string()
         };
-        ApiError { status, code: e.code().to_owned(), detail }
+        ApiError {
+            status,
+            code: e.code().to_owned(),
+            detail,
+        }
     }
 }
 
@@ -57,11 +69,14 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -7,7 +7,9 @@ pub mod wire;
 pub use error::{ApiError, ApiResult};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -37,7 +39,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(register: Arc<Register>, log: Arc<LogService>) -> AppState {
-        AppState { register, log, metrics: Arc::new(metrics::Metrics::new()) }
+        AppState {
+            register,
+            log,
+            metrics: Arc::new(metrics::Metrics::new()),
+        }
     }
 }
 
@@ -63,10 +69,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/log/proofs/consistency", get(get_consistency_proof))
         .route("/v1/officials", get(list_officials).post(create_official))
         .route("/v1/officials/{id}/disable", post(disable_official))
-        .route("/v1/officials/{id}/tokens", get(list_tokens).post(issue_token))
+        .route(
+            "/v1/officials/{id}/tokens",
+            get(list_tokens).post(issue_token),
+        )
         .route("/v1/tokens/{id}/revoke", post(revoke_token))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -137,7 +149,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => Err(ApiError::bad_request(r.body_text())),
+            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => {
+                Err(ApiError::bad_request(r.body_text()))
+            }
             Err(r) => Err(ApiError::bad_request(r.body_text())),
         }
     }
@@ -149,21 +163,37 @@ pub struct Caller(pub RequestContext);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "send Authorization: Bearer <token>"))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "send Authorization: Bearer <token>",
+                )
+            })?;
         let principal = state.register.authenticate(token.trim()).await?;
         let purpose = parts
             .headers
             .get("purpose")
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(200).collect::<String>());
-        let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(Caller(RequestContext { principal, purpose, client }))
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        Ok(Caller(RequestContext {
+            principal,
+            purpose,
+            client,
+        }))
     }
 }
 
@@ -175,19 +205,34 @@ fn via_json<A: Serialize, B: DeserializeOwned>(a: &A) -> ApiResult<B> {
 }
 
 fn parse_pin(state: &AppState, s: &str) -> ApiResult<Pin> {
-    Pin::parse(&state.register.profile().pin, s)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-pin", format!("PIN {s:?}: {e}")))
+    Pin::parse(&state.register.profile().pin, s).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-pin",
+            format!("PIN {s:?}: {e}"),
+        )
+    })
 }
 
 fn parse_date(field: &str, s: &str) -> ApiResult<PartialDate> {
-    PartialDate::parse(s)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-date", format!("{field} {s:?}: {e}")))
+    PartialDate::parse(s).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-date",
+            format!("{field} {s:?}: {e}"),
+        )
+    })
 }
 
 fn normalize_name(n: &wire::PersonName) -> ApiResult<wire::PersonName> {
     let norm = |s: &str| {
-        thabian_model::name::normalize_name(s)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-name", format!("{s:?}: {e}")))
+        thabian_model::name::normalize_name(s).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-name",
+                format!("{s:?}: {e}"),
+            )
+        })
     };
     Ok(wire::PersonName {
         family: n.family.as_deref().map(norm).transpose()?,
@@ -197,7 +242,10 @@ fn normalize_name(n: &wire::PersonName) -> ApiResult<wire::PersonName> {
 }
 
 fn names(n: &wire::Names) -> ApiResult<thabian_model::person::Names> {
-    let n = wire::Names { national: normalize_name(&n.national)?, latin: n.latin.as_ref().map(normalize_name).transpose()? };
+    let n = wire::Names {
+        national: normalize_name(&n.national)?,
+        latin: n.latin.as_ref().map(normalize_name).transpose()?,
+    };
     via_json(&n)
 }
 
@@ -205,7 +253,11 @@ fn parent(state: &AppState, p: &wire::ParentRef) -> ApiResult<thabian_model::per
     if let wire::ParentRef::Registered { pin } = p {
         parse_pin(state, pin)?;
     }
-    if let wire::ParentRef::Described { date_of_birth: Some(d), .. } = p {
+    if let wire::ParentRef::Described {
+        date_of_birth: Some(d),
+        ..
+    } = p
+    {
         parse_date("parent's date_of_birth", d)?;
     }
     via_json(p)
@@ -217,10 +269,16 @@ fn residence(r: &wire::Residence) -> ApiResult<thabian_model::person::Residence>
 }
 
 fn legal_basis(l: &wire::LegalBasis) -> LegalBasis {
-    LegalBasis { act: l.act.clone(), document_ref: l.document_ref.clone() }
+    LegalBasis {
+        act: l.act.clone(),
+        document_ref: l.document_ref.clone(),
+    }
 }
 
-fn particulars(state: &AppState, p: &wire::Particulars) -> ApiResult<thabian_model::event::PersonParticulars> {
+fn particulars(
+    state: &AppState,
+    p: &wire::Particulars,
+) -> ApiResult<thabian_model::event::PersonParticulars> {
     let nationalities = if p.nationalities.is_empty() {
         vec![state.register.profile().nationality_code.clone()]
     } else {
@@ -240,7 +298,13 @@ fn particulars(state: &AppState, p: &wire::Particulars) -> ApiResult<thabian_mod
 }
 
 fn person_out(p: &thabian_model::person::Person) -> ApiResult<wire::Person> {
-    via_json(p).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal-error", e.detail))
+    via_json(p).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-error",
+            e.detail,
+        )
+    })
 }
 
 fn outcome_out(o: &Outcome) -> wire::ChangeResult {
@@ -248,7 +312,12 @@ fn outcome_out(o: &Outcome) -> wire::ChangeResult {
         events: o
             .events
             .iter()
-            .map(|e| wire::CommittedEvent { seq: e.seq, id: e.id.clone(), kind: e.kind.clone(), recorded_at: e.recorded_at.clone() })
+            .map(|e| wire::CommittedEvent {
+                seq: e.seq,
+                id: e.id.clone(),
+                kind: e.kind.clone(),
+                recorded_at: e.recorded_at.clone(),
+            })
             .collect(),
         pin: o.pin.as_ref().map(|p| p.to_string()),
         version: o.version,
@@ -257,7 +326,10 @@ fn outcome_out(o: &Outcome) -> wire::ChangeResult {
     }
 }
 
-fn event_out(stored: &thabian_store::StoredEvent, event: &thabian_model::event::Event) -> wire::EventRecord {
+fn event_out(
+    stored: &thabian_store::StoredEvent,
+    event: &thabian_model::event::Event,
+) -> wire::EventRecord {
     wire::EventRecord {
         seq: stored.seq,
         id: stored.id.clone(),
@@ -281,7 +353,9 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(v) => {
-            let s = v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
+            let s = v
+                .to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
             Ok(Some(s.trim_matches('"').to_owned()))
         }
     }
@@ -289,21 +363,34 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 
 /// `If-Match: "<version>"` (or `W/"<version>"`).
 fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
-    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let s = v.to_str().map_err(|_| ApiError::bad_request("malformed If-Match"))?.trim();
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let s = v
+        .to_str()
+        .map_err(|_| ApiError::bad_request("malformed If-Match"))?
+        .trim();
     let s = s.strip_prefix("W/").unwrap_or(s);
-    s.trim_matches('"')
-        .parse()
-        .map(Some)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", "If-Match must be the person's ETag, e.g. \"3\""))
+    s.trim_matches('"').parse().map(Some).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "If-Match must be the person's ETag, e.g. \"3\"",
+        )
+    })
 }
 
 fn etag(version: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+    HeaderValue::from_str(&format!("\"{version}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
 fn created(result: &Outcome, location: Option<String>) -> Response {
-    let status = if result.replayed { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if result.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     let mut response = (status, axum::Json(outcome_out(result))).into_response();
     if let Some(loc) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(header::LOCATION, loc);
@@ -322,18 +409,32 @@ async fn not_found() -> ApiError {
 
 #[utoipa::path(get, path = "/healthz", security(()), responses((status = 200, description = "The node and its database answer")))]
 async fn healthz(State(state): State<AppState>) -> ApiResult<&'static str> {
-    state.register.store().log_size().await.map_err(|e| ApiError::from(thabian_register::RegisterError::Store(e)))?;
+    state
+        .register
+        .store()
+        .log_size()
+        .await
+        .map_err(|e| ApiError::from(thabian_register::RegisterError::Store(e)))?;
     Ok("ok")
 }
 
 async fn openapi_json() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], openapi_document()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi_document(),
+    )
+        .into_response()
 }
 
 #[utoipa::path(post, path = "/v1/births", request_body = wire::BirthRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeated submission with the same key returns the first result")),
     responses((status = 201, body = wire::ChangeResult), (status = 422, body = wire::Problem, content_type = "application/problem+json")))]
-async fn register_birth(State(state): State<AppState>, Caller(ctx): Caller, headers: HeaderMap, ApiJson(req): ApiJson<wire::BirthRequest>) -> ApiResult<Response> {
+async fn register_birth(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<wire::BirthRequest>,
+) -> ApiResult<Response> {
     let particulars = particulars(&state, &req.particulars)?;
     let submission = Submission {
         effective: particulars.date_of_birth,
@@ -356,25 +457,53 @@ async fn register_birth(State(state): State<AppState>, Caller(ctx): Caller, head
 #[utoipa::path(post, path = "/v1/imports", request_body = wire::ImportRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Defaults to the source id")),
     responses((status = 201, body = wire::ChangeResult), (status = 422, body = wire::Problem, content_type = "application/problem+json")))]
-async fn import_record(State(state): State<AppState>, Caller(ctx): Caller, headers: HeaderMap, ApiJson(req): ApiJson<wire::ImportRequest>) -> ApiResult<Response> {
+async fn import_record(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<wire::ImportRequest>,
+) -> ApiResult<Response> {
     let particulars = particulars(&state, &req.particulars)?;
-    let pin = req.pin.as_deref().map(|p| parse_pin(&state, p)).transpose()?;
+    let pin = req
+        .pin
+        .as_deref()
+        .map(|p| parse_pin(&state, p))
+        .transpose()?;
     let record = thabian_model::event::ImportedRecord {
         // Replaced by the kept or issued PIN.
         pin: Pin::from_trusted(String::new()),
         particulars,
-        spouse: req.spouse.as_deref().map(|p| parse_pin(&state, p)).transpose()?,
-        permanent_residence: req.permanent_residence.as_ref().map(residence).transpose()?,
-        temporary_residence: req.temporary_residence.as_ref().map(residence).transpose()?,
+        spouse: req
+            .spouse
+            .as_deref()
+            .map(|p| parse_pin(&state, p))
+            .transpose()?,
+        permanent_residence: req
+            .permanent_residence
+            .as_ref()
+            .map(residence)
+            .transpose()?,
+        temporary_residence: req
+            .temporary_residence
+            .as_ref()
+            .map(residence)
+            .transpose()?,
         household: req.household.as_ref().map(via_json).transpose()?,
         status: via_json(&req.status)?,
-        date_of_death: req.date_of_death.as_deref().map(|d| parse_date("date_of_death", d)).transpose()?,
+        date_of_death: req
+            .date_of_death
+            .as_deref()
+            .map(|d| parse_date("date_of_death", d))
+            .transpose()?,
         source_id: req.source_id.clone(),
     };
     let key = idempotency_key(&headers)?.unwrap_or_else(|| format!("import:{}", req.source_id));
     let submission = Submission {
         effective: parse_date("effective", &req.effective)?,
-        change: Change::Import { pin, record: Box::new(record) },
+        change: Change::Import {
+            pin,
+            record: Box::new(record),
+        },
         legal_basis: legal_basis(&req.legal_basis),
         office: req.office,
         idempotency_key: Some(key),
@@ -388,11 +517,20 @@ async fn import_record(State(state): State<AppState>, Caller(ctx): Caller, heade
 
 #[utoipa::path(post, path = "/v1/households", request_body = wire::HouseholdRequest,
     responses((status = 201, body = wire::ChangeResult), (status = 422, body = wire::Problem, content_type = "application/problem+json")))]
-async fn create_household(State(state): State<AppState>, Caller(ctx): Caller, headers: HeaderMap, ApiJson(req): ApiJson<wire::HouseholdRequest>) -> ApiResult<Response> {
+async fn create_household(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<wire::HouseholdRequest>,
+) -> ApiResult<Response> {
     let head = parse_pin(&state, &req.head)?;
     let submission = Submission {
         effective: parse_date("effective", &req.effective)?,
-        change: Change::CreateHousehold { head: head.clone(), area: req.area, address_lines: req.address_lines },
+        change: Change::CreateHousehold {
+            head: head.clone(),
+            area: req.area,
+            address_lines: req.address_lines,
+        },
         legal_basis: legal_basis(&req.legal_basis),
         office: req.office,
         idempotency_key: idempotency_key(&headers)?,
@@ -400,13 +538,20 @@ async fn create_household(State(state): State<AppState>, Caller(ctx): Caller, he
         if_match: if_match(&headers)?,
     };
     let result = state.register.submit(&ctx, submission).await?;
-    let location = result.household.as_ref().map(|h| format!("/v1/households/{h}"));
+    let location = result
+        .household
+        .as_ref()
+        .map(|h| format!("/v1/households/{h}"));
     Ok(created(&result, location))
 }
 
 #[utoipa::path(get, path = "/v1/households/{id}", params(("id" = String, Path)),
     responses((status = 200, body = wire::Household), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
-async fn get_household(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<String>) -> ApiResult<axum::Json<wire::Household>> {
+async fn get_household(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<wire::Household>> {
     let view = state.register.household(&ctx, &id).await?;
     let h = view.household;
     Ok(axum::Json(wire::Household {
@@ -417,10 +562,19 @@ async fn get_household(State(state): State<AppState>, Caller(ctx): Caller, Path(
         members: h
             .members
             .iter()
-            .map(|(pin, rel)| Ok(wire::HouseholdMember { pin: pin.to_string(), relationship: via_json(rel)? }))
+            .map(|(pin, rel)| {
+                Ok(wire::HouseholdMember {
+                    pin: pin.to_string(),
+                    relationship: via_json(rel)?,
+                })
+            })
             .collect::<ApiResult<_>>()?,
         version: h.version,
-        persons: view.members.iter().map(person_out).collect::<ApiResult<_>>()?,
+        persons: view
+            .members
+            .iter()
+            .map(person_out)
+            .collect::<ApiResult<_>>()?,
     }))
 }
 
@@ -437,14 +591,24 @@ struct PersonQuery {
         ("Purpose" = Option<String>, Header, description = "Why the data is read; recorded in the access log")),
     responses((status = 200, body = wire::Person, headers(("ETag" = String))), (status = 400, body = wire::Problem, content_type = "application/problem+json"),
         (status = 403, body = wire::Problem, content_type = "application/problem+json"), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
-async fn get_person(State(state): State<AppState>, Path(pin): Path<String>, ApiQuery(q): ApiQuery<PersonQuery>, Caller(ctx): Caller) -> ApiResult<Response> {
+async fn get_person(
+    State(state): State<AppState>,
+    Path(pin): Path<String>,
+    ApiQuery(q): ApiQuery<PersonQuery>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
     let pin = parse_pin(&state, &pin)?;
     let as_of = q
         .as_of
         .as_deref()
         .map(|d| {
-            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid-date", format!("as_of {d:?} is not YYYY-MM-DD")))
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-date",
+                    format!("as_of {d:?} is not YYYY-MM-DD"),
+                )
+            })
         })
         .transpose()?;
     let known_at = q
@@ -453,30 +617,55 @@ async fn get_person(State(state): State<AppState>, Path(pin): Path<String>, ApiQ
         .map(|t| {
             chrono::DateTime::parse_from_rfc3339(t)
                 .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid-date", format!("known_at {t:?} is not RFC 3339")))
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid-date",
+                        format!("known_at {t:?} is not RFC 3339"),
+                    )
+                })
         })
         .transpose()?;
-    let person = state.register.person(&ctx, &pin, View { as_of, known_at }).await?;
+    let person = state
+        .register
+        .person(&ctx, &pin, View { as_of, known_at })
+        .await?;
     let mut response = axum::Json(person_out(&person)?).into_response();
-    response.headers_mut().insert(header::ETAG, etag(person.version));
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(person.version));
     Ok(response)
 }
 
 #[utoipa::path(get, path = "/v1/persons/{pin}/history", params(("pin" = String, Path)),
     responses((status = 200, body = wire::History), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
-async fn get_history(State(state): State<AppState>, Path(pin): Path<String>, Caller(ctx): Caller) -> ApiResult<axum::Json<wire::History>> {
+async fn get_history(
+    State(state): State<AppState>,
+    Path(pin): Path<String>,
+    Caller(ctx): Caller,
+) -> ApiResult<axum::Json<wire::History>> {
     let pin = parse_pin(&state, &pin)?;
     let events = state.register.history(&ctx, &pin).await?;
-    Ok(axum::Json(wire::History { pin: pin.to_string(), events: events.iter().map(|(s, e)| event_out(s, e)).collect() }))
+    Ok(axum::Json(wire::History {
+        pin: pin.to_string(),
+        events: events.iter().map(|(s, e)| event_out(s, e)).collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/persons/{pin}/relatives", params(("pin" = String, Path)),
     responses((status = 200, body = wire::Relatives), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
-async fn get_relatives(State(state): State<AppState>, Path(pin): Path<String>, Caller(ctx): Caller) -> ApiResult<axum::Json<wire::Relatives>> {
+async fn get_relatives(
+    State(state): State<AppState>,
+    Path(pin): Path<String>,
+    Caller(ctx): Caller,
+) -> ApiResult<axum::Json<wire::Relatives>> {
     let pin = parse_pin(&state, &pin)?;
     let r = state.register.relatives(&ctx, &pin).await?;
     let out = |rel: &thabian_register::Relative| -> ApiResult<wire::Relative> {
-        Ok(wire::Relative { pin: rel.pin.to_string(), person: rel.person.as_ref().map(person_out).transpose()? })
+        Ok(wire::Relative {
+            pin: rel.pin.to_string(),
+            person: rel.person.as_ref().map(person_out).transpose()?,
+        })
     };
     Ok(axum::Json(wire::Relatives {
         father: r.father.as_ref().map(out).transpose()?,
@@ -494,9 +683,17 @@ struct LimitQuery {
 
 #[utoipa::path(get, path = "/v1/persons/{pin}/access-log", params(("pin" = String, Path), LimitQuery),
     responses((status = 200, body = Vec<wire::AccessEntry>)))]
-async fn get_person_access_log(State(state): State<AppState>, Path(pin): Path<String>, ApiQuery(q): ApiQuery<LimitQuery>, Caller(ctx): Caller) -> ApiResult<axum::Json<Vec<wire::AccessEntry>>> {
+async fn get_person_access_log(
+    State(state): State<AppState>,
+    Path(pin): Path<String>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+    Caller(ctx): Caller,
+) -> ApiResult<axum::Json<Vec<wire::AccessEntry>>> {
     let pin = parse_pin(&state, &pin)?;
-    let records = state.register.access_for_person(&ctx, &pin, q.limit.unwrap_or(1000)).await?;
+    let records = state
+        .register
+        .access_for_person(&ctx, &pin, q.limit.unwrap_or(1000))
+        .await?;
     Ok(axum::Json(
         records
             .into_iter()
@@ -520,41 +717,91 @@ async fn get_person_access_log(State(state): State<AppState>, Path(pin): Path<St
         ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = wire::ChangeResult), (status = 412, body = wire::Problem, content_type = "application/problem+json"),
         (status = 422, body = wire::Problem, content_type = "application/problem+json"), (status = 428, body = wire::Problem, content_type = "application/problem+json")))]
-async fn submit_event(State(state): State<AppState>, Path(pin): Path<String>, Caller(ctx): Caller, headers: HeaderMap, ApiJson(req): ApiJson<wire::EventSubmission>) -> ApiResult<Response> {
+async fn submit_event(
+    State(state): State<AppState>,
+    Path(pin): Path<String>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<wire::EventSubmission>,
+) -> ApiResult<Response> {
     let pin = parse_pin(&state, &pin)?;
     let version = if_match(&headers)?.ok_or_else(|| {
-        ApiError::new(StatusCode::PRECONDITION_REQUIRED, "precondition-required", "send If-Match with the person's ETag")
+        ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition-required",
+            "send If-Match with the person's ETag",
+        )
     })?;
     let effective = parse_date("effective", &req.effective)?;
     let p = pin.clone();
     use wire::EventRequest as R;
     let payload = match &req.event {
-        R::DeathRecorded { place_of_death } => {
-            EventPayload::DeathRecorded { pin: p, date_of_death: effective, place_of_death: place_of_death.clone() }
-        }
-        R::MarriageRegistered { spouse } => EventPayload::MarriageRegistered { a: p, b: parse_pin(&state, spouse)? },
-        R::DivorceRegistered { spouse } => EventPayload::DivorceRegistered { a: p, b: parse_pin(&state, spouse)? },
-        R::PermanentResidenceChanged { area, address_lines } => EventPayload::PermanentResidenceChanged {
+        R::DeathRecorded { place_of_death } => EventPayload::DeathRecorded {
             pin: p,
-            residence: thabian_model::person::Residence { area: area.clone(), address_lines: address_lines.clone(), since: effective },
+            date_of_death: effective,
+            place_of_death: place_of_death.clone(),
         },
-        R::TemporaryResidenceStarted { area, address_lines } => EventPayload::TemporaryResidenceStarted {
+        R::MarriageRegistered { spouse } => EventPayload::MarriageRegistered {
+            a: p,
+            b: parse_pin(&state, spouse)?,
+        },
+        R::DivorceRegistered { spouse } => EventPayload::DivorceRegistered {
+            a: p,
+            b: parse_pin(&state, spouse)?,
+        },
+        R::PermanentResidenceChanged {
+            area,
+            address_lines,
+        } => EventPayload::PermanentResidenceChanged {
             pin: p,
-            residence: thabian_model::person::Residence { area: area.clone(), address_lines: address_lines.clone(), since: effective },
+            residence: thabian_model::person::Residence {
+                area: area.clone(),
+                address_lines: address_lines.clone(),
+                since: effective,
+            },
+        },
+        R::TemporaryResidenceStarted {
+            area,
+            address_lines,
+        } => EventPayload::TemporaryResidenceStarted {
+            pin: p,
+            residence: thabian_model::person::Residence {
+                area: area.clone(),
+                address_lines: address_lines.clone(),
+                since: effective,
+            },
         },
         R::TemporaryResidenceEnded {} => EventPayload::TemporaryResidenceEnded { pin: p },
-        R::HouseholdJoined { household, relationship } => {
-            EventPayload::HouseholdJoined { household: household.clone(), pin: p, relationship: via_json(relationship)? }
-        }
-        R::HouseholdLeft { household } => EventPayload::HouseholdLeft { household: household.clone(), pin: p },
-        R::HouseholdHeadChanged { household, relationships } => {
+        R::HouseholdJoined {
+            household,
+            relationship,
+        } => EventPayload::HouseholdJoined {
+            household: household.clone(),
+            pin: p,
+            relationship: via_json(relationship)?,
+        },
+        R::HouseholdLeft { household } => EventPayload::HouseholdLeft {
+            household: household.clone(),
+            pin: p,
+        },
+        R::HouseholdHeadChanged {
+            household,
+            relationships,
+        } => {
             let mut rels = std::collections::BTreeMap::new();
             for (member, rel) in relationships {
                 rels.insert(parse_pin(&state, member)?, via_json(rel)?);
             }
-            EventPayload::HouseholdHeadChanged { household: household.clone(), new_head: p, relationships: rels }
+            EventPayload::HouseholdHeadChanged {
+                household: household.clone(),
+                new_head: p,
+                relationships: rels,
+            }
         }
-        R::NameChanged { names: n } => EventPayload::NameChanged { pin: p, names: names(n)? },
+        R::NameChanged { names: n } => EventPayload::NameChanged {
+            pin: p,
+            names: names(n)?,
+        },
         R::ParticularsCorrected { corrections } => {
             let c = corrections;
             EventPayload::ParticularsCorrected {
@@ -562,14 +809,22 @@ async fn submit_event(State(state): State<AppState>, Path(pin): Path<String>, Ca
                 corrections: thabian_model::event::Corrections {
                     names: c.names.as_ref().map(names).transpose()?,
                     sex: c.sex.as_ref().map(via_json).transpose()?,
-                    date_of_birth: c.date_of_birth.as_deref().map(|d| parse_date("date_of_birth", d)).transpose()?,
+                    date_of_birth: c
+                        .date_of_birth
+                        .as_deref()
+                        .map(|d| parse_date("date_of_birth", d))
+                        .transpose()?,
                     place_of_birth: c.place_of_birth.clone(),
                     nationalities: c.nationalities.clone(),
                     ethnicity: c.ethnicity.clone(),
                     religion: c.religion.clone(),
                     father: c.father.as_ref().map(|f| parent(&state, f)).transpose()?,
                     mother: c.mother.as_ref().map(|m| parent(&state, m)).transpose()?,
-                    date_of_death: c.date_of_death.as_deref().map(|d| parse_date("date_of_death", d)).transpose()?,
+                    date_of_death: c
+                        .date_of_death
+                        .as_deref()
+                        .map(|d| parse_date("date_of_death", d))
+                        .transpose()?,
                 },
             }
         }
@@ -578,9 +833,18 @@ async fn submit_event(State(state): State<AppState>, Path(pin): Path<String>, Ca
             father: father.as_ref().map(|f| parent(&state, f)).transpose()?,
             mother: mother.as_ref().map(|m| parent(&state, m)).transpose()?,
         },
-        R::NationalityAcquired { nationality } => EventPayload::NationalityAcquired { pin: p, nationality: nationality.clone() },
-        R::NationalityLost { nationality } => EventPayload::NationalityLost { pin: p, nationality: nationality.clone() },
-        R::StatusChanged { status } => EventPayload::StatusChanged { pin: p, status: via_json(status)? },
+        R::NationalityAcquired { nationality } => EventPayload::NationalityAcquired {
+            pin: p,
+            nationality: nationality.clone(),
+        },
+        R::NationalityLost { nationality } => EventPayload::NationalityLost {
+            pin: p,
+            nationality: nationality.clone(),
+        },
+        R::StatusChanged { status } => EventPayload::StatusChanged {
+            pin: p,
+            status: via_json(status)?,
+        },
     };
     let submission = Submission {
         change: Change::Event(payload),
@@ -612,10 +876,20 @@ struct FeedQuery {
 
 #[utoipa::path(get, path = "/v1/events", params(FeedQuery),
     responses((status = 200, body = wire::FeedPage)))]
-async fn get_feed(State(state): State<AppState>, ApiQuery(q): ApiQuery<FeedQuery>, Caller(ctx): Caller) -> ApiResult<axum::Json<wire::FeedPage>> {
+async fn get_feed(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<FeedQuery>,
+    Caller(ctx): Caller,
+) -> ApiResult<axum::Json<wire::FeedPage>> {
     let kinds = q
         .kinds
-        .map(|k| k.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .map(|k| {
+            k.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let page = state
         .register
@@ -628,33 +902,53 @@ async fn get_feed(State(state): State<AppState>, ApiQuery(q): ApiQuery<FeedQuery
             std::time::Duration::from_secs(q.wait.unwrap_or(0).min(60)),
         )
         .await?;
-    Ok(axum::Json(wire::FeedPage { events: page.events.iter().map(|(s, e)| event_out(s, e)).collect(), next: page.next }))
+    Ok(axum::Json(wire::FeedPage {
+        events: page.events.iter().map(|(s, e)| event_out(s, e)).collect(),
+        next: page.next,
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/log/key", security(()), responses((status = 200, body = wire::LogKey)))]
 async fn get_log_key(State(state): State<AppState>) -> axum::Json<wire::LogKey> {
-    axum::Json(wire::LogKey { vkey: state.log.verifier_key() })
+    axum::Json(wire::LogKey {
+        vkey: state.log.verifier_key(),
+    })
 }
 
 fn checkpoint_out(c: &thabian_store::CheckpointRow) -> wire::Checkpoint {
-    wire::Checkpoint { size: c.size, root: b64(&c.root), time: c.time.clone(), note: c.note.clone() }
+    wire::Checkpoint {
+        size: c.size,
+        root: b64(&c.root),
+        time: c.time.clone(),
+        note: c.note.clone(),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/log/checkpoint", security(()),
     responses((status = 200, body = wire::Checkpoint), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
-async fn get_latest_checkpoint(State(state): State<AppState>) -> ApiResult<axum::Json<wire::Checkpoint>> {
-    let c = state.log.latest_checkpoint().await?.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", "no checkpoint yet"))?;
+async fn get_latest_checkpoint(
+    State(state): State<AppState>,
+) -> ApiResult<axum::Json<wire::Checkpoint>> {
+    let c =
+        state.log.latest_checkpoint().await?.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "not-found", "no checkpoint yet")
+        })?;
     Ok(axum::Json(checkpoint_out(&c)))
 }
 
 #[utoipa::path(get, path = "/v1/log/checkpoints/{size}", security(()), params(("size" = u64, Path)),
     responses((status = 200, body = wire::Checkpoint), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
-async fn get_checkpoint(State(state): State<AppState>, Path(size): Path<u64>) -> ApiResult<axum::Json<wire::Checkpoint>> {
-    let c = state
-        .log
-        .checkpoint(size)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no checkpoint at size {size}")))?;
+async fn get_checkpoint(
+    State(state): State<AppState>,
+    Path(size): Path<u64>,
+) -> ApiResult<axum::Json<wire::Checkpoint>> {
+    let c = state.log.checkpoint(size).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no checkpoint at size {size}"),
+        )
+    })?;
     Ok(axum::Json(checkpoint_out(&c)))
 }
 
@@ -669,7 +963,10 @@ struct InclusionQuery {
 
 #[utoipa::path(get, path = "/v1/log/proofs/inclusion", security(()), params(InclusionQuery),
     responses((status = 200, body = wire::InclusionProof), (status = 400, body = wire::Problem, content_type = "application/problem+json")))]
-async fn get_inclusion_proof(State(state): State<AppState>, ApiQuery(q): ApiQuery<InclusionQuery>) -> ApiResult<axum::Json<wire::InclusionProof>> {
+async fn get_inclusion_proof(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<InclusionQuery>,
+) -> ApiResult<axum::Json<wire::InclusionProof>> {
     let p = state.log.inclusion(q.seq, q.tree_size).await?;
     Ok(axum::Json(wire::InclusionProof {
         leaf_index: p.leaf_index,
@@ -689,7 +986,10 @@ struct ConsistencyQuery {
 
 #[utoipa::path(get, path = "/v1/log/proofs/consistency", security(()), params(ConsistencyQuery),
     responses((status = 200, body = wire::ConsistencyProof), (status = 400, body = wire::Problem, content_type = "application/problem+json")))]
-async fn get_consistency_proof(State(state): State<AppState>, ApiQuery(q): ApiQuery<ConsistencyQuery>) -> ApiResult<axum::Json<wire::ConsistencyProof>> {
+async fn get_consistency_proof(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
+) -> ApiResult<axum::Json<wire::ConsistencyProof>> {
     let p = state.log.consistency(q.old, q.new).await?;
     Ok(axum::Json(wire::ConsistencyProof {
         old_size: p.old_size,
@@ -713,48 +1013,118 @@ fn official_out(o: thabian_store::OfficialRow) -> wire::Official {
 }
 
 #[utoipa::path(get, path = "/v1/officials", responses((status = 200, body = Vec<wire::Official>)))]
-async fn list_officials(State(state): State<AppState>, Caller(ctx): Caller) -> ApiResult<axum::Json<Vec<wire::Official>>> {
-    Ok(axum::Json(state.register.officials(&ctx).await?.into_iter().map(official_out).collect()))
+async fn list_officials(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+) -> ApiResult<axum::Json<Vec<wire::Official>>> {
+    Ok(axum::Json(
+        state
+            .register
+            .officials(&ctx)
+            .await?
+            .into_iter()
+            .map(official_out)
+            .collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/officials", request_body = wire::NewOfficial,
     responses((status = 201, body = wire::Official), (status = 422, body = wire::Problem, content_type = "application/problem+json")))]
-async fn create_official(State(state): State<AppState>, Caller(ctx): Caller, ApiJson(req): ApiJson<wire::NewOfficial>) -> ApiResult<Response> {
-    let role = thabian_register::Role::parse(&serde_json::to_value(req.role).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
-        .ok_or_else(|| ApiError::bad_request("unknown role"))?;
+async fn create_official(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    ApiJson(req): ApiJson<wire::NewOfficial>,
+) -> ApiResult<Response> {
+    let role = thabian_register::Role::parse(
+        &serde_json::to_value(req.role)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+    )
+    .ok_or_else(|| ApiError::bad_request("unknown role"))?;
     let o = state
         .register
-        .create_official(&ctx, thabian_register::NewOfficial { id: req.id, name: req.name, role, jurisdiction: req.jurisdiction, office: req.office })
+        .create_official(
+            &ctx,
+            thabian_register::NewOfficial {
+                id: req.id,
+                name: req.name,
+                role,
+                jurisdiction: req.jurisdiction,
+                office: req.office,
+            },
+        )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(official_out(o))).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/officials/{id}/disable", params(("id" = String, Path)), responses((status = 204)))]
-async fn disable_official(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn disable_official(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     state.register.disable_official(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/v1/officials/{id}/tokens", params(("id" = String, Path)), responses((status = 200, body = Vec<wire::TokenInfo>)))]
-async fn list_tokens(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<String>) -> ApiResult<axum::Json<Vec<wire::TokenInfo>>> {
+async fn list_tokens(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Vec<wire::TokenInfo>>> {
     let tokens = state.register.tokens(&ctx, &id).await?;
     Ok(axum::Json(
         tokens
             .into_iter()
-            .map(|t| wire::TokenInfo { id: t.id, official_id: t.official_id, label: t.label, created_at: t.created_at, expires_at: t.expires_at, revoked_at: t.revoked_at })
+            .map(|t| wire::TokenInfo {
+                id: t.id,
+                official_id: t.official_id,
+                label: t.label,
+                created_at: t.created_at,
+                expires_at: t.expires_at,
+                revoked_at: t.revoked_at,
+            })
             .collect(),
     ))
 }
 
 #[utoipa::path(post, path = "/v1/officials/{id}/tokens", params(("id" = String, Path)), request_body = wire::NewToken,
     responses((status = 201, body = wire::IssuedToken)))]
-async fn issue_token(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<String>, ApiJson(req): ApiJson<wire::NewToken>) -> ApiResult<Response> {
-    let t = state.register.issue_token(&ctx, &id, &req.label, chrono::Duration::days(i64::from(req.days))).await?;
-    Ok((StatusCode::CREATED, axum::Json(wire::IssuedToken { id: t.id, token: t.token, official_id: t.official_id, expires_at: t.expires_at })).into_response())
+async fn issue_token(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<wire::NewToken>,
+) -> ApiResult<Response> {
+    let t = state
+        .register
+        .issue_token(
+            &ctx,
+            &id,
+            &req.label,
+            chrono::Duration::days(i64::from(req.days)),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(wire::IssuedToken {
+            id: t.id,
+            token: t.token,
+            official_id: t.official_id,
+            expires_at: t.expires_at,
+        }),
+    )
+        .into_response())
 }
 
 #[utoipa::path(post, path = "/v1/tokens/{id}/revoke", params(("id" = String, Path)), responses((status = 204)))]
-async fn revoke_token(State(state): State<AppState>, Caller(ctx): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn revoke_token(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     state.register.revoke_token(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -36,8 +36,16 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0001, 2.0, 18))
         });
         registry.register("http_requests", "HTTP requests served", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
-        Metrics { registry, requests, latency }
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+        }
     }
 }
 
@@ -52,10 +60,16 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let response = next.run(request).await;
     let m = &state.metrics;
     m.latency
-        .get_or_create(&RouteLabels { route: route.clone() })
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
         .observe(started.elapsed().as_secs_f64());
     m.requests
-        .get_or_create(&RequestLabels { method, route, status: response.status().as_u16() })
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
         .inc();
     response
 }
@@ -63,10 +77,17 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 pub async fn metrics_handler(State(state): State<AppState>) -> Response {
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry).is_err() {
-        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed").into_response();
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics encoding failed",
+        )
+            .into_response();
     }
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         text,
     )
         .into_response()

@@ -249,7 +249,7 @@ pub enum EventRequest {
         names: Names,
     },
     ParticularsCorrected {
-        corrections: Corrections,
+        corrections: Box<Corrections>,
     },
     AdoptionRegistered {
         #[serde(default, skip_serializing_if = "Option::is_none")]

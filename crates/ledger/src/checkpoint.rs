@@ -10,7 +10,9 @@ use crate::hash::Hash;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointError {
     /// An origin or key name breaks the signed-note name rules.
-    #[error("invalid name {0:?}: it must be non-empty and contain no spaces, '+' or control characters")]
+    #[error(
+        "invalid name {0:?}: it must be non-empty and contain no spaces, '+' or control characters"
+    )]
     InvalidName(String),
     /// A time outside what RFC 3339 `YYYY-MM-DDTHH:MM:SSZ` can express.
     #[error("time {0} (unix seconds) is past 9999-12-31T23:59:59Z")]
@@ -125,7 +127,14 @@ pub fn parse_rfc3339_utc(s: &str) -> Result<u64, CheckpointError> {
             .iter()
             .fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0')))
     };
-    let seps = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'Z')];
+    let seps = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'Z'),
+    ];
     if seps.iter().any(|&(i, c)| b.get(i) != Some(&c)) {
         return Err(bad());
     }

@@ -7,11 +7,11 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use zeroize::Zeroizing;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use pkcs8::LineEnding;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use pkcs8::LineEnding;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::checkpoint::{check_name, Checkpoint, CheckpointError};
 

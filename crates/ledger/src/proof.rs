@@ -126,7 +126,11 @@ pub fn inclusion_proof(
 /// RFC 9162 section 2.1.4.1 `PROOF(old, D[0:new])`, built from the nodes of
 /// [`consistency_proof_plan`]. Empty when `old == 0` or `old == new`,
 /// which is what [`crate::verify_consistency`] expects in those cases.
-pub fn consistency_proof(old: u64, new: u64, src: &impl NodeSource) -> Result<Vec<Hash>, TreeError> {
+pub fn consistency_proof(
+    old: u64,
+    new: u64,
+    src: &impl NodeSource,
+) -> Result<Vec<Hash>, TreeError> {
     assemble(&consistency_ranges(old, new)?, src)
 }
 

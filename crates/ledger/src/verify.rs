@@ -76,24 +76,24 @@ pub fn verify_consistency(
         if !proof.is_empty() {
             return Err(ProofError::ExpectedEmptyProof(proof.len()));
         }
-        if old_size == 0 {
-            if *old_root != empty_root() {
-                return Err(ProofError::OldRootMismatch);
-            }
-        } else if old_root != new_root {
+        if old_size == 0 && *old_root != empty_root() {
+            return Err(ProofError::OldRootMismatch);
+        }
+        if old_size == new_size && old_root != new_root {
             return Err(ProofError::NewRootMismatch);
         }
         return Ok(());
     }
     // Step 1.
-    if proof.is_empty() {
+    let Some((head, tail)) = proof.split_first() else {
         return Err(ProofError::ProofTooShort);
-    }
-    // Step 2: the old root is itself a node of the new tree.
+    };
+    // Step 2: a power-of-two old tree is itself a node of the new tree, so
+    // its root starts the path.
     let (first, rest): (Hash, &[Hash]) = if old_size.is_power_of_two() {
         (*old_root, proof)
     } else {
-        (proof[0], &proof[1..])
+        (*head, tail)
     };
     // Steps 3 and 4.
     let mut f_n = old_size - 1;

@@ -147,7 +147,10 @@ pub fn check(event: &Event, ctx: &RuleContext<'_>) -> Result<(), Violation> {
                 ));
             }
             let is_death = matches!(payload, EventPayload::DeathRecorded { .. });
-            if !is_correction && !is_death && event.effective.definitely_before(&person.date_of_birth) {
+            if !is_correction
+                && !is_death
+                && event.effective.definitely_before(&person.date_of_birth)
+            {
                 return Err(violation(
                     "event-before-birth",
                     format!(

@@ -1,6 +1,9 @@
 //! Tests for `thabian-model`: one test binary for the crate, one module per area.
 //! Add new areas as new `mod xxx_tests { .. }` blocks.
 
+// Tests may unwrap and panic freely (the workspace denies it in library code only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod pin_tests {
     use expect_test::expect;
     use proptest::prelude::*;
@@ -729,7 +732,7 @@ mod date_tests {
 
     #[test]
     fn ordering_is_sort_key() {
-        let mut v = vec![
+        let mut v = [
             pd("2020-02"),
             pd("2020-01-01"),
             pd("2019-12-31"),

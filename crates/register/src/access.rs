@@ -30,7 +30,10 @@ impl AccessLog {
                         Err(_) => break,
                     }
                 }
-                let outcome = store.append_access(&records).await.map_err(|e| e.to_string());
+                let outcome = store
+                    .append_access(&records)
+                    .await
+                    .map_err(|e| e.to_string());
                 if let Err(e) = &outcome {
                     tracing::error!(error = %e, records = records.len(), "could not write access records");
                 }
@@ -52,6 +55,7 @@ impl AccessLog {
             .send((records, reply))
             .await
             .map_err(|_| "the access log writer has stopped".to_owned())?;
-        wait.await.map_err(|_| "the access log writer has stopped".to_owned())?
+        wait.await
+            .map_err(|_| "the access log writer has stopped".to_owned())?
     }
 }

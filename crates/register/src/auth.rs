@@ -52,7 +52,10 @@ impl Role {
         use Permission::*;
         match self {
             Role::Registrar => matches!(permission, ReadPerson | RegisterEvent),
-            Role::Supervisor => matches!(permission, ReadPerson | RegisterEvent | RegisterSensitiveEvent | ReadAccessLog),
+            Role::Supervisor => matches!(
+                permission,
+                ReadPerson | RegisterEvent | RegisterSensitiveEvent | ReadAccessLog
+            ),
             Role::CardOfficer => matches!(permission, ReadPerson),
             Role::Auditor => matches!(permission, ReadAccessLog | ReadLog),
             Role::Administrator => matches!(permission, ManageOfficials | ReadLog),
@@ -136,5 +139,8 @@ pub fn new_token(rng: &mut impl rand::RngCore) -> String {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     rng.fill_bytes(&mut bytes);
-    format!("thb_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "thb_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }

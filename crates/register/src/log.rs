@@ -4,8 +4,8 @@
 use crate::{RegisterError, Result};
 use std::sync::Arc;
 use thabian_ledger::{
-    consistency_proof, consistency_proof_plan, inclusion_proof, inclusion_proof_plan, leaf_hash, root_at, root_plan,
-    Checkpoint, CheckpointSigner, CheckpointVerifier, Frontier, Hash, NodeId,
+    consistency_proof, consistency_proof_plan, inclusion_proof, inclusion_proof_plan, leaf_hash,
+    root_at, root_plan, Checkpoint, CheckpointSigner, CheckpointVerifier, Frontier, Hash, NodeId,
 };
 use thabian_store::{format_time, CheckpointRow, DynStore, FeedFilter, StoreError};
 
@@ -53,7 +53,9 @@ impl LogService {
 
     pub async fn publish_key(&self, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
         let key_id = hex::encode(self.signer.key_id());
-        self.store.add_log_key(&key_id, &self.signer.verifier_key(), &format_time(now)).await?;
+        self.store
+            .add_log_key(&key_id, &self.signer.verifier_key(), &format_time(now))
+            .await?;
         Ok(())
     }
 
@@ -68,26 +70,53 @@ impl LogService {
 
     /// Signs and stores a checkpoint of the current log if it is due (or `force`d and the log
     /// grew). Returns the new checkpoint.
-    pub async fn checkpoint_if_due(&self, now: chrono::DateTime<chrono::Utc>, force: bool) -> Result<Option<CheckpointRow>> {
+    pub async fn checkpoint_if_due(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        force: bool,
+    ) -> Result<Option<CheckpointRow>> {
         let size = self.store.log_size().await?;
         let latest = self.store.latest_checkpoint().await?;
         let (last_size, last_time) = match &latest {
-            Some(c) => (c.size, chrono::DateTime::parse_from_rfc3339(&c.time).ok().map(|t| t.with_timezone(&chrono::Utc))),
+            Some(c) => (
+                c.size,
+                chrono::DateTime::parse_from_rfc3339(&c.time)
+                    .ok()
+                    .map(|t| t.with_timezone(&chrono::Utc)),
+            ),
             None => (0, None),
         };
         if size <= last_size {
             return Ok(None);
         }
-        let interval = chrono::Duration::from_std(CHECKPOINT_INTERVAL).unwrap_or_else(|_| chrono::Duration::seconds(10));
+        let interval = chrono::Duration::from_std(CHECKPOINT_INTERVAL)
+            .unwrap_or_else(|_| chrono::Duration::seconds(10));
         let due = force
             || size - last_size >= CHECKPOINT_EVENTS
             || last_time.map(|t| now - t >= interval).unwrap_or(true);
         if !due {
             return Ok(None);
         }
+        // Every multiple of CHECKPOINT_EVENTS passed since the last checkpoint gets its own
+        // checkpoint (roots of past sizes are computable from the stored nodes), so no stretch
+        // of more than CHECKPOINT_EVENTS events is ever left without one, however fast they came.
+        let mut boundary = (last_size / CHECKPOINT_EVENTS + 1) * CHECKPOINT_EVENTS;
+        while boundary < size {
+            self.sign_and_store(boundary, now).await?;
+            boundary += CHECKPOINT_EVENTS;
+        }
+        Ok(Some(self.sign_and_store(size, now).await?))
+    }
+
+    async fn sign_and_store(
+        &self,
+        size: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<CheckpointRow> {
         let root = self.root_at(size).await?;
         let unix = u64::try_from(now.timestamp()).map_err(ledger_err)?;
-        let checkpoint = Checkpoint::new(self.signer.name(), size, root, Some(unix)).map_err(ledger_err)?;
+        let checkpoint =
+            Checkpoint::new(self.signer.name(), size, root, Some(unix)).map_err(ledger_err)?;
         let row = CheckpointRow {
             size,
             root,
@@ -96,11 +125,15 @@ impl LogService {
             note: self.signer.sign(&checkpoint),
         };
         self.store.add_checkpoint(&row).await?;
-        Ok(Some(row))
+        Ok(row)
     }
 
     /// Runs until `stop` resolves, checkpointing when due; a last checkpoint at the end.
-    pub async fn run_checkpointer(self: Arc<Self>, clock: Arc<dyn crate::Clock>, stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run_checkpointer(
+        self: Arc<Self>,
+        clock: Arc<dyn crate::Clock>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut stop = stop;
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
@@ -145,14 +178,24 @@ impl LogService {
             )));
         }
         let index = seq - 1;
-        let mut plan = inclusion_proof_plan(index, size).map_err(|e| RegisterError::Invalid(e.to_string()))?;
+        let mut plan =
+            inclusion_proof_plan(index, size).map_err(|e| RegisterError::Invalid(e.to_string()))?;
         plan.push(NodeId::leaf(index));
         plan.extend(root_plan(size));
         let nodes = self.nodes(plan).await?;
         let hashes = inclusion_proof(index, size, &nodes).map_err(ledger_err)?;
-        let leaf = nodes.get(&NodeId::leaf(index)).copied().ok_or_else(|| ledger_err("missing leaf"))?;
+        let leaf = nodes
+            .get(&NodeId::leaf(index))
+            .copied()
+            .ok_or_else(|| ledger_err("missing leaf"))?;
         let root = root_at(size, &nodes).map_err(ledger_err)?;
-        Ok(InclusionProof { leaf_index: index, tree_size: size, leaf_hash: leaf, hashes, root })
+        Ok(InclusionProof {
+            leaf_index: index,
+            tree_size: size,
+            leaf_hash: leaf,
+            hashes,
+            root,
+        })
     }
 
     pub async fn consistency(&self, old_size: u64, new_size: u64) -> Result<ConsistencyProof> {
@@ -162,7 +205,8 @@ impl LogService {
                 "no consistency proof from {old_size} to {new_size} (the log holds {log_size} events)"
             )));
         }
-        let mut plan = consistency_proof_plan(old_size, new_size).map_err(|e| RegisterError::Invalid(e.to_string()))?;
+        let mut plan = consistency_proof_plan(old_size, new_size)
+            .map_err(|e| RegisterError::Invalid(e.to_string()))?;
         plan.extend(root_plan(old_size));
         plan.extend(root_plan(new_size));
         let nodes = self.nodes(plan).await?;
@@ -197,7 +241,11 @@ pub async fn verify_log(store: &DynStore, trusted: &[CheckpointVerifier]) -> Res
     let checkpoints = store.checkpoints().await?;
     let log_size = store.log_size().await?;
     let mut next_checkpoint = checkpoints.iter().peekable();
-    let mut report = VerifyReport { events_checked: 0, checkpoints_checked: 0, first_problem: None };
+    let mut report = VerifyReport {
+        events_checked: 0,
+        checkpoints_checked: 0,
+        first_problem: None,
+    };
     let mut frontier = Frontier::new();
     let mut after = 0u64;
     let fail = |report: &mut VerifyReport, seq: u64, why: String| {
@@ -206,41 +254,77 @@ pub async fn verify_log(store: &DynStore, trusted: &[CheckpointVerifier]) -> Res
         }
     };
     'outer: loop {
-        let events = store.events_after(after, 2000, &FeedFilter::default()).await?;
+        let events = store
+            .events_after(after, 2000, &FeedFilter::default())
+            .await?;
         if events.is_empty() {
             break;
         }
-        let ids: Vec<NodeId> = events.iter().map(|e| NodeId::leaf(e.seq.saturating_sub(1))).collect();
+        let ids: Vec<NodeId> = events
+            .iter()
+            .map(|e| NodeId::leaf(e.seq.saturating_sub(1)))
+            .collect();
         let stored_leaves = store.merkle_nodes(&ids).await?;
         for e in &events {
             let expected = after + 1;
             if e.seq != expected {
-                fail(&mut report, expected, format!("event {expected} is missing: removed from the log"));
+                fail(
+                    &mut report,
+                    expected,
+                    format!("event {expected} is missing: removed from the log"),
+                );
                 break 'outer;
             }
             let recomputed = leaf_hash(e.body.as_bytes());
             let body: serde_json::Value = match serde_json::from_str(&e.body) {
                 Ok(v) => v,
                 Err(err) => {
-                    fail(&mut report, e.seq, format!("event {} is not valid JSON: {err}", e.seq));
+                    fail(
+                        &mut report,
+                        e.seq,
+                        format!("event {} is not valid JSON: {err}", e.seq),
+                    );
                     break 'outer;
                 }
             };
             if body.get("seq").and_then(|s| s.as_u64()) != Some(e.seq) {
-                fail(&mut report, e.seq, format!("event {} carries another position: reordered", e.seq));
+                fail(
+                    &mut report,
+                    e.seq,
+                    format!("event {} carries another position: reordered", e.seq),
+                );
                 break 'outer;
             }
-            let body_kind = body.get("payload").and_then(|p| p.get("type")).and_then(|k| k.as_str());
+            let body_kind = body
+                .get("payload")
+                .and_then(|p| p.get("type"))
+                .and_then(|k| k.as_str());
             let consistent = body_kind == Some(e.kind.as_str())
                 && body.get("recorded_at").and_then(|v| v.as_str()) == Some(e.recorded_at.as_str())
                 && body.get("id").and_then(|v| v.as_str()) == Some(e.id.as_str())
                 && body.get("effective").and_then(|v| v.as_str()) == Some(e.effective.as_str());
             if !consistent {
-                fail(&mut report, e.seq, format!("event {}: its columns do not match its hashed body: edited", e.seq));
+                fail(
+                    &mut report,
+                    e.seq,
+                    format!(
+                        "event {}: its columns do not match its hashed body: edited",
+                        e.seq
+                    ),
+                );
                 break 'outer;
             }
-            if recomputed != e.leaf_hash || stored_leaves.get(&NodeId::leaf(e.seq - 1)) != Some(&recomputed) {
-                fail(&mut report, e.seq, format!("event {} does not match the hash committed to the log: edited", e.seq));
+            if recomputed != e.leaf_hash
+                || stored_leaves.get(&NodeId::leaf(e.seq - 1)) != Some(&recomputed)
+            {
+                fail(
+                    &mut report,
+                    e.seq,
+                    format!(
+                        "event {} does not match the hash committed to the log: edited",
+                        e.seq
+                    ),
+                );
                 break 'outer;
             }
             if let Err(err) = frontier.append(recomputed) {
@@ -254,7 +338,11 @@ pub async fn verify_log(store: &DynStore, trusted: &[CheckpointVerifier]) -> Res
                     break;
                 }
                 if let Err(why) = check_checkpoint(c, &frontier.root(), trusted) {
-                    fail(&mut report, c.size, format!("checkpoint at size {}: {why}", c.size));
+                    fail(
+                        &mut report,
+                        c.size,
+                        format!("checkpoint at size {}: {why}", c.size),
+                    );
                     break 'outer;
                 }
                 report.checkpoints_checked += 1;
@@ -264,20 +352,39 @@ pub async fn verify_log(store: &DynStore, trusted: &[CheckpointVerifier]) -> Res
     }
     if report.first_problem.is_none() {
         if after != log_size {
-            fail(&mut report, after + 1, format!("the log head says {log_size} events but {after} were found: removed"));
+            fail(
+                &mut report,
+                after + 1,
+                format!("the log head says {log_size} events but {after} were found: removed"),
+            );
         } else if let Some(c) = next_checkpoint.next() {
-            fail(&mut report, after + 1, format!("a checkpoint covers {} events but the log holds {after}: events removed", c.size));
+            fail(
+                &mut report,
+                after + 1,
+                format!(
+                    "a checkpoint covers {} events but the log holds {after}: events removed",
+                    c.size
+                ),
+            );
         } else if let Some(root) = (after > 0).then(|| frontier.root()) {
             let nodes = store.merkle_nodes(&root_plan(after)).await?;
             if root_at(after, &nodes).ok() != Some(root) {
-                fail(&mut report, after, "the stored Merkle nodes do not match the events".into());
+                fail(
+                    &mut report,
+                    after,
+                    "the stored Merkle nodes do not match the events".into(),
+                );
             }
         }
     }
     Ok(report)
 }
 
-fn check_checkpoint(c: &CheckpointRow, root: &Hash, trusted: &[CheckpointVerifier]) -> std::result::Result<(), String> {
+fn check_checkpoint(
+    c: &CheckpointRow,
+    root: &Hash,
+    trusted: &[CheckpointVerifier],
+) -> std::result::Result<(), String> {
     if &c.root != root {
         return Err("its root does not match the events: an event up to here was rewritten".into());
     }

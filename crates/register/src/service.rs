@@ -7,14 +7,16 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 use thabian_model::date::PartialDate;
-use thabian_model::event::{BirthRecord, Event, EventPayload, ImportedRecord, LegalBasis, EVENT_SCHEMA};
+use thabian_model::event::{
+    BirthRecord, Event, EventPayload, ImportedRecord, LegalBasis, EVENT_SCHEMA,
+};
 use thabian_model::person::{Household, Membership, Person, Residence};
 use thabian_model::pin::{generate_pin, Pin, PinContext};
 use thabian_model::profile::{AdminTree, Profile};
 use thabian_model::rules::{self, RuleContext};
 use thabian_store::{
-    format_time, AccessRecord, DynStore, FeedFilter, HouseholdRow, IdempotencyRecord, NewEvent, OfficialRow,
-    PersonRow, StoreError, StoredEvent, TokenRow, Versioned, WriteBatch,
+    format_time, AccessRecord, DynStore, FeedFilter, HouseholdRow, IdempotencyRecord, NewEvent,
+    OfficialRow, PersonRow, StoreError, StoredEvent, TokenRow, Versioned, WriteBatch,
 };
 use tokio::sync::Notify;
 
@@ -43,9 +45,16 @@ pub enum Change {
         household: Option<Membership>,
     },
     /// An existing record from a legacy register; keeps its PIN when it has a valid one.
-    Import { pin: Option<Pin>, record: Box<ImportedRecord> },
+    Import {
+        pin: Option<Pin>,
+        record: Box<ImportedRecord>,
+    },
     /// A new household: the register issues its number.
-    CreateHousehold { head: Pin, area: String, address_lines: Vec<String> },
+    CreateHousehold {
+        head: Pin,
+        area: String,
+        address_lines: Vec<String>,
+    },
     /// Any other event, fully specified.
     Event(EventPayload),
 }
@@ -157,13 +166,15 @@ fn decode_person(row: &PersonRow) -> Result<Person> {
 }
 
 fn decode_household(row: &HouseholdRow) -> Result<Household> {
-    serde_json::from_str(&row.record)
-        .map_err(|e| RegisterError::Store(StoreError::Corrupt(format!("household {}: {e}", row.id))))
+    serde_json::from_str(&row.record).map_err(|e| {
+        RegisterError::Store(StoreError::Corrupt(format!("household {}: {e}", row.id)))
+    })
 }
 
 pub fn decode_event(stored: &StoredEvent) -> Result<Event> {
-    serde_json::from_str(&stored.body)
-        .map_err(|e| RegisterError::Store(StoreError::Corrupt(format!("event {}: {e}", stored.seq))))
+    serde_json::from_str(&stored.body).map_err(|e| {
+        RegisterError::Store(StoreError::Corrupt(format!("event {}: {e}", stored.seq)))
+    })
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String> {
@@ -171,9 +182,21 @@ fn json<T: Serialize>(value: &T) -> Result<String> {
 }
 
 impl Register {
-    pub fn new(store: DynStore, profile: Arc<Profile>, areas: Arc<AdminTree>, clock: Arc<dyn Clock>) -> Register {
+    pub fn new(
+        store: DynStore,
+        profile: Arc<Profile>,
+        areas: Arc<AdminTree>,
+        clock: Arc<dyn Clock>,
+    ) -> Register {
         let access = AccessLog::start(store.clone());
-        Register { store, profile, areas, access, clock, feed_notify: Arc::new(Notify::new()) }
+        Register {
+            store,
+            profile,
+            areas,
+            access,
+            clock,
+            feed_notify: Arc::new(Notify::new()),
+        }
     }
 
     pub fn store(&self) -> &DynStore {
@@ -220,7 +243,13 @@ impl Register {
         })
     }
 
-    fn access_record(&self, ctx: &RequestContext, pin: Option<&str>, action: &str, detail: Option<String>) -> AccessRecord {
+    fn access_record(
+        &self,
+        ctx: &RequestContext,
+        pin: Option<&str>,
+        action: &str,
+        detail: Option<String>,
+    ) -> AccessRecord {
         AccessRecord {
             id: uuid::Uuid::now_v7().to_string(),
             at: format_time(self.clock.now()),
@@ -235,20 +264,32 @@ impl Register {
     }
 
     async fn log_reads(&self, records: Vec<AccessRecord>) -> Result<()> {
-        self.access.record(records).await.map_err(RegisterError::AccessLog)
+        self.access
+            .record(records)
+            .await
+            .map_err(RegisterError::AccessLog)
     }
 
     // ------------------------------------------------------------------ authentication
 
     /// Resolves an API token to the official it was issued to.
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
-        let unauthenticated = || RegisterError::Unauthenticated("unknown, expired or revoked token".into());
-        let row = self.store.token_by_hash(&token_hash(token)).await?.ok_or_else(unauthenticated)?;
+        let unauthenticated =
+            || RegisterError::Unauthenticated("unknown, expired or revoked token".into());
+        let row = self
+            .store
+            .token_by_hash(&token_hash(token))
+            .await?
+            .ok_or_else(unauthenticated)?;
         let now = format_time(self.clock.now());
         if row.revoked_at.is_some() || row.expires_at <= now {
             return Err(unauthenticated());
         }
-        let official = self.store.official(&row.official_id).await?.ok_or_else(unauthenticated)?;
+        let official = self
+            .store
+            .official(&row.official_id)
+            .await?
+            .ok_or_else(unauthenticated)?;
         if official.disabled_at.is_some() {
             return Err(unauthenticated());
         }
@@ -256,9 +297,17 @@ impl Register {
     }
 
     fn principal_of(&self, o: &OfficialRow) -> Result<Principal> {
-        let role = Role::parse(&o.role)
-            .ok_or_else(|| RegisterError::Store(StoreError::Corrupt(format!("official {} has role {}", o.id, o.role))))?;
-        let jurisdiction_path = if o.jurisdiction == NATIONAL { "/".to_owned() } else { self.area_path(&o.jurisdiction) };
+        let role = Role::parse(&o.role).ok_or_else(|| {
+            RegisterError::Store(StoreError::Corrupt(format!(
+                "official {} has role {}",
+                o.id, o.role
+            )))
+        })?;
+        let jurisdiction_path = if o.jurisdiction == NATIONAL {
+            "/".to_owned()
+        } else {
+            self.area_path(&o.jurisdiction)
+        };
         Ok(Principal {
             official_id: o.id.clone(),
             name: o.name.clone(),
@@ -292,31 +341,62 @@ impl Register {
             created_at: format_time(self.clock.now()),
             disabled_at: None,
         };
-        let ctx = RequestContext { principal: self.principal_of(&admin)?, purpose: Some("bootstrap".into()), client: None };
-        let audit = self.access_record(&ctx, None, "admin", Some("created official admin (first start)".into()));
+        let ctx = RequestContext {
+            principal: self.principal_of(&admin)?,
+            purpose: Some("bootstrap".into()),
+            client: None,
+        };
+        let audit = self.access_record(
+            &ctx,
+            None,
+            "admin",
+            Some("created official admin (first start)".into()),
+        );
         self.store.insert_official(&admin, &audit).await?;
-        Ok(Some(self.issue_token_unchecked(&ctx, "admin", "first-start", Duration::days(30)).await?))
+        Ok(Some(
+            self.issue_token_unchecked(&ctx, "admin", "first-start", Duration::days(30))
+                .await?,
+        ))
     }
 
-    pub async fn create_official(&self, ctx: &RequestContext, new: NewOfficial) -> Result<OfficialRow> {
+    pub async fn create_official(
+        &self,
+        ctx: &RequestContext,
+        new: NewOfficial,
+    ) -> Result<OfficialRow> {
         ctx.principal.require(Permission::ManageOfficials)?;
         let id_ok = !new.id.is_empty()
             && new.id.len() <= 64
-            && new.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+            && new
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
         if !id_ok {
-            return Err(RegisterError::Invalid("an official id is 1 to 64 of A-Z a-z 0-9 - _ .".into()));
+            return Err(RegisterError::Invalid(
+                "an official id is 1 to 64 of A-Z a-z 0-9 - _ .".into(),
+            ));
         }
         if new.name.trim().is_empty() {
-            return Err(RegisterError::Invalid("the official's name must not be empty".into()));
+            return Err(RegisterError::Invalid(
+                "the official's name must not be empty".into(),
+            ));
         }
         if new.jurisdiction != NATIONAL && !self.areas.contains(&new.jurisdiction) {
-            return Err(RegisterError::Invalid(format!("unknown jurisdiction area {:?}", new.jurisdiction)));
+            return Err(RegisterError::Invalid(format!(
+                "unknown jurisdiction area {:?}",
+                new.jurisdiction
+            )));
         }
         if !self.areas.contains(&new.office) {
-            return Err(RegisterError::Invalid(format!("unknown office area {:?}", new.office)));
+            return Err(RegisterError::Invalid(format!(
+                "unknown office area {:?}",
+                new.office
+            )));
         }
         if new.jurisdiction != NATIONAL && !self.areas.is_within(&new.office, &new.jurisdiction) {
-            return Err(RegisterError::Invalid("the office must lie inside the jurisdiction".into()));
+            return Err(RegisterError::Invalid(
+                "the office must lie inside the jurisdiction".into(),
+            ));
         }
         let row = OfficialRow {
             id: new.id.clone(),
@@ -327,7 +407,12 @@ impl Register {
             created_at: format_time(self.clock.now()),
             disabled_at: None,
         };
-        let audit = self.access_record(ctx, None, "admin", Some(format!("created official {} ({})", row.id, row.role)));
+        let audit = self.access_record(
+            ctx,
+            None,
+            "admin",
+            Some(format!("created official {} ({})", row.id, row.role)),
+        );
         match self.store.insert_official(&row, &audit).await {
             Err(StoreError::Duplicate { .. }) => {
                 Err(RegisterError::Rule(thabian_model::rules::Violation {
@@ -347,17 +432,29 @@ impl Register {
     pub async fn disable_official(&self, ctx: &RequestContext, id: &str) -> Result<()> {
         ctx.principal.require(Permission::ManageOfficials)?;
         let audit = self.access_record(ctx, None, "admin", Some(format!("disabled official {id}")));
-        if self.store.disable_official(id, &format_time(self.clock.now()), &audit).await? {
+        if self
+            .store
+            .disable_official(id, &format_time(self.clock.now()), &audit)
+            .await?
+        {
             Ok(())
         } else {
             Err(RegisterError::NotFound(format!("no active official {id}")))
         }
     }
 
-    pub async fn issue_token(&self, ctx: &RequestContext, official_id: &str, label: &str, ttl: Duration) -> Result<IssuedToken> {
+    pub async fn issue_token(
+        &self,
+        ctx: &RequestContext,
+        official_id: &str,
+        label: &str,
+        ttl: Duration,
+    ) -> Result<IssuedToken> {
         ctx.principal.require(Permission::ManageOfficials)?;
         if ttl <= Duration::zero() || ttl > Duration::days(366) {
-            return Err(RegisterError::Invalid("a token lives between 1 second and 366 days".into()));
+            return Err(RegisterError::Invalid(
+                "a token lives between 1 second and 366 days".into(),
+            ));
         }
         let official = self
             .store
@@ -365,12 +462,21 @@ impl Register {
             .await?
             .ok_or_else(|| RegisterError::NotFound(format!("no official {official_id}")))?;
         if official.disabled_at.is_some() {
-            return Err(RegisterError::Invalid(format!("official {official_id} is disabled")));
+            return Err(RegisterError::Invalid(format!(
+                "official {official_id} is disabled"
+            )));
         }
-        self.issue_token_unchecked(ctx, official_id, label, ttl).await
+        self.issue_token_unchecked(ctx, official_id, label, ttl)
+            .await
     }
 
-    async fn issue_token_unchecked(&self, ctx: &RequestContext, official_id: &str, label: &str, ttl: Duration) -> Result<IssuedToken> {
+    async fn issue_token_unchecked(
+        &self,
+        ctx: &RequestContext,
+        official_id: &str,
+        label: &str,
+        ttl: Duration,
+    ) -> Result<IssuedToken> {
         let token = new_token(&mut rand::rngs::OsRng);
         let now = self.clock.now();
         let row = TokenRow {
@@ -382,9 +488,19 @@ impl Register {
             expires_at: format_time(now + ttl),
             revoked_at: None,
         };
-        let audit = self.access_record(ctx, None, "admin", Some(format!("issued token {} to {official_id}", row.id)));
+        let audit = self.access_record(
+            ctx,
+            None,
+            "admin",
+            Some(format!("issued token {} to {official_id}", row.id)),
+        );
         self.store.insert_token(&row, &audit).await?;
-        Ok(IssuedToken { id: row.id, token, official_id: row.official_id, expires_at: row.expires_at })
+        Ok(IssuedToken {
+            id: row.id,
+            token,
+            official_id: row.official_id,
+            expires_at: row.expires_at,
+        })
     }
 
     pub async fn tokens(&self, ctx: &RequestContext, official_id: &str) -> Result<Vec<TokenRow>> {
@@ -394,11 +510,22 @@ impl Register {
 
     pub async fn revoke_token(&self, ctx: &RequestContext, token_id: &str) -> Result<()> {
         ctx.principal.require(Permission::ManageOfficials)?;
-        let audit = self.access_record(ctx, None, "admin", Some(format!("revoked token {token_id}")));
-        if self.store.revoke_token(token_id, &format_time(self.clock.now()), &audit).await? {
+        let audit = self.access_record(
+            ctx,
+            None,
+            "admin",
+            Some(format!("revoked token {token_id}")),
+        );
+        if self
+            .store
+            .revoke_token(token_id, &format_time(self.clock.now()), &audit)
+            .await?
+        {
             Ok(())
         } else {
-            Err(RegisterError::NotFound(format!("no active token {token_id}")))
+            Err(RegisterError::NotFound(format!(
+                "no active token {token_id}"
+            )))
         }
     }
 
@@ -421,13 +548,23 @@ impl Register {
             ),
             _ => false,
         };
-        if let Change::Event(EventPayload::BirthRegistered(_) | EventPayload::RecordImported(_)) = &submission.change {
-            return Err(RegisterError::Invalid("births and imports are submitted as such, not as raw events".into()));
+        if let Change::Event(EventPayload::BirthRegistered(_) | EventPayload::RecordImported(_)) =
+            &submission.change
+        {
+            return Err(RegisterError::Invalid(
+                "births and imports are submitted as such, not as raw events".into(),
+            ));
         }
-        ctx.principal.require(if sensitive { Permission::RegisterSensitiveEvent } else { Permission::RegisterEvent })?;
+        ctx.principal.require(if sensitive {
+            Permission::RegisterSensitiveEvent
+        } else {
+            Permission::RegisterEvent
+        })?;
         if let Some(key) = &submission.idempotency_key {
             if key.is_empty() || key.len() > 200 {
-                return Err(RegisterError::Invalid("an idempotency key is 1 to 200 characters".into()));
+                return Err(RegisterError::Invalid(
+                    "an idempotency key is 1 to 200 characters".into(),
+                ));
             }
         }
         let request_hash = {
@@ -441,7 +578,10 @@ impl Register {
         for _ in 0..MAX_ATTEMPTS {
             match self.try_submit(ctx, &submission, now, &request_hash).await {
                 Err(RegisterError::Store(StoreError::Conflict { .. })) => continue,
-                Err(RegisterError::Store(StoreError::Duplicate { what: "idempotency key", .. })) => {
+                Err(RegisterError::Store(StoreError::Duplicate {
+                    what: "idempotency key",
+                    ..
+                })) => {
                     if let Some(replay) = self.replay(&submission, &request_hash).await? {
                         return Ok(replay);
                     }
@@ -460,13 +600,20 @@ impl Register {
     }
 
     async fn replay(&self, submission: &Submission, request_hash: &str) -> Result<Option<Outcome>> {
-        let Some(key) = &submission.idempotency_key else { return Ok(None) };
-        let Some(found) = self.store.find_idempotency(key).await? else { return Ok(None) };
+        let Some(key) = &submission.idempotency_key else {
+            return Ok(None);
+        };
+        let Some(found) = self.store.find_idempotency(key).await? else {
+            return Ok(None);
+        };
         if found.request_hash != request_hash {
             return Err(RegisterError::IdempotencyKeyReused(key.clone()));
         }
-        let mut outcome: Outcome = serde_json::from_str(&found.result)
-            .map_err(|e| RegisterError::Store(StoreError::Corrupt(format!("idempotency record {key}: {e}"))))?;
+        let mut outcome: Outcome = serde_json::from_str(&found.result).map_err(|e| {
+            RegisterError::Store(StoreError::Corrupt(format!(
+                "idempotency record {key}: {e}"
+            )))
+        })?;
         for (event, seq) in outcome.events.iter_mut().zip(&found.seqs) {
             event.seq = *seq;
             if let Some(stored) = self.store.event(*seq).await? {
@@ -477,7 +624,11 @@ impl Register {
         Ok(Some(outcome))
     }
 
-    fn new_pin(&self, province_of: &str, p: &thabian_model::event::PersonParticulars) -> Result<Pin> {
+    fn new_pin(
+        &self,
+        province_of: &str,
+        p: &thabian_model::event::PersonParticulars,
+    ) -> Result<Pin> {
         let province = self.areas.province_of(province_of).map(|a| a.code.clone());
         let ctx = PinContext {
             birth_registration_province: province,
@@ -485,7 +636,10 @@ impl Register {
             birth_year: Some(p.date_of_birth.year()),
         };
         generate_pin(&self.profile.pin, &ctx, &mut rand::rngs::OsRng).map_err(|e| {
-            RegisterError::Rule(thabian_model::rules::Violation { code: "pin-not-issuable", message: e.to_string() })
+            RegisterError::Rule(thabian_model::rules::Violation {
+                code: "pin-not-issuable",
+                message: e.to_string(),
+            })
         })
     }
 
@@ -493,7 +647,9 @@ impl Register {
         // Opaque and random: household numbers leave the system on certificates.
         use rand::Rng;
         let mut rng = rand::rngs::OsRng;
-        (0..12).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect::<String>()
+        (0..12)
+            .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+            .collect::<String>()
     }
 
     async fn load_persons(&self, pins: &[Pin]) -> Result<HashMap<Pin, Person>> {
@@ -506,10 +662,23 @@ impl Register {
         Ok(out)
     }
 
-    async fn try_submit(&self, ctx: &RequestContext, sub: &Submission, now: DateTime<Utc>, request_hash: &str) -> Result<Outcome> {
-        let office = sub.office.clone().unwrap_or_else(|| ctx.principal.office.clone());
+    async fn try_submit(
+        &self,
+        ctx: &RequestContext,
+        sub: &Submission,
+        now: DateTime<Utc>,
+        request_hash: &str,
+    ) -> Result<Outcome> {
+        let office = sub
+            .office
+            .clone()
+            .unwrap_or_else(|| ctx.principal.office.clone());
         let payload = match &sub.change {
-            Change::Birth { particulars, residence, household } => EventPayload::BirthRegistered(BirthRecord {
+            Change::Birth {
+                particulars,
+                residence,
+                household,
+            } => EventPayload::BirthRegistered(BirthRecord {
                 pin: self.new_pin(&office, particulars)?,
                 particulars: particulars.clone(),
                 residence: residence.clone(),
@@ -520,11 +689,17 @@ impl Register {
                 record.pin = match pin {
                     Some(p) => thabian_model::pin::Pin::parse(&self.profile.pin, p.as_str())
                         .map_err(|e| RegisterError::Invalid(format!("PIN {p}: {e}")))?,
-                    None => self.new_pin(&record.particulars.place_of_birth, &record.particulars)?,
+                    None => {
+                        self.new_pin(&record.particulars.place_of_birth, &record.particulars)?
+                    }
                 };
                 EventPayload::RecordImported(record)
             }
-            Change::CreateHousehold { head, area, address_lines } => EventPayload::HouseholdCreated {
+            Change::CreateHousehold {
+                head,
+                area,
+                address_lines,
+            } => EventPayload::HouseholdCreated {
                 household: Self::new_household_id(),
                 head: head.clone(),
                 area: area.clone(),
@@ -535,7 +710,9 @@ impl Register {
         let subjects = payload.subjects();
         if let Some(target) = &sub.target {
             if !subjects.contains(target) {
-                return Err(RegisterError::Invalid(format!("this event does not concern {target}")));
+                return Err(RegisterError::Invalid(format!(
+                    "this event does not concern {target}"
+                )));
             }
         }
         let event = Event {
@@ -552,7 +729,9 @@ impl Register {
             payload,
         };
 
-        let mut persons = self.load_persons(&rules::referenced_pins(&event.payload)).await?;
+        let mut persons = self
+            .load_persons(&rules::referenced_pins(&event.payload))
+            .await?;
         let more = rules::second_degree_pins(&event.payload, &persons);
         persons.extend(self.load_persons(&more).await?);
         let mut households = HashMap::new();
@@ -591,8 +770,9 @@ impl Register {
                 }
             }
             events.push(event.clone());
-            let person = Person::fold(pin, events.iter())
-                .ok_or_else(|| RegisterError::Internal(format!("event does not create or change {pin}")))?;
+            let person = Person::fold(pin, events.iter()).ok_or_else(|| {
+                RegisterError::Internal(format!("event does not create or change {pin}"))
+            })?;
             person_writes.push(Versioned {
                 row: self.person_row(&person)?,
                 expected_version: persons.get(pin).map(|p| p.version),
@@ -609,20 +789,29 @@ impl Register {
             if let Some(h) = Household::apply(current, id, &event) {
                 household_area = Some(h.area.clone());
                 if Some(h.version) != expected {
-                    household_writes.push(Versioned { row: self.household_row(&h)?, expected_version: expected });
+                    household_writes.push(Versioned {
+                        row: self.household_row(&h)?,
+                        expected_version: expected,
+                    });
                 }
             }
         }
 
         let area_path = match (&primary, &household_area) {
-            (_, Some(area)) if matches!(event.payload, EventPayload::HouseholdCreated { .. }) => self.area_path(area),
+            (_, Some(area)) if matches!(event.payload, EventPayload::HouseholdCreated { .. }) => {
+                self.area_path(area)
+            }
             (Some(p), _) => self.area_path(p.jurisdiction_area()),
             (None, Some(area)) => self.area_path(area),
             (None, None) => self.area_path(&event.office),
         };
         let mut body = match serde_json::to_value(&event) {
             Ok(serde_json::Value::Object(map)) => map,
-            Ok(_) => return Err(RegisterError::Internal("an event must serialize to an object".into())),
+            Ok(_) => {
+                return Err(RegisterError::Internal(
+                    "an event must serialize to an object".into(),
+                ))
+            }
             Err(e) => return Err(RegisterError::Internal(e.to_string())),
         };
         body.remove("seq");
@@ -637,14 +826,23 @@ impl Register {
             })
             .collect();
         let mut outcome = Outcome {
-            events: vec![CommittedEvent { seq: 0, id: event.id.clone(), kind: kind.clone(), recorded_at: String::new() }],
+            events: vec![CommittedEvent {
+                seq: 0,
+                id: event.id.clone(),
+                kind: kind.clone(),
+                recorded_at: String::new(),
+            }],
             pin: subjects.first().cloned(),
             version: primary.as_ref().map(|p| p.version),
             household: event.payload.household().map(str::to_owned),
             replayed: false,
         };
         let idempotency = match &sub.idempotency_key {
-            Some(key) => Some(IdempotencyRecord { key: key.clone(), request_hash: request_hash.to_owned(), result: json(&outcome)? }),
+            Some(key) => Some(IdempotencyRecord {
+                key: key.clone(),
+                request_hash: request_hash.to_owned(),
+                result: json(&outcome)?,
+            }),
             None => None,
         };
         let committed = self
@@ -683,14 +881,22 @@ impl Register {
         households: &HashMap<String, Household>,
     ) -> Result<()> {
         let covers = |area: &str| principal.covers_path(&self.area_path(area));
-        let outside = |what: String| Err(RegisterError::Forbidden(format!("{what} is outside your jurisdiction")));
+        let outside = |what: String| {
+            Err(RegisterError::Forbidden(format!(
+                "{what} is outside your jurisdiction"
+            )))
+        };
         if !covers(&event.office) {
             return outside(format!("office {}", event.office));
         }
         let current_area = |pin: &Pin| persons.get(pin).map(|p| p.jurisdiction_area().to_owned());
         match &event.payload {
             EventPayload::BirthRegistered(b) => {
-                let area = b.residence.as_ref().map(|r| r.area.as_str()).unwrap_or(&b.particulars.place_of_birth);
+                let area = b
+                    .residence
+                    .as_ref()
+                    .map(|r| r.area.as_str())
+                    .unwrap_or(&b.particulars.place_of_birth);
                 if !covers(area) {
                     return outside(format!("area {area}"));
                 }
@@ -713,8 +919,11 @@ impl Register {
                 }
             }
             // A marriage or divorce is registered where one of the spouses lives.
-            EventPayload::MarriageRegistered { a, b } | EventPayload::DivorceRegistered { a, b } => {
-                let any = [a, b].into_iter().any(|p| current_area(p).map(|a| covers(&a)).unwrap_or(false));
+            EventPayload::MarriageRegistered { a, b }
+            | EventPayload::DivorceRegistered { a, b } => {
+                let any = [a, b]
+                    .into_iter()
+                    .any(|p| current_area(p).map(|a| covers(&a)).unwrap_or(false));
                 if !any {
                     return outside("the residence of both spouses".into());
                 }
@@ -752,7 +961,9 @@ impl Register {
             .await?
             .ok_or_else(|| RegisterError::NotFound(format!("no person with PIN {pin}")))?;
         if !ctx.principal.covers_path(&row.residence_path) {
-            return Err(RegisterError::Forbidden(format!("{pin} is outside your jurisdiction")));
+            return Err(RegisterError::Forbidden(format!(
+                "{pin} is outside your jurisdiction"
+            )));
         }
         decode_person(&row)
     }
@@ -774,9 +985,14 @@ impl Register {
                 .iter()
                 .map(decode_event)
                 .collect::<Result<_>>()?;
-            let visible = events.iter().filter(|e| view.as_of.map(|d| e.effective.earliest() <= d).unwrap_or(true));
-            Person::fold(pin, visible)
-                .ok_or_else(|| RegisterError::NotFound(format!("{pin} was not in the register at that time")))?
+            let visible = events.iter().filter(|e| {
+                view.as_of
+                    .map(|d| e.effective.earliest() <= d)
+                    .unwrap_or(true)
+            });
+            Person::fold(pin, visible).ok_or_else(|| {
+                RegisterError::NotFound(format!("{pin} was not in the register at that time"))
+            })?
         };
         let detail = match (view.as_of, view.known_at) {
             (None, None) => None,
@@ -786,12 +1002,22 @@ impl Register {
                 k.map(format_time).unwrap_or_default()
             )),
         };
-        self.log_reads(vec![self.access_record(ctx, Some(pin.as_str()), "read", detail)]).await?;
+        self.log_reads(vec![self.access_record(
+            ctx,
+            Some(pin.as_str()),
+            "read",
+            detail,
+        )])
+        .await?;
         Ok(person)
     }
 
     /// Every event about a person, in commit order.
-    pub async fn history(&self, ctx: &RequestContext, pin: &Pin) -> Result<Vec<(StoredEvent, Event)>> {
+    pub async fn history(
+        &self,
+        ctx: &RequestContext,
+        pin: &Pin,
+    ) -> Result<Vec<(StoredEvent, Event)>> {
         self.readable_person(ctx, pin).await?;
         let mut out = Vec::new();
         for stored in self.store.person_events(pin.as_str(), None).await? {
@@ -800,34 +1026,59 @@ impl Register {
             event.recorded_at = stored.recorded_at.clone();
             out.push((stored, event));
         }
-        self.log_reads(vec![self.access_record(ctx, Some(pin.as_str()), "read", Some("history".into()))]).await?;
+        self.log_reads(vec![self.access_record(
+            ctx,
+            Some(pin.as_str()),
+            "read",
+            Some("history".into()),
+        )])
+        .await?;
         Ok(out)
     }
 
     /// Parents, spouse and children. Relatives outside the reader's jurisdiction are named by PIN only.
     pub async fn relatives(&self, ctx: &RequestContext, pin: &Pin) -> Result<Relatives> {
         let person = self.readable_person(ctx, pin).await?;
-        let mut wanted: Vec<String> = [person.father.pin(), person.mother.pin(), person.spouse.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|p| p.to_string())
-            .collect();
+        let mut wanted: Vec<String> = [
+            person.father.pin(),
+            person.mother.pin(),
+            person.spouse.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|p| p.to_string())
+        .collect();
         let children = self.store.children(pin.as_str()).await?;
-        let mut rows: HashMap<String, PersonRow> = self.store.persons(&wanted).await?.into_iter().map(|r| (r.pin.clone(), r)).collect();
+        let mut rows: HashMap<String, PersonRow> = self
+            .store
+            .persons(&wanted)
+            .await?
+            .into_iter()
+            .map(|r| (r.pin.clone(), r))
+            .collect();
         for c in children.iter() {
             wanted.push(c.pin.clone());
             rows.insert(c.pin.clone(), c.clone());
         }
-        let mut reads = vec![self.access_record(ctx, Some(pin.as_str()), "read", Some("relatives".into()))];
+        let mut reads =
+            vec![self.access_record(ctx, Some(pin.as_str()), "read", Some("relatives".into()))];
         let mut relative = |p: &Pin| -> Result<Relative> {
             let visible = match rows.get(p.as_str()) {
                 Some(row) if ctx.principal.covers_path(&row.residence_path) => {
-                    reads.push(self.access_record(ctx, Some(p.as_str()), "read", Some(format!("relative of {pin}"))));
+                    reads.push(self.access_record(
+                        ctx,
+                        Some(p.as_str()),
+                        "read",
+                        Some(format!("relative of {pin}")),
+                    ));
                     Some(decode_person(row)?)
                 }
                 _ => None,
             };
-            Ok(Relative { pin: p.clone(), person: visible })
+            Ok(Relative {
+                pin: p.clone(),
+                person: visible,
+            })
         };
         let mut out = Relatives {
             father: person.father.pin().map(&mut relative).transpose()?,
@@ -836,7 +1087,8 @@ impl Register {
             children: Vec::new(),
         };
         for c in &children {
-            out.children.push(relative(&Pin::from_trusted(c.pin.clone()))?);
+            out.children
+                .push(relative(&Pin::from_trusted(c.pin.clone()))?);
         }
         self.log_reads(reads).await?;
         Ok(out)
@@ -850,23 +1102,45 @@ impl Register {
             .await?
             .ok_or_else(|| RegisterError::NotFound(format!("no household {id}")))?;
         if !ctx.principal.covers_path(&row.area_path) {
-            return Err(RegisterError::Forbidden(format!("household {id} is outside your jurisdiction")));
+            return Err(RegisterError::Forbidden(format!(
+                "household {id} is outside your jurisdiction"
+            )));
         }
         let household = decode_household(&row)?;
-        let members: Vec<Person> =
-            self.store.household_members(id).await?.iter().map(decode_person).collect::<Result<_>>()?;
+        let members: Vec<Person> = self
+            .store
+            .household_members(id)
+            .await?
+            .iter()
+            .map(decode_person)
+            .collect::<Result<_>>()?;
         let reads = members
             .iter()
-            .map(|m| self.access_record(ctx, Some(m.pin.as_str()), "read", Some(format!("household {id}"))))
+            .map(|m| {
+                self.access_record(
+                    ctx,
+                    Some(m.pin.as_str()),
+                    "read",
+                    Some(format!("household {id}")),
+                )
+            })
             .collect();
         self.log_reads(reads).await?;
         Ok(HouseholdView { household, members })
     }
 
     /// Who read or changed a person's data.
-    pub async fn access_for_person(&self, ctx: &RequestContext, pin: &Pin, limit: u32) -> Result<Vec<AccessRecord>> {
+    pub async fn access_for_person(
+        &self,
+        ctx: &RequestContext,
+        pin: &Pin,
+        limit: u32,
+    ) -> Result<Vec<AccessRecord>> {
         ctx.principal.require(Permission::ReadAccessLog)?;
-        Ok(self.store.access_for_person(pin.as_str(), limit.clamp(1, 10_000)).await?)
+        Ok(self
+            .store
+            .access_for_person(pin.as_str(), limit.clamp(1, 10_000))
+            .await?)
     }
 
     // ------------------------------------------------------------------ the change feed
@@ -884,21 +1158,26 @@ impl Register {
         ctx.principal.require(Permission::ReadFeed)?;
         for kind in &kinds {
             if !EventPayload::KINDS.contains(&kind.as_str()) {
-                return Err(RegisterError::Invalid(format!("unknown event kind {kind:?}")));
+                return Err(RegisterError::Invalid(format!(
+                    "unknown event kind {kind:?}"
+                )));
             }
         }
         let area_prefix = match &area {
             Some(code) => {
-                let path = self
-                    .areas
-                    .path(code)
-                    .ok_or_else(|| RegisterError::Invalid(format!("unknown admin area {code:?}")))?;
+                let path = self.areas.path(code).ok_or_else(|| {
+                    RegisterError::Invalid(format!("unknown admin area {code:?}"))
+                })?;
                 if !ctx.principal.covers_path(&path) {
-                    return Err(RegisterError::Forbidden(format!("area {code} is outside your jurisdiction")));
+                    return Err(RegisterError::Forbidden(format!(
+                        "area {code} is outside your jurisdiction"
+                    )));
                 }
                 Some(path)
             }
-            None if ctx.principal.jurisdiction_path != "/" => Some(ctx.principal.jurisdiction_path.clone()),
+            None if ctx.principal.jurisdiction_path != "/" => {
+                Some(ctx.principal.jurisdiction_path.clone())
+            }
             None => None,
         };
         let filter = FeedFilter { kinds, area_prefix };
@@ -926,7 +1205,12 @@ impl Register {
             event.seq = stored.seq;
             event.recorded_at = stored.recorded_at.clone();
             for pin in &stored.subjects {
-                reads.push(self.access_record(ctx, Some(pin), "feed", Some(format!("event {}", stored.seq))));
+                reads.push(self.access_record(
+                    ctx,
+                    Some(pin),
+                    "feed",
+                    Some(format!("event {}", stored.seq)),
+                ));
             }
             out.push((stored, event));
         }
@@ -956,8 +1240,13 @@ impl Register {
             let mut rows = Vec::with_capacity(pins.len());
             for pin in pins {
                 let pin = Pin::from_trusted(pin);
-                let events: Vec<Event> =
-                    self.store.person_events(pin.as_str(), None).await?.iter().map(decode_event).collect::<Result<_>>()?;
+                let events: Vec<Event> = self
+                    .store
+                    .person_events(pin.as_str(), None)
+                    .await?
+                    .iter()
+                    .map(decode_event)
+                    .collect::<Result<_>>()?;
                 if let Some(person) = Person::fold(&pin, events.iter()) {
                     rows.push(self.person_row(&person)?);
                 }
@@ -968,7 +1257,10 @@ impl Register {
         let mut households: std::collections::BTreeMap<String, Household> = Default::default();
         let mut cursor = 0;
         loop {
-            let events = self.store.events_after(cursor, 2000, &FeedFilter::default()).await?;
+            let events = self
+                .store
+                .events_after(cursor, 2000, &FeedFilter::default())
+                .await?;
             let Some(last) = events.last() else { break };
             cursor = last.seq;
             for stored in &events {
@@ -982,7 +1274,10 @@ impl Register {
                 }
             }
         }
-        let rows: Vec<HouseholdRow> = households.values().map(|h| self.household_row(h)).collect::<Result<_>>()?;
+        let rows: Vec<HouseholdRow> = households
+            .values()
+            .map(|h| self.household_row(h))
+            .collect::<Result<_>>()?;
         report.households = rows.len() as u64;
         for chunk in rows.chunks(500) {
             self.store.put_projections(&[], chunk).await?;

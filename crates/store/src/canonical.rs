@@ -50,7 +50,11 @@ mod tests {
 
     #[test]
     fn sorts_keys_recursively_without_whitespace() {
-        let v: Value = serde_json::from_str(r#"{"b": [ {"z":1,"a":null} ], "a": "é\n", "aa": true}"#).unwrap();
-        assert_eq!(to_canonical_string(&v), r#"{"a":"é\n","aa":true,"b":[{"a":null,"z":1}]}"#);
+        let v: Value =
+            serde_json::from_str(r#"{"b": [ {"z":1,"a":null} ], "a": "é\n", "aa": true}"#).unwrap();
+        assert_eq!(
+            to_canonical_string(&v),
+            r#"{"a":"é\n","aa":true,"b":[{"a":null,"z":1}]}"#
+        );
     }
 }

@@ -15,7 +15,10 @@ pub(crate) fn to_u64(v: i64) -> u64 {
 }
 
 pub(crate) fn split_subjects(s: &str) -> Vec<String> {
-    s.split(' ').filter(|p| !p.is_empty()).map(str::to_owned).collect()
+    s.split(' ')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 pub(crate) fn parse_seqs(s: &str) -> Vec<u64> {
@@ -23,9 +26,9 @@ pub(crate) fn parse_seqs(s: &str) -> Vec<u64> {
 }
 
 pub(crate) fn hash_from(bytes: &[u8]) -> Result<thabian_ledger::Hash, crate::StoreError> {
-    bytes
-        .try_into()
-        .map_err(|_| crate::StoreError::Corrupt(format!("hash of {} bytes, expected 32", bytes.len())))
+    bytes.try_into().map_err(|_| {
+        crate::StoreError::Corrupt(format!("hash of {} bytes, expected 32", bytes.len()))
+    })
 }
 
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {

@@ -199,7 +199,12 @@ pub trait Store: Send + Sync + 'static {
     async fn log_size(&self) -> Result<u64>;
     async fn event(&self, seq: u64) -> Result<Option<StoredEvent>>;
     /// Events with `seq > after`, in seq order.
-    async fn events_after(&self, after: u64, limit: u32, filter: &FeedFilter) -> Result<Vec<StoredEvent>>;
+    async fn events_after(
+        &self,
+        after: u64,
+        limit: u32,
+        filter: &FeedFilter,
+    ) -> Result<Vec<StoredEvent>>;
     /// The events a person is a subject of, in seq order, up to `max_seq` when given.
     async fn person_events(&self, pin: &str, max_seq: Option<u64>) -> Result<Vec<StoredEvent>>;
     /// The largest seq recorded at or before `at` (RFC 3339, same format as `recorded_at`).
@@ -230,7 +235,11 @@ pub trait Store: Send + Sync + 'static {
     /// Drops every projection row (the log stays).
     async fn clear_projections(&self) -> Result<()>;
     /// Writes rebuilt projection rows without version checks (only `rebuild` calls this).
-    async fn put_projections(&self, persons: &[PersonRow], households: &[HouseholdRow]) -> Result<()>;
+    async fn put_projections(
+        &self,
+        persons: &[PersonRow],
+        households: &[HouseholdRow],
+    ) -> Result<()>;
 
     // --- officials, tokens, access log ---
     async fn insert_official(&self, official: &OfficialRow, audit: &AccessRecord) -> Result<()>;

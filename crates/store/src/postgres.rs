@@ -14,7 +14,8 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    const LOCK_HEAD: &'static str = "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1 FOR UPDATE";
+    const LOCK_HEAD: &'static str =
+        "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1 FOR UPDATE";
 
     pub async fn connect(url: &str) -> crate::Result<Self> {
         let pool = PgPoolOptions::new()

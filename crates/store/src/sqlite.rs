@@ -15,11 +15,16 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    const LOCK_HEAD: &'static str = "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1";
+    const LOCK_HEAD: &'static str =
+        "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1";
 
     /// `url`: `sqlite://path` or a plain path; the file is created if missing.
     pub async fn connect(url: &str) -> crate::Result<Self> {
-        let url = if url.starts_with("sqlite:") { url.to_owned() } else { format!("sqlite://{url}") };
+        let url = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite://{url}")
+        };
         let options = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)

@@ -5,7 +5,9 @@ use anyhow::Context;
 use chrono::Duration;
 use thabian_model::date::PartialDate;
 use thabian_model::event::{EventPayload, ImportedRecord, LegalBasis, PersonParticulars};
-use thabian_model::person::{Membership, Names, ParentRef, PersonName, Relationship, Residence, Status};
+use thabian_model::person::{
+    Membership, Names, ParentRef, PersonName, Relationship, Residence, Status,
+};
 use thabian_model::pin::Pin;
 use thabian_model::sex::Sex;
 use thabian_register::{Change, NewOfficial, Register, RequestContext, Role, Submission};
@@ -20,9 +22,25 @@ pub struct DemoTokens {
 }
 
 struct Family {
-    husband: (&'static str, &'static str, Option<&'static str>, &'static str),
-    wife: (&'static str, &'static str, Option<&'static str>, &'static str),
-    child: (&'static str, &'static str, Option<&'static str>, Sex, &'static str),
+    husband: (
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+    ),
+    wife: (
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+    ),
+    child: (
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        Sex,
+        &'static str,
+    ),
 }
 
 fn families(profile_code: &str) -> Vec<Family> {
@@ -57,7 +75,11 @@ fn families(profile_code: &str) -> Vec<Family> {
 
 fn name(family: &str, given: &str, middle: Option<&str>) -> Names {
     Names {
-        national: PersonName { family: Some(family.into()), middle: middle.map(Into::into), given: given.into() },
+        national: PersonName {
+            family: Some(family.into()),
+            middle: middle.map(Into::into),
+            given: given.into(),
+        },
         latin: None,
     }
 }
@@ -87,7 +109,10 @@ fn latin_names(profile_code: &str, n: Names) -> Names {
         middle: None,
         given: romanize(&n.national.given),
     };
-    Names { national: n.national, latin: Some(latin) }
+    Names {
+        national: n.national,
+        latin: Some(latin),
+    }
 }
 
 fn date(s: &str) -> anyhow::Result<PartialDate> {
@@ -97,7 +122,10 @@ fn date(s: &str) -> anyhow::Result<PartialDate> {
 pub async fn seed(register: &Register, admin: &RequestContext) -> anyhow::Result<DemoTokens> {
     let profile = register.profile().clone();
     let provinces: Vec<String> = profile.admin_areas.iter().map(|a| a.code.clone()).collect();
-    let home = provinces.first().cloned().context("profile without areas")?;
+    let home = provinces
+        .first()
+        .cloned()
+        .context("profile without areas")?;
     let other = provinces.get(1).cloned().unwrap_or_else(|| home.clone());
     let mk = |id: &str, name: &str, role: Role, jurisdiction: &str, office: &str| NewOfficial {
         id: id.into(),
@@ -107,31 +135,64 @@ pub async fn seed(register: &Register, admin: &RequestContext) -> anyhow::Result
         office: office.into(),
     };
     let officials = [
-        mk("demo-supervisor", "Demo supervisor (national)", Role::Supervisor, "*", &home),
-        mk("demo-registrar", "Demo registrar", Role::Registrar, &home, &home),
-        mk("demo-ministry", "Demo ministry system", Role::ServiceAccount, "*", &home),
+        mk(
+            "demo-supervisor",
+            "Demo supervisor (national)",
+            Role::Supervisor,
+            "*",
+            &home,
+        ),
+        mk(
+            "demo-registrar",
+            "Demo registrar",
+            Role::Registrar,
+            &home,
+            &home,
+        ),
+        mk(
+            "demo-ministry",
+            "Demo ministry system",
+            Role::ServiceAccount,
+            "*",
+            &home,
+        ),
         mk("demo-auditor", "Demo auditor", Role::Auditor, "*", &home),
     ];
     let mut tokens = Vec::new();
     for o in officials {
         let id = o.id.clone();
         register.create_official(admin, o).await?;
-        tokens.push(register.issue_token(admin, &id, "demo", Duration::days(30)).await?.token);
+        tokens.push(
+            register
+                .issue_token(admin, &id, "demo", Duration::days(30))
+                .await?
+                .token,
+        );
     }
     let supervisor = RequestContext {
         principal: register.authenticate(&tokens[0]).await?,
         purpose: Some("demo data".into()),
         client: None,
     };
-    let basis = LegalBasis { act: "Demo data (not a legal registration)".into(), document_ref: None };
+    let basis = LegalBasis {
+        act: "Demo data (not a legal registration)".into(),
+        document_ref: None,
+    };
     let nationality = profile.nationality_code.clone();
     let mut sample = Vec::new();
     for (i, f) in families(&profile.code).into_iter().enumerate() {
         let area = if i == 0 { home.clone() } else { other.clone() };
         let residence = |since: &str| -> anyhow::Result<Residence> {
-            Ok(Residence { area: area.clone(), address_lines: vec![format!("House {}", 10 + i)], since: date(since)? })
+            Ok(Residence {
+                area: area.clone(),
+                address_lines: vec![format!("House {}", 10 + i)],
+                since: date(since)?,
+            })
         };
-        let import = |who: (&str, &str, Option<&str>, &str), sex: Sex, n: usize| -> anyhow::Result<Submission> {
+        let import = |who: (&str, &str, Option<&str>, &str),
+                      sex: Sex,
+                      n: usize|
+         -> anyhow::Result<Submission> {
             let particulars = PersonParticulars {
                 names: latin_names(&profile.code, name(who.0, who.1, who.2)),
                 sex,
@@ -155,7 +216,10 @@ pub async fn seed(register: &Register, admin: &RequestContext) -> anyhow::Result
                 source_id: format!("demo-{i}-{n}"),
             };
             Ok(Submission {
-                change: Change::Import { pin: None, record: Box::new(record) },
+                change: Change::Import {
+                    pin: None,
+                    record: Box::new(record),
+                },
                 effective: date("2005-01-01")?,
                 legal_basis: basis.clone(),
                 office: Some(area.clone()),
@@ -164,8 +228,16 @@ pub async fn seed(register: &Register, admin: &RequestContext) -> anyhow::Result
                 if_match: None,
             })
         };
-        let husband = register.submit(&supervisor, import(f.husband, Sex::Male, 0)?).await?.pin.context("pin")?;
-        let wife = register.submit(&supervisor, import(f.wife, Sex::Female, 1)?).await?.pin.context("pin")?;
+        let husband = register
+            .submit(&supervisor, import(f.husband, Sex::Male, 0)?)
+            .await?
+            .pin
+            .context("pin")?;
+        let wife = register
+            .submit(&supervisor, import(f.wife, Sex::Female, 1)?)
+            .await?
+            .pin
+            .context("pin")?;
         let event = |change: Change, effective: &str| -> anyhow::Result<Submission> {
             Ok(Submission {
                 change,
@@ -178,12 +250,28 @@ pub async fn seed(register: &Register, admin: &RequestContext) -> anyhow::Result
             })
         };
         register
-            .submit(&supervisor, event(Change::Event(EventPayload::MarriageRegistered { a: husband.clone(), b: wife.clone() }), "2008-06-01")?)
+            .submit(
+                &supervisor,
+                event(
+                    Change::Event(EventPayload::MarriageRegistered {
+                        a: husband.clone(),
+                        b: wife.clone(),
+                    }),
+                    "2008-06-01",
+                )?,
+            )
             .await?;
         let household = register
             .submit(
                 &supervisor,
-                event(Change::CreateHousehold { head: husband.clone(), area: area.clone(), address_lines: vec![format!("House {}", 10 + i)] }, "2008-06-01")?,
+                event(
+                    Change::CreateHousehold {
+                        head: husband.clone(),
+                        area: area.clone(),
+                        address_lines: vec![format!("House {}", 10 + i)],
+                    },
+                    "2008-06-01",
+                )?,
             )
             .await?
             .household
@@ -192,7 +280,11 @@ pub async fn seed(register: &Register, admin: &RequestContext) -> anyhow::Result
             .submit(
                 &supervisor,
                 event(
-                    Change::Event(EventPayload::HouseholdJoined { household: household.clone(), pin: wife.clone(), relationship: Relationship::Spouse }),
+                    Change::Event(EventPayload::HouseholdJoined {
+                        household: household.clone(),
+                        pin: wife.clone(),
+                        relationship: Relationship::Spouse,
+                    }),
                     "2008-06-02",
                 )?,
             )
@@ -207,13 +299,22 @@ pub async fn seed(register: &Register, admin: &RequestContext) -> anyhow::Result
                 nationalities: vec![nationality.clone()],
                 ethnicity: None,
                 religion: None,
-                father: ParentRef::Registered { pin: husband.clone() },
+                father: ParentRef::Registered {
+                    pin: husband.clone(),
+                },
                 mother: ParentRef::Registered { pin: wife.clone() },
             },
             residence: Some(residence(c.4)?),
-            household: Some(Membership { household: household.clone(), relationship: Relationship::Child }),
+            household: Some(Membership {
+                household: household.clone(),
+                relationship: Relationship::Child,
+            }),
         };
-        let child = register.submit(&supervisor, event(birth, c.4)?).await?.pin.context("pin")?;
+        let child = register
+            .submit(&supervisor, event(birth, c.4)?)
+            .await?
+            .pin
+            .context("pin")?;
         sample.extend([husband.to_string(), wife.to_string(), child.to_string()]);
     }
     Ok(DemoTokens {

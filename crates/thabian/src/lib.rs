@@ -8,6 +8,7 @@ use thabian_register::log::LogService;
 use thabian_register::{Clock, Register, SystemClock};
 use thabian_store::DynStore;
 
+pub mod bench;
 pub mod demo;
 
 /// Where the platform keeps its state and which country it serves.
@@ -33,7 +34,9 @@ impl Config {
     }
 
     pub fn log_key_path(&self) -> PathBuf {
-        self.log_key_file.clone().unwrap_or_else(|| self.data_dir.join("log-signing-key.pem"))
+        self.log_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("log-signing-key.pem"))
     }
 }
 
@@ -48,19 +51,26 @@ pub fn load_profile(spec: &str) -> anyhow::Result<Profile> {
     if let Some(builtin) = thabian_model::profile::builtin(spec) {
         return builtin.map_err(|e| anyhow::anyhow!("built-in profile {spec}: {e}"));
     }
-    let text = std::fs::read_to_string(spec)
-        .with_context(|| format!("{spec:?} is neither a built-in profile ({:?}) nor a readable file", thabian_model::profile::builtin_codes()))?;
+    let text = std::fs::read_to_string(spec).with_context(|| {
+        format!(
+            "{spec:?} is neither a built-in profile ({:?}) nor a readable file",
+            thabian_model::profile::builtin_codes()
+        )
+    })?;
     Profile::from_json(&text).map_err(|e| anyhow::anyhow!("profile {spec}: {e}"))
 }
 
 /// Loads the checkpoint signing key, creating it (mode 0600) on first start.
 pub fn load_or_create_log_key(path: &Path, origin: &str) -> anyhow::Result<CheckpointSigner> {
     let key = if path.exists() {
-        let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        thabian_ledger::signing_key_from_pkcs8_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        let pem =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        thabian_ledger::signing_key_from_pkcs8_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
     } else {
         let key = thabian_ledger::generate_signing_key(&mut rand::rngs::OsRng);
-        let pem = thabian_ledger::signing_key_to_pkcs8_pem(&key).map_err(|e| anyhow::anyhow!("encoding the log key: {e}"))?;
+        let pem = thabian_ledger::signing_key_to_pkcs8_pem(&key)
+            .map_err(|e| anyhow::anyhow!("encoding the log key: {e}"))?;
         write_private(path, pem.as_bytes())?;
         tracing::info!(path = %path.display(), "created the log signing key");
         key
@@ -80,7 +90,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     Ok(())
@@ -97,21 +109,41 @@ pub async fn open(config: &Config) -> anyhow::Result<Platform> {
     let profile = load_profile(&config.profile)?;
     let mut areas = profile.admin_tree();
     if let Some(file) = &config.areas_file {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let format = if file.extension().and_then(|e| e.to_str()) == Some("json") { AreaFormat::Json } else { AreaFormat::Csv };
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let format = if file.extension().and_then(|e| e.to_str()) == Some("json") {
+            AreaFormat::Json
+        } else {
+            AreaFormat::Csv
+        };
         let added = areas
             .load_lower_levels(&text, format)
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         tracing::info!(added, file = %file.display(), "loaded admin areas");
     }
     let url = config.database_url();
-    let store = thabian_store::open(&url).await.with_context(|| format!("opening the database {}", redact(&url)))?;
-    let signer = Arc::new(load_or_create_log_key(&config.log_key_path(), &log_origin(&profile))?);
+    let store = thabian_store::open(&url)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&url)))?;
+    let signer = Arc::new(load_or_create_log_key(
+        &config.log_key_path(),
+        &log_origin(&profile),
+    )?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let register = Arc::new(Register::new(store.clone(), Arc::new(profile), Arc::new(areas), clock.clone()));
+    let register = Arc::new(Register::new(
+        store.clone(),
+        Arc::new(profile),
+        Arc::new(areas),
+        clock.clone(),
+    ));
     let log = Arc::new(LogService::new(store.clone(), signer));
     log.publish_key(clock.now()).await?;
-    Ok(Platform { store, register, log, clock })
+    Ok(Platform {
+        store,
+        register,
+        log,
+        clock,
+    })
 }
 
 /// Hides the password in a database URL before it is printed or logged.
@@ -120,7 +152,12 @@ pub fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
                 None => url.to_owned(),
             }
         }
@@ -129,10 +166,17 @@ pub fn redact(url: &str) -> String {
 }
 
 /// The verifier keys `verify-log` trusts: the local signing key's, plus any given.
-pub fn trusted_verifiers(platform: &Platform, extra: &[String]) -> anyhow::Result<Vec<CheckpointVerifier>> {
-    let mut out = vec![CheckpointVerifier::from_vkey(&platform.log.verifier_key()).map_err(|e| anyhow::anyhow!("{e}"))?];
+pub fn trusted_verifiers(
+    platform: &Platform,
+    extra: &[String],
+) -> anyhow::Result<Vec<CheckpointVerifier>> {
+    let mut out = vec![CheckpointVerifier::from_vkey(&platform.log.verifier_key())
+        .map_err(|e| anyhow::anyhow!("{e}"))?];
     for vkey in extra {
-        out.push(CheckpointVerifier::from_vkey(vkey).map_err(|e| anyhow::anyhow!("verifier key {vkey:?}: {e}"))?);
+        out.push(
+            CheckpointVerifier::from_vkey(vkey)
+                .map_err(|e| anyhow::anyhow!("verifier key {vkey:?}: {e}"))?,
+        );
     }
     Ok(out)
 }
@@ -140,10 +184,21 @@ pub fn trusted_verifiers(platform: &Platform, extra: &[String]) -> anyhow::Resul
 /// Serves the API until Ctrl-C or SIGTERM; checkpoints the log in the background.
 pub async fn serve(platform: Platform, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let checkpointer = tokio::spawn(platform.log.clone().run_checkpointer(platform.clock.clone(), stop_rx));
-    let app = thabian_api::router(thabian_api::AppState::new(platform.register.clone(), platform.log.clone()));
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal());
+    let checkpointer = tokio::spawn(
+        platform
+            .log
+            .clone()
+            .run_checkpointer(platform.clock.clone(), stop_rx),
+    );
+    let app = thabian_api::router(thabian_api::AppState::new(
+        platform.register.clone(),
+        platform.log.clone(),
+    ));
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal());
     let result = server.await;
     let _ = stop_tx.send(true);
     let _ = checkpointer.await;

@@ -7,7 +7,11 @@ use thabian_model::pin::Pin;
 use thabian_register::{NewOfficial, RequestContext, Role, View};
 
 #[derive(Parser)]
-#[command(name = "thabian", version, about = "Thabian: national population register and digital identity platform")]
+#[command(
+    name = "thabian",
+    version,
+    about = "Thabian: national population register and digital identity platform"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -18,7 +22,12 @@ struct Cli {
 #[derive(Args)]
 struct Global {
     /// Directory for the embedded database and the log signing key.
-    #[arg(long, env = "THABIAN_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "THABIAN_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// PostgreSQL URL (postgres://...). Without it: the embedded SQLite database in the data directory.
     #[arg(long, env = "THABIAN_DATABASE_URL", global = true)]
@@ -66,6 +75,20 @@ enum Command {
     Rebuild,
     /// Print the OpenAPI document.
     Openapi,
+    /// Measure registrations, PIN lookups and the change feed over HTTP on a fresh database;
+    /// writes a JSON report (uses --database-url if given, else a temporary SQLite file).
+    Bench {
+        #[arg(long, default_value_t = 20_000)]
+        births: usize,
+        #[arg(long, default_value_t = 50_000)]
+        lookups: usize,
+        /// Concurrent keep-alive clients.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Where to write the JSON report.
+        #[arg(long, default_value = "bench-report.json")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -128,7 +151,11 @@ fn config(g: &Global) -> Config {
 /// The CLI acts as the built-in administrator (whoever runs it has the data directory or the
 /// database URL, which is more than any token gives).
 async fn cli_admin(platform: &thabian::Platform, purpose: &str) -> anyhow::Result<RequestContext> {
-    let admin = platform.store.official("admin").await?.context("no administrator yet: run `thabian serve` once")?;
+    let admin = platform
+        .store
+        .official("admin")
+        .await?
+        .context("no administrator yet: run `thabian serve` once")?;
     let principal = thabian_register::Principal {
         official_id: admin.id,
         name: admin.name,
@@ -137,26 +164,56 @@ async fn cli_admin(platform: &thabian::Platform, purpose: &str) -> anyhow::Resul
         jurisdiction_path: "/".into(),
         office: admin.office,
     };
-    Ok(RequestContext { principal, purpose: Some(purpose.into()), client: Some("cli".into()) })
+    Ok(RequestContext {
+        principal,
+        purpose: Some(purpose.into()),
+        client: Some("cli".into()),
+    })
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let cfg = config(&cli.global);
     match cli.command {
+        Command::Bench {
+            births,
+            lookups,
+            concurrency,
+            out,
+        } => {
+            let report = thabian::bench::run(thabian::bench::BenchOptions {
+                births,
+                lookups,
+                concurrency,
+                database_url: cfg.database_url.clone(),
+                profile: cfg.profile.clone(),
+                out: Some(out.clone()),
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            eprintln!("report written to {}", out.display());
+        }
         Command::Openapi => {
             println!("{}", thabian_api::openapi_document());
         }
         Command::Serve { listen, demo } => {
             let platform = open(&cfg).await?;
-            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
             let addr = listener.local_addr()?;
-            println!("Thabian register ({}) on {}", platform.register.profile().name, thabian::redact(&cfg.database_url()));
+            println!(
+                "Thabian register ({}) on {}",
+                platform.register.profile().name,
+                thabian::redact(&cfg.database_url())
+            );
             println!("API: http://{addr}/v1   OpenAPI: http://{addr}/openapi.json   health: http://{addr}/healthz");
             if let Some(token) = platform.register.bootstrap().await? {
                 println!("\nFirst start: administrator created. Its API token (shown once, valid until {}):\n  {}\n", token.expires_at, token.token);
@@ -166,11 +223,18 @@ async fn main() -> anyhow::Result<()> {
                 let t = thabian::demo::seed(&platform.register, &ctx).await?;
                 println!("Demo data loaded. Tokens (valid 30 days):");
                 println!("  supervisor (national):          {}", t.supervisor);
-                println!("  registrar (area {}):            {}", t.registrar_jurisdiction, t.registrar);
+                println!(
+                    "  registrar (area {}):            {}",
+                    t.registrar_jurisdiction, t.registrar
+                );
                 println!("  ministry service account:       {}", t.service_account);
                 println!("  auditor:                        {}", t.auditor);
                 println!("Sample PINs: {}", t.sample_pins.join(" "));
-                println!("Try: curl -H 'Authorization: Bearer {}' http://{addr}/v1/persons/{}", t.supervisor, t.sample_pins.last().cloned().unwrap_or_default());
+                println!(
+                    "Try: curl -H 'Authorization: Bearer {}' http://{addr}/v1/persons/{}",
+                    t.supervisor,
+                    t.sample_pins.last().cloned().unwrap_or_default()
+                );
             }
             thabian::serve(platform, listener).await?;
         }
@@ -179,14 +243,47 @@ async fn main() -> anyhow::Result<()> {
             platform.register.bootstrap().await?;
             let ctx = cli_admin(&platform, "admin cli").await?;
             match command {
-                AdminCommand::CreateOfficial { id, name, role, jurisdiction, office } => {
-                    let Some(role) = Role::parse(&role) else { bail!("unknown role {role:?}") };
-                    let o = platform.register.create_official(&ctx, NewOfficial { id, name, role, jurisdiction, office }).await?;
-                    println!("created official {} ({}, jurisdiction {})", o.id, o.role, o.jurisdiction);
+                AdminCommand::CreateOfficial {
+                    id,
+                    name,
+                    role,
+                    jurisdiction,
+                    office,
+                } => {
+                    let Some(role) = Role::parse(&role) else {
+                        bail!("unknown role {role:?}")
+                    };
+                    let o = platform
+                        .register
+                        .create_official(
+                            &ctx,
+                            NewOfficial {
+                                id,
+                                name,
+                                role,
+                                jurisdiction,
+                                office,
+                            },
+                        )
+                        .await?;
+                    println!(
+                        "created official {} ({}, jurisdiction {})",
+                        o.id, o.role, o.jurisdiction
+                    );
                 }
-                AdminCommand::IssueToken { official, label, days } => {
-                    let t = platform.register.issue_token(&ctx, &official, &label, chrono::Duration::days(days)).await?;
-                    println!("token id {} for {} (expires {}):\n{}", t.id, t.official_id, t.expires_at, t.token);
+                AdminCommand::IssueToken {
+                    official,
+                    label,
+                    days,
+                } => {
+                    let t = platform
+                        .register
+                        .issue_token(&ctx, &official, &label, chrono::Duration::days(days))
+                        .await?;
+                    println!(
+                        "token id {} for {} (expires {}):\n{}",
+                        t.id, t.official_id, t.expires_at, t.token
+                    );
                 }
                 AdminCommand::RevokeToken { id } => {
                     platform.register.revoke_token(&ctx, &id).await?;
@@ -194,25 +291,60 @@ async fn main() -> anyhow::Result<()> {
                 }
                 AdminCommand::ListOfficials => {
                     for o in platform.register.officials(&ctx).await? {
-                        println!("{}\t{}\t{}\t{}\t{}", o.id, o.role, o.jurisdiction, o.office, if o.disabled_at.is_some() { "disabled" } else { "active" });
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            o.id,
+                            o.role,
+                            o.jurisdiction,
+                            o.office,
+                            if o.disabled_at.is_some() {
+                                "disabled"
+                            } else {
+                                "active"
+                            }
+                        );
                     }
                 }
             }
         }
-        Command::Person { command: PersonCommand::Show { pin, purpose, as_of } } => {
+        Command::Person {
+            command:
+                PersonCommand::Show {
+                    pin,
+                    purpose,
+                    as_of,
+                },
+        } => {
             let platform = open(&cfg).await?;
-            let pin = Pin::parse(&platform.register.profile().pin, &pin).map_err(|e| anyhow::anyhow!("PIN {pin:?}: {e}"))?;
+            let pin = Pin::parse(&platform.register.profile().pin, &pin)
+                .map_err(|e| anyhow::anyhow!("PIN {pin:?}: {e}"))?;
             // Reading personal data from the CLI is recorded like any other read, as a national
             // supervisor acting for the operator.
             let admin = cli_admin(&platform, &purpose).await?;
             let ctx = RequestContext {
-                principal: thabian_register::Principal { role: Role::Supervisor, ..admin.principal },
+                principal: thabian_register::Principal {
+                    role: Role::Supervisor,
+                    ..admin.principal
+                },
                 ..admin
             };
             let as_of = as_of
-                .map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| anyhow::anyhow!("--as-of {d:?} is not YYYY-MM-DD")))
+                .map(|d| {
+                    chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                        .map_err(|_| anyhow::anyhow!("--as-of {d:?} is not YYYY-MM-DD"))
+                })
                 .transpose()?;
-            let person = platform.register.person(&ctx, &pin, View { as_of, known_at: None }).await?;
+            let person = platform
+                .register
+                .person(
+                    &ctx,
+                    &pin,
+                    View {
+                        as_of,
+                        known_at: None,
+                    },
+                )
+                .await?;
             let text = serde_json::to_string_pretty(&serde_json::to_value(&person)?)?;
             println!("{text}");
         }
@@ -221,10 +353,16 @@ async fn main() -> anyhow::Result<()> {
             let trusted = thabian::trusted_verifiers(&platform, &trust)?;
             let report = thabian_register::log::verify_log(&platform.store, &trusted).await?;
             match &report.first_problem {
-                None => println!("log OK: {} events, {} checkpoints verified", report.events_checked, report.checkpoints_checked),
+                None => println!(
+                    "log OK: {} events, {} checkpoints verified",
+                    report.events_checked, report.checkpoints_checked
+                ),
                 Some((seq, why)) => {
                     println!("log NOT OK at event {seq}: {why}");
-                    println!("({} events and {} checkpoints verified before it)", report.events_checked, report.checkpoints_checked);
+                    println!(
+                        "({} events and {} checkpoints verified before it)",
+                        report.events_checked, report.checkpoints_checked
+                    );
                     std::process::exit(1);
                 }
             }
@@ -232,7 +370,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Rebuild => {
             let platform = open(&cfg).await?;
             let report = platform.register.rebuild().await?;
-            println!("rebuilt {} persons and {} households from the event log", report.persons, report.households);
+            println!(
+                "rebuilt {} persons and {} households from the event log",
+                report.persons, report.households
+            );
         }
     }
     Ok(())

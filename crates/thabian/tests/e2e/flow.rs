@@ -13,12 +13,20 @@ async fn import(s: &TestServer, token: &str, body: Value) -> String {
 }
 
 async fn version(s: &TestServer, token: &str, pin: &str) -> String {
-    let r = s.call(Method::GET, &format!("/v1/persons/{pin}"), token, None, &[]).await;
+    let r = s
+        .call(Method::GET, &format!("/v1/persons/{pin}"), token, None, &[])
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     r.headers()["etag"].to_str().unwrap().to_owned()
 }
 
-async fn event(s: &TestServer, token: &str, pin: &str, effective: &str, event: Value) -> (StatusCode, Value) {
+async fn event(
+    s: &TestServer,
+    token: &str,
+    pin: &str,
+    effective: &str,
+    event: Value,
+) -> (StatusCode, Value) {
     let etag = version(s, token, pin).await;
     s.post(
         &format!("/v1/persons/{pin}/events"),
@@ -44,12 +52,22 @@ async fn log_size(s: &TestServer) -> u64 {
 }
 
 /// Asserts the request was refused with problem+json `code` and that nothing was written.
-async fn refused(s: &TestServer, (status, body): (StatusCode, Value), expected_status: StatusCode, code: &str, size_before: u64) {
+async fn refused(
+    s: &TestServer,
+    (status, body): (StatusCode, Value),
+    expected_status: StatusCode,
+    code: &str,
+    size_before: u64,
+) {
     assert_eq!(status, expected_status, "{body}");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["type"], format!("urn:thabian:problem:{code}"));
     assert_eq!(body["status"], expected_status.as_u16());
-    assert_eq!(log_size(s).await, size_before, "a refused request wrote an event");
+    assert_eq!(
+        log_size(s).await,
+        size_before,
+        "a refused request wrote an event"
+    );
 }
 
 async fn life_events(database_url: Option<String>) {
@@ -59,23 +77,75 @@ async fn life_events(database_url: Option<String>) {
     let reg02 = s.official("reg02", "registrar", "02", "02").await;
     let ministry = s.official("ministry", "service_account", "*", "01").await;
 
-    let father = import(&s, &sup, lao_import("legacy-1", "Somsak", "Phommachanh", "male", "1985-02-03", "01")).await;
-    let mother = import(&s, &sup, lao_import("legacy-2", "Bouaphanh", "Sisouvanh", "female", "1987-06-07", "01")).await;
+    let father = import(
+        &s,
+        &sup,
+        lao_import(
+            "legacy-1",
+            "Somsak",
+            "Phommachanh",
+            "male",
+            "1985-02-03",
+            "01",
+        ),
+    )
+    .await;
+    let mother = import(
+        &s,
+        &sup,
+        lao_import(
+            "legacy-2",
+            "Bouaphanh",
+            "Sisouvanh",
+            "female",
+            "1987-06-07",
+            "01",
+        ),
+    )
+    .await;
 
     // A birth to two registered parents, by the registrar of the province.
-    let (status, b) = s.post("/v1/births", &reg01, birth("Khamphaeng", "2010-04-05", &father, &mother, "01"), &[]).await;
+    let (status, b) = s
+        .post(
+            "/v1/births",
+            &reg01,
+            birth("Khamphaeng", "2010-04-05", &father, &mother, "01"),
+            &[],
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
     let child = b["pin"].as_str().unwrap().to_owned();
     assert!(thabian_model::pin::verhoeff_is_valid(&child));
 
-    let (status, b) = event(&s, &reg01, &father, "2012-01-01", json!({"type": "marriage_registered", "spouse": mother})).await;
+    let (status, b) = event(
+        &s,
+        &reg01,
+        &father,
+        "2012-01-01",
+        json!({"type": "marriage_registered", "spouse": mother}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
     let after_marriage = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     // The move is registered by the office of departure.
-    let (status, b) = event(&s, &reg01, &child, "2015-03-01", json!({"type": "permanent_residence_changed", "area": "02", "address_lines": ["Ban Nong"]})).await;
+    let (status, b) = event(
+        &s,
+        &reg01,
+        &child,
+        "2015-03-01",
+        json!({"type": "permanent_residence_changed", "area": "02", "address_lines": ["Ban Nong"]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
-    let (status, b) = event(&s, &reg01, &father, "2020-05-06", json!({"type": "death_recorded", "place_of_death": "01"})).await;
+    let (status, b) = event(
+        &s,
+        &reg01,
+        &father,
+        "2020-05-06",
+        json!({"type": "death_recorded", "place_of_death": "01"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
 
     // Current records.
@@ -92,76 +162,289 @@ async fn life_events(database_url: Option<String>) {
 
     // History, as-of (valid time) and as-known-at (transaction time).
     let (_, h) = s.get(&format!("/v1/persons/{father}/history"), &sup).await;
-    let kinds: Vec<&str> = h["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["record_imported", "marriage_registered", "death_recorded"]);
-    let (_, before) = s.get(&format!("/v1/persons/{father}?as_of=2011-06-30"), &sup).await;
+    let kinds: Vec<&str> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["record_imported", "marriage_registered", "death_recorded"]
+    );
+    let (_, before) = s
+        .get(&format!("/v1/persons/{father}?as_of=2011-06-30"), &sup)
+        .await;
     assert_eq!(before["spouse"], Value::Null);
     assert_eq!(before["status"], "living");
-    let (_, married) = s.get(&format!("/v1/persons/{father}?as_of=2019-12-31"), &sup).await;
+    let (_, married) = s
+        .get(&format!("/v1/persons/{father}?as_of=2019-12-31"), &sup)
+        .await;
     assert_eq!(married["spouse"], mother.as_str());
     assert_eq!(married["status"], "living");
     let known = after_marriage.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let (status, known_then) = s.get(&format!("/v1/persons/{father}?known_at={}", known.replace('+', "%2B")), &sup).await;
+    let (status, known_then) = s
+        .get(
+            &format!(
+                "/v1/persons/{father}?known_at={}",
+                known.replace('+', "%2B")
+            ),
+            &sup,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{known_then}");
-    assert_eq!(known_then["status"], "living", "the death was not known yet");
+    assert_eq!(
+        known_then["status"], "living",
+        "the death was not known yet"
+    );
     assert_eq!(known_then["spouse"], mother.as_str());
-    let (_, child_then) = s.get(&format!("/v1/persons/{child}?as_of=2014-01-01"), &sup).await;
+    let (_, child_then) = s
+        .get(&format!("/v1/persons/{child}?as_of=2014-01-01"), &sup)
+        .await;
     assert_eq!(child_then["permanent_residence"]["area"], "01");
-    let (status, _) = s.get(&format!("/v1/persons/{child}?as_of=2009-01-01"), &sup).await;
+    let (status, _) = s
+        .get(&format!("/v1/persons/{child}?as_of=2009-01-01"), &sup)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "not born yet");
 
     // Relatives.
-    let (_, r) = s.get(&format!("/v1/persons/{father}/relatives"), &sup).await;
+    let (_, r) = s
+        .get(&format!("/v1/persons/{father}/relatives"), &sup)
+        .await;
     assert_eq!(r["children"][0]["pin"], child.as_str());
     assert_eq!(r["spouse"]["pin"], mother.as_str());
 
     // Every invalid event is refused with problem+json and writes nothing.
     let n = log_size(&s).await;
-    let r = event(&s, &sup, &child, "2000-01-01", json!({"type": "death_recorded"})).await;
-    refused(&s, r, StatusCode::UNPROCESSABLE_ENTITY, "death-before-birth", n).await;
-    let r = s.post("/v1/births", &reg01, birth("Baby", "2011-01-01", &child, &mother, "01"), &[]).await;
-    refused(&s, r, StatusCode::UNPROCESSABLE_ENTITY, "parent-too-young", n).await;
-    let r = event(&s, &sup, &father, "2021-01-01", json!({"type": "permanent_residence_changed", "area": "03"})).await;
-    refused(&s, r, StatusCode::UNPROCESSABLE_ENTITY, "person-deceased", n).await;
-    let r = event(&s, &sup, &mother, "2099-01-01", json!({"type": "permanent_residence_changed", "area": "03"})).await;
-    refused(&s, r, StatusCode::UNPROCESSABLE_ENTITY, "effective-date-in-future", n).await;
-    let r = event(&s, &sup, &mother, "2021-01-01", json!({"type": "permanent_residence_changed", "area": "99"})).await;
-    refused(&s, r, StatusCode::UNPROCESSABLE_ENTITY, "unknown-admin-area", n).await;
-    let a = import(&s, &sup, lao_import("legacy-3", "Bounmy", "Keo", "male", "1980", "01")).await;
-    let b2 = import(&s, &sup, lao_import("legacy-4", "Nang", "Keo", "female", "1982-03-04", "01")).await;
-    let third = import(&s, &sup, lao_import("legacy-5", "Daoheuang", "Vong", "female", "1983-03-04", "01")).await;
-    let (status, _) = event(&s, &sup, &a, "2005-01-01", json!({"type": "marriage_registered", "spouse": b2})).await;
+    let r = event(
+        &s,
+        &sup,
+        &child,
+        "2000-01-01",
+        json!({"type": "death_recorded"}),
+    )
+    .await;
+    refused(
+        &s,
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "death-before-birth",
+        n,
+    )
+    .await;
+    let r = s
+        .post(
+            "/v1/births",
+            &reg01,
+            birth("Baby", "2011-01-01", &child, &mother, "01"),
+            &[],
+        )
+        .await;
+    refused(
+        &s,
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "parent-too-young",
+        n,
+    )
+    .await;
+    let r = event(
+        &s,
+        &sup,
+        &father,
+        "2021-01-01",
+        json!({"type": "permanent_residence_changed", "area": "03"}),
+    )
+    .await;
+    refused(
+        &s,
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "person-deceased",
+        n,
+    )
+    .await;
+    let r = event(
+        &s,
+        &sup,
+        &mother,
+        "2099-01-01",
+        json!({"type": "permanent_residence_changed", "area": "03"}),
+    )
+    .await;
+    refused(
+        &s,
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "effective-date-in-future",
+        n,
+    )
+    .await;
+    let r = event(
+        &s,
+        &sup,
+        &mother,
+        "2021-01-01",
+        json!({"type": "permanent_residence_changed", "area": "99"}),
+    )
+    .await;
+    refused(
+        &s,
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown-admin-area",
+        n,
+    )
+    .await;
+    let a = import(
+        &s,
+        &sup,
+        lao_import("legacy-3", "Bounmy", "Keo", "male", "1980", "01"),
+    )
+    .await;
+    let b2 = import(
+        &s,
+        &sup,
+        lao_import("legacy-4", "Nang", "Keo", "female", "1982-03-04", "01"),
+    )
+    .await;
+    let third = import(
+        &s,
+        &sup,
+        lao_import(
+            "legacy-5",
+            "Daoheuang",
+            "Vong",
+            "female",
+            "1983-03-04",
+            "01",
+        ),
+    )
+    .await;
+    let (status, _) = event(
+        &s,
+        &sup,
+        &a,
+        "2005-01-01",
+        json!({"type": "marriage_registered", "spouse": b2}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     let n = log_size(&s).await;
-    let r = event(&s, &sup, &third, "2006-01-01", json!({"type": "marriage_registered", "spouse": a})).await;
-    refused(&s, r, StatusCode::UNPROCESSABLE_ENTITY, "already-married", n).await;
+    let r = event(
+        &s,
+        &sup,
+        &third,
+        "2006-01-01",
+        json!({"type": "marriage_registered", "spouse": a}),
+    )
+    .await;
+    refused(
+        &s,
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "already-married",
+        n,
+    )
+    .await;
     // The widowed mother may remarry.
-    let widower = import(&s, &sup, lao_import("legacy-6", "Vanh", "Inthavong", "male", "1984-08-08", "01")).await;
-    let (status, b) = event(&s, &sup, &mother, "2021-02-02", json!({"type": "marriage_registered", "spouse": widower})).await;
+    let widower = import(
+        &s,
+        &sup,
+        lao_import("legacy-6", "Vanh", "Inthavong", "male", "1984-08-08", "01"),
+    )
+    .await;
+    let (status, b) = event(
+        &s,
+        &sup,
+        &mother,
+        "2021-02-02",
+        json!({"type": "marriage_registered", "spouse": widower}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
 
     // Optimistic concurrency: a stale If-Match gets 412, a missing one 428.
     let n = log_size(&s).await;
     let body = json!({"effective": "2021-01-01", "legal_basis": basis(), "event": {"type": "temporary_residence_started", "area": "03"}});
-    let r = s.post(&format!("/v1/persons/{mother}/events"), &sup, body.clone(), &[("if-match", "\"1\"".into())]).await;
-    refused(&s, r, StatusCode::PRECONDITION_FAILED, "version-mismatch", n).await;
-    let r = s.post(&format!("/v1/persons/{mother}/events"), &sup, body.clone(), &[]).await;
-    refused(&s, r, StatusCode::PRECONDITION_REQUIRED, "precondition-required", n).await;
+    let r = s
+        .post(
+            &format!("/v1/persons/{mother}/events"),
+            &sup,
+            body.clone(),
+            &[("if-match", "\"1\"".into())],
+        )
+        .await;
+    refused(
+        &s,
+        r,
+        StatusCode::PRECONDITION_FAILED,
+        "version-mismatch",
+        n,
+    )
+    .await;
+    let r = s
+        .post(
+            &format!("/v1/persons/{mother}/events"),
+            &sup,
+            body.clone(),
+            &[],
+        )
+        .await;
+    refused(
+        &s,
+        r,
+        StatusCode::PRECONDITION_REQUIRED,
+        "precondition-required",
+        n,
+    )
+    .await;
 
     // Idempotency: the same key returns the first result and creates nothing.
     let etag = version(&s, &sup, &mother).await;
-    let headers = [("if-match", etag.clone()), ("idempotency-key", "req-42".to_owned())];
-    let (s1, first) = s.post(&format!("/v1/persons/{mother}/events"), &sup, body.clone(), &headers).await;
+    let headers = [
+        ("if-match", etag.clone()),
+        ("idempotency-key", "req-42".to_owned()),
+    ];
+    let (s1, first) = s
+        .post(
+            &format!("/v1/persons/{mother}/events"),
+            &sup,
+            body.clone(),
+            &headers,
+        )
+        .await;
     assert_eq!(s1, StatusCode::CREATED, "{first}");
     let n = log_size(&s).await;
-    let (s2, second) = s.post(&format!("/v1/persons/{mother}/events"), &sup, body.clone(), &headers).await;
+    let (s2, second) = s
+        .post(
+            &format!("/v1/persons/{mother}/events"),
+            &sup,
+            body.clone(),
+            &headers,
+        )
+        .await;
     assert_eq!(s2, StatusCode::OK, "{second}");
     assert_eq!(second["replayed"], true);
     assert_eq!(second["events"], first["events"]);
     assert_eq!(log_size(&s).await, n);
     let other = json!({"effective": "2021-01-02", "legal_basis": basis(), "event": {"type": "temporary_residence_ended"}});
-    let r = s.post(&format!("/v1/persons/{mother}/events"), &sup, other, &headers).await;
-    refused(&s, r, StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", n).await;
+    let r = s
+        .post(
+            &format!("/v1/persons/{mother}/events"),
+            &sup,
+            other,
+            &headers,
+        )
+        .await;
+    refused(
+        &s,
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+        n,
+    )
+    .await;
 
     // Malformed input is refused before the database.
     let bad_check = format!("{}{}", &child[..9], (child.as_bytes()[9] - b'0' + 1) % 10);
@@ -169,18 +452,38 @@ async fn life_events(database_url: Option<String>) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(b["code"], "invalid-pin");
     let (status, b) = s.get("/v1/persons/12345", &sup).await;
-    assert_eq!((status, b["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid-pin")));
-    let r = s.client.post(format!("{}/v1/births", s.base)).bearer_auth(&reg01).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid-pin"))
+    );
+    let r = s
+        .client
+        .post(format!("{}/v1/births", s.base))
+        .bearer_auth(&reg01)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let (status, _) = s.get(&format!("/v1/persons/{child}"), "thb_not-a-token").await;
+    let (status, _) = s
+        .get(&format!("/v1/persons/{child}"), "thb_not-a-token")
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Jurisdiction: the child now lives in province 02.
     let (status, _) = s.get(&format!("/v1/persons/{child}"), &reg01).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let n = log_size(&s).await;
-    let r = event(&s, &sup, &child, "2021-01-01", json!({"type": "temporary_residence_started", "area": "01"})).await;
+    let r = event(
+        &s,
+        &sup,
+        &child,
+        "2021-01-01",
+        json!({"type": "temporary_residence_started", "area": "01"}),
+    )
+    .await;
     assert_eq!(r.0, StatusCode::CREATED);
     let n2 = log_size(&s).await;
     assert_eq!(n2, n + 1);
@@ -194,37 +497,76 @@ async fn life_events(database_url: Option<String>) {
         )
         .await;
     refused(&s, r, StatusCode::FORBIDDEN, "forbidden", n2).await;
-    let r = s.call(Method::GET, &format!("/v1/persons/{child}"), &reg02, None, &[("purpose", "school enrolment check".into())]).await;
+    let r = s
+        .call(
+            Method::GET,
+            &format!("/v1/persons/{child}"),
+            &reg02,
+            None,
+            &[("purpose", "school enrolment check".into())],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     // A registrar cannot read the feed or the access log; a ministry can read the feed.
     let (status, _) = s.get("/v1/events?after=0", &reg02).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, feed) = s.get("/v1/events?after=0&kinds=death_recorded", &ministry).await;
+    let (status, feed) = s
+        .get("/v1/events?after=0&kinds=death_recorded", &ministry)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(feed["events"].as_array().unwrap().len(), 1);
     let (_, feed) = s.get("/v1/events?after=0&area=02", &ministry).await;
-    assert!(feed["events"].as_array().unwrap().iter().all(|e| e["subjects"][0] == child.as_str()), "{feed}");
+    assert!(
+        feed["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["subjects"][0] == child.as_str()),
+        "{feed}"
+    );
 
     // Every read is in the access log, with who, purpose and client address.
-    let (status, log) = s.get(&format!("/v1/persons/{child}/access-log"), &sup).await;
+    let (status, log) = s
+        .get(&format!("/v1/persons/{child}/access-log"), &sup)
+        .await;
     assert_eq!(status, StatusCode::OK, "{log}");
     let entries = log.as_array().unwrap();
-    let reg02_read = entries.iter().find(|e| e["official_id"] == "reg02" && e["action"] == "read").expect("reg02's read is logged");
+    let reg02_read = entries
+        .iter()
+        .find(|e| e["official_id"] == "reg02" && e["action"] == "read")
+        .expect("reg02's read is logged");
     assert_eq!(reg02_read["purpose"], "school enrolment check");
     assert_eq!(reg02_read["client"], "127.0.0.1");
-    assert!(entries.iter().any(|e| e["action"] == "change" && e["official_id"] == "reg01"));
-    assert!(entries.iter().any(|e| e["action"] == "feed" && e["official_id"] == "ministry"));
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "change" && e["official_id"] == "reg01"));
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "feed" && e["official_id"] == "ministry"));
     let reads = entries.iter().filter(|e| e["action"] == "read").count();
-    assert!(reads >= 8, "every read of the child is logged, found {reads}");
+    assert!(
+        reads >= 8,
+        "every read of the child is logged, found {reads}"
+    );
 
     // The log verifies; rebuild reproduces the projections byte for byte.
-    s.log.checkpoint_if_due(chrono::Utc::now(), true).await.unwrap().expect("a checkpoint");
-    let trusted = vec![thabian_ledger::CheckpointVerifier::from_vkey(&s.log.verifier_key()).unwrap()];
-    let report = thabian_register::log::verify_log(&s.store, &trusted).await.unwrap();
+    s.log
+        .checkpoint_if_due(chrono::Utc::now(), true)
+        .await
+        .unwrap()
+        .expect("a checkpoint");
+    let trusted =
+        vec![thabian_ledger::CheckpointVerifier::from_vkey(&s.log.verifier_key()).unwrap()];
+    let report = thabian_register::log::verify_log(&s.store, &trusted)
+        .await
+        .unwrap();
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.checkpoints_checked, 1);
     let dump = |store: thabian_store::DynStore| async move {
-        (store.all_persons("", 100_000).await.unwrap(), store.all_households().await.unwrap())
+        (
+            store.all_persons("", 100_000).await.unwrap(),
+            store.all_households().await.unwrap(),
+        )
     };
     let before = dump(s.store.clone()).await;
     let rebuilt = s.register.rebuild().await.unwrap();
@@ -258,8 +600,18 @@ async fn households() {
             "status": "living", "effective": "2000-01-01", "legal_basis": basis()
         })
     };
-    let head = import(&s, &sup, vn("h", "Nguyễn", "Văn", "An", "male", "1960-01-01")).await;
-    let son = import(&s, &sup, vn("s", "Nguyễn", "Văn", "Bình", "male", "1990-01-01")).await;
+    let head = import(
+        &s,
+        &sup,
+        vn("h", "Nguyễn", "Văn", "An", "male", "1960-01-01"),
+    )
+    .await;
+    let son = import(
+        &s,
+        &sup,
+        vn("s", "Nguyễn", "Văn", "Bình", "male", "1990-01-01"),
+    )
+    .await;
     // vn-12 PINs: province 001, century/sex digit 0 (20th century, male), year 60.
     assert!(head.starts_with("001060"), "{head}");
     let etag = version(&s, &sup, &head).await;
@@ -268,13 +620,41 @@ async fn households() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
     let hh = b["household"].as_str().unwrap().to_owned();
-    let (status, b) = event(&s, &sup, &son, "2001-02-01", json!({"type": "household_joined", "household": hh, "relationship": "child"})).await;
+    let (status, b) = event(
+        &s,
+        &sup,
+        &son,
+        "2001-02-01",
+        json!({"type": "household_joined", "household": hh, "relationship": "child"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
     let n = log_size(&s).await;
-    let r = event(&s, &sup, &head, "2002-01-01", json!({"type": "household_left", "household": hh})).await;
-    refused(&s, r, StatusCode::UNPROCESSABLE_ENTITY, "invalid-household-change", n).await;
+    let r = event(
+        &s,
+        &sup,
+        &head,
+        "2002-01-01",
+        json!({"type": "household_left", "household": hh}),
+    )
+    .await;
+    refused(
+        &s,
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-household-change",
+        n,
+    )
+    .await;
     let rels = json!({ son.clone(): "head", head.clone(): "parent" });
-    let (status, b) = event(&s, &sup, &son, "2020-01-01", json!({"type": "household_head_changed", "household": hh, "relationships": rels})).await;
+    let (status, b) = event(
+        &s,
+        &sup,
+        &son,
+        "2020-01-01",
+        json!({"type": "household_head_changed", "household": hh, "relationships": rels}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
     let (status, h) = s.get(&format!("/v1/households/{hh}"), &sup).await;
     assert_eq!(status, StatusCode::OK, "{h}");
@@ -282,11 +662,24 @@ async fn households() {
     assert_eq!(h["persons"].as_array().unwrap().len(), 2);
     let (_, p) = s.get(&format!("/v1/persons/{head}"), &sup).await;
     assert_eq!(p["household"]["relationship"], "parent");
-    let (status, b) = event(&s, &sup, &head, "2021-01-01", json!({"type": "household_left", "household": hh})).await;
+    let (status, b) = event(
+        &s,
+        &sup,
+        &head,
+        "2021-01-01",
+        json!({"type": "household_left", "household": hh}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
-    let before = (s.store.all_persons("", 1000).await.unwrap(), s.store.all_households().await.unwrap());
+    let before = (
+        s.store.all_persons("", 1000).await.unwrap(),
+        s.store.all_households().await.unwrap(),
+    );
     s.register.rebuild().await.unwrap();
-    let after = (s.store.all_persons("", 1000).await.unwrap(), s.store.all_households().await.unwrap());
+    let after = (
+        s.store.all_persons("", 1000).await.unwrap(),
+        s.store.all_households().await.unwrap(),
+    );
     assert_eq!(before, after);
 }
 
@@ -296,9 +689,24 @@ async fn verify_log_names_the_edited_event() {
     let s = TestServer::start("la", None).await;
     let sup = s.official("sup", "supervisor", "*", "01").await;
     for i in 0..6 {
-        import(&s, &sup, lao_import(&format!("t-{i}"), "Somsak", "Keo", "male", "1970-01-01", "01")).await;
+        import(
+            &s,
+            &sup,
+            lao_import(
+                &format!("t-{i}"),
+                "Somsak",
+                "Keo",
+                "male",
+                "1970-01-01",
+                "01",
+            ),
+        )
+        .await;
     }
-    s.log.checkpoint_if_due(chrono::Utc::now(), true).await.unwrap();
+    s.log
+        .checkpoint_if_due(chrono::Utc::now(), true)
+        .await
+        .unwrap();
     let run = |data_dir: std::path::PathBuf| {
         std::process::Command::new(bin())
             .args(["--data-dir", &data_dir.display().to_string(), "verify-log"])
@@ -307,11 +715,17 @@ async fn verify_log_names_the_edited_event() {
             .unwrap()
     };
     let ok = run(s.config.data_dir.clone());
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("log OK: 6 events, 1 checkpoints"));
 
     let url = s.config.database_url();
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
     sqlx::query("UPDATE events SET body = replace(body, '1970-01-01', '1971-01-01') WHERE seq = 4")
         .execute(&mut conn)
         .await
@@ -322,14 +736,24 @@ async fn verify_log_names_the_edited_event() {
     assert!(out.contains("NOT OK at event 4"), "{out}");
 
     // A forger who also rewrites the stored leaf hash is still caught at event 4.
-    let body: String = sqlx::query_scalar("SELECT body FROM events WHERE seq = 4").fetch_one(&mut conn).await.unwrap();
+    let body: String = sqlx::query_scalar("SELECT body FROM events WHERE seq = 4")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     let forged = thabian_ledger::leaf_hash(body.as_bytes()).to_vec();
-    sqlx::query("UPDATE events SET leaf_hash = $1 WHERE seq = 4").bind(forged).execute(&mut conn).await.unwrap();
+    sqlx::query("UPDATE events SET leaf_hash = $1 WHERE seq = 4")
+        .bind(forged)
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let out = String::from_utf8_lossy(&run(s.config.data_dir.clone()).stdout).to_string();
     assert!(out.contains("NOT OK at event 4"), "{out}");
 
     // A removed event is named too.
-    sqlx::query("DELETE FROM events WHERE seq = 2").execute(&mut conn).await.unwrap();
+    sqlx::query("DELETE FROM events WHERE seq = 2")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let out = String::from_utf8_lossy(&run(s.config.data_dir.clone()).stdout).to_string();
     assert!(out.contains("NOT OK at event 2"), "{out}");
 }

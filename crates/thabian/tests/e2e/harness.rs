@@ -26,13 +26,23 @@ impl PgDatabase {
             return None;
         };
         let name = format!("thabian_e2e_{}", uuid_like());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.expect("connect to PostgreSQL");
-        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create database");
         let url = match admin_url.rfind('/') {
-            Some(i) if admin_url[..i].contains("://") && i > admin_url.find("://").unwrap() + 2 => format!("{}/{}", &admin_url[..i], name),
+            Some(i) if admin_url[..i].contains("://") && i > admin_url.find("://").unwrap() + 2 => {
+                format!("{}/{}", &admin_url[..i], name)
+            }
             _ => format!("{admin_url}/{name}"),
         };
-        Some(PgDatabase { url, admin_url, name })
+        Some(PgDatabase {
+            url,
+            admin_url,
+            name,
+        })
     }
 }
 
@@ -42,11 +52,19 @@ impl Drop for PgDatabase {
         let name = self.name.clone();
         // Best effort, on a thread of its own: Drop cannot be async.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async move {
-                    if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await {
-                        let _ = sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                    if let Ok(mut conn) =
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await
+                    {
+                        let _ = sqlx::Executor::execute(
+                            &mut conn,
+                            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                        )
+                        .await;
                     }
                 });
             }
@@ -57,7 +75,10 @@ impl Drop for PgDatabase {
 
 pub fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{:x}{:04x}", nanos, std::process::id() & 0xffff)
 }
 
@@ -91,20 +112,48 @@ impl TestServer {
             log_key_file: None,
         };
         let platform: Platform = thabian::open(&config).await.expect("open platform");
-        let admin = platform.register.bootstrap().await.expect("bootstrap").expect("fresh register").token;
+        let admin = platform
+            .register
+            .bootstrap()
+            .await
+            .expect("bootstrap")
+            .expect("fresh register")
+            .token;
         let store = platform.store.clone();
         let register = platform.register.clone();
         let log = platform.log.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let task = tokio::spawn(async move {
             let _ = thabian::serve(platform, listener).await;
         });
-        TestServer { base, admin, client: Client::new(), store, config, data_dir, register, log, task }
+        TestServer {
+            base,
+            admin,
+            client: Client::new(),
+            store,
+            config,
+            data_dir,
+            register,
+            log,
+            task,
+        }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>, headers: &[(&str, String)]) -> Response {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path)).bearer_auth(token);
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        headers: &[(&str, String)],
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(token);
         for (k, v) in headers {
             req = req.header(*k, v);
         }
@@ -120,8 +169,16 @@ impl TestServer {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn post(&self, path: &str, token: &str, body: Value, headers: &[(&str, String)]) -> (StatusCode, Value) {
-        let r = self.call(Method::POST, path, token, Some(body), headers).await;
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+        headers: &[(&str, String)],
+    ) -> (StatusCode, Value) {
+        let r = self
+            .call(Method::POST, path, token, Some(body), headers)
+            .await;
         let status = r.status();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -132,7 +189,14 @@ impl TestServer {
             .post("/v1/officials", &self.admin, json!({"id": id, "name": id, "role": role, "jurisdiction": jurisdiction, "office": office}), &[])
             .await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
-        let (s, b) = self.post(&format!("/v1/officials/{id}/tokens"), &self.admin, json!({"label": "test", "days": 1}), &[]).await;
+        let (s, b) = self
+            .post(
+                &format!("/v1/officials/{id}/tokens"),
+                &self.admin,
+                json!({"label": "test", "days": 1}),
+                &[],
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
         b["token"].as_str().expect("token").to_owned()
     }
@@ -152,14 +216,30 @@ impl Drop for ChildServer {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 impl ChildServer {
-    pub async fn spawn(data_dir: &std::path::Path, database_url: &str, log_key: &std::path::Path, profile: &str) -> ChildServer {
+    pub async fn spawn(
+        data_dir: &std::path::Path,
+        database_url: &str,
+        log_key: &std::path::Path,
+        profile: &str,
+    ) -> ChildServer {
         let port = free_port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_thabian"))
-            .args(["--data-dir", &data_dir.display().to_string(), "--profile", profile, "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--data-dir",
+                &data_dir.display().to_string(),
+                "--profile",
+                profile,
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
             .env("THABIAN_DATABASE_URL", database_url)
             .env("THABIAN_LOG_KEY_FILE", log_key)
             .env("RUST_LOG", "warn")
@@ -167,6 +247,7 @@ impl ChildServer {
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .expect("spawn thabian serve");
+        let mut child = child;
         let base = format!("http://127.0.0.1:{port}");
         let client = Client::new();
         for _ in 0..200 {
@@ -177,6 +258,8 @@ impl ChildServer {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("thabian serve on port {port} did not become healthy");
     }
 }
@@ -190,7 +273,14 @@ pub fn basis() -> Value {
 }
 
 /// A Lao-profile person to import (supervisor) with the given sex and birth date, living in `area`.
-pub fn lao_import(source_id: &str, given: &str, family: &str, sex: &str, dob: &str, area: &str) -> Value {
+pub fn lao_import(
+    source_id: &str,
+    given: &str,
+    family: &str,
+    sex: &str,
+    dob: &str,
+    area: &str,
+) -> Value {
     json!({
         "source_id": source_id,
         "names": {"national": {"given": given, "family": family}, "latin": {"given": given, "family": family}},
@@ -210,12 +300,26 @@ pub struct Remote {
 
 impl Remote {
     pub fn new(base: &str, client: &Client) -> Remote {
-        Remote { base: base.to_owned(), client: client.clone() }
+        Remote {
+            base: base.to_owned(),
+            client: client.clone(),
+        }
     }
 
     /// Sends a request; returns the status, the ETag (if any) and the JSON body (`Null` if none).
-    pub async fn send(&self, method: Method, path: &str, token: &str, body: Option<Value>, headers: &[(&str, String)]) -> (StatusCode, Option<String>, Value) {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path)).bearer_auth(token).header("Purpose", "e2e test");
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        headers: &[(&str, String)],
+    ) -> (StatusCode, Option<String>, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(token)
+            .header("Purpose", "e2e test");
         for (k, v) in headers {
             req = req.header(*k, v);
         }
@@ -224,7 +328,11 @@ impl Remote {
         }
         let r = req.send().await.expect("request");
         let status = r.status();
-        let etag = r.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let etag = r
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         (status, etag, r.json().await.unwrap_or(Value::Null))
     }
 
@@ -233,8 +341,16 @@ impl Remote {
         (s, b)
     }
 
-    pub async fn post(&self, path: &str, token: &str, body: Value, headers: &[(&str, String)]) -> (StatusCode, Value) {
-        let (s, _, b) = self.send(Method::POST, path, token, Some(body), headers).await;
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+        headers: &[(&str, String)],
+    ) -> (StatusCode, Value) {
+        let (s, _, b) = self
+            .send(Method::POST, path, token, Some(body), headers)
+            .await;
         (s, b)
     }
 }
@@ -243,7 +359,7 @@ impl Remote {
 pub fn birth_request(i: usize) -> Value {
     json!({
         "names": {"national": {"given": format!("Child{i}"), "family": "Test"}, "latin": {"given": format!("Child{i}"), "family": "Test"}},
-        "sex": if i % 2 == 0 { "female" } else { "male" },
+        "sex": if i.is_multiple_of(2) { "female" } else { "male" },
         "date_of_birth": "2024-01-15",
         "place_of_birth": "01",
         "father": {"type": "unknown"},
@@ -254,7 +370,12 @@ pub fn birth_request(i: usize) -> Value {
 
 /// Registers births `range` through `nodes` with `tasks` concurrent tasks (task `t` talks to
 /// `nodes[t % nodes.len()]`). Returns each birth's (index, status, body), sorted by index.
-pub async fn register_births(nodes: &[Remote], token: &str, range: std::ops::Range<usize>, tasks: usize) -> Vec<(usize, StatusCode, Value)> {
+pub async fn register_births(
+    nodes: &[Remote],
+    token: &str,
+    range: std::ops::Range<usize>,
+    tasks: usize,
+) -> Vec<(usize, StatusCode, Value)> {
     let mut handles = Vec::new();
     for t in 0..tasks {
         let node = nodes[t % nodes.len()].clone();

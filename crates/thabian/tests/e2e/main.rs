@@ -1,5 +1,8 @@
 //! End-to-end tests: real servers, real databases (SQLite always; PostgreSQL when
 //! THABIAN_TEST_POSTGRES_URL is set). One test binary for the whole platform.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod flow;
 mod harness;
 mod multinode;

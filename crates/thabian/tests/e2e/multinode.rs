@@ -21,19 +21,34 @@ async fn follow_feed(node: Remote, token: String, after: u64, done: Arc<AtomicBo
     let mut cursor = after;
     let mut seen = Vec::new();
     loop {
-        assert!(Instant::now() < deadline, "feed consumer did not catch up in time (cursor {cursor})");
+        assert!(
+            Instant::now() < deadline,
+            "feed consumer did not catch up in time (cursor {cursor})"
+        );
         // Read the flag before the page: an empty page after `done` means nothing is left.
         let finished = done.load(Ordering::SeqCst);
-        let (s, page) = node.get(&format!("/v1/events?after={cursor}&limit=50&wait=1"), &token).await;
+        let (s, page) = node
+            .get(
+                &format!("/v1/events?after={cursor}&limit=50&wait=1"),
+                &token,
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{page}");
         let events = page["events"].as_array().expect("events");
         for e in events {
             seen.push(e["seq"].as_u64().expect("seq"));
         }
         let next = page["next"].as_u64().expect("next");
-        assert!(next >= cursor, "the cursor went back from {cursor} to {next}");
+        assert!(
+            next >= cursor,
+            "the cursor went back from {cursor} to {next}"
+        );
         if let Some(last) = events.last() {
-            assert_eq!(next, last["seq"].as_u64().expect("seq"), "next is the last seq delivered");
+            assert_eq!(
+                next,
+                last["seq"].as_u64().expect("seq"),
+                "next is the last seq delivered"
+            );
         }
         cursor = next;
         if events.is_empty() && finished {
@@ -44,9 +59,18 @@ async fn follow_feed(node: Remote, token: String, after: u64, done: Arc<AtomicBo
 
 fn assert_exactly_once_in_order(seen: &[u64], n: u64) {
     for (i, seq) in seen.iter().enumerate() {
-        assert_eq!(*seq, i as u64 + 1, "feed delivered {seq} at position {i} (gap, duplicate or reordering)");
+        assert_eq!(
+            *seq,
+            i as u64 + 1,
+            "feed delivered {seq} at position {i} (gap, duplicate or reordering)"
+        );
     }
-    assert_eq!(seen.len() as u64, n, "feed delivered {} events, the log holds {n}", seen.len());
+    assert_eq!(
+        seen.len() as u64,
+        n,
+        "feed delivered {} events, the log holds {n}",
+        seen.len()
+    );
 }
 
 fn residence_change(round: usize, node: usize, k: usize) -> Value {
@@ -60,16 +84,27 @@ fn residence_change(round: usize, node: usize, k: usize) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_no_duplicate_pin_no_lost_update_complete_feed() {
-    let Some(db) = PgDatabase::create().await else { return };
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
     let started = Instant::now();
     // The in-process server migrates the fresh database and creates the administrator.
     let server = TestServer::start("la", Some(db.url.clone())).await;
-    let registrar = server.official("reg-national", "registrar", "*", "01").await;
-    let supervisor = server.official("sup-national", "supervisor", "*", "01").await;
-    let feed_token = server.official("svc-feed", "service_account", "*", "01").await;
+    let registrar = server
+        .official("reg-national", "registrar", "*", "01")
+        .await;
+    let supervisor = server
+        .official("sup-national", "supervisor", "*", "01")
+        .await;
+    let feed_token = server
+        .official("svc-feed", "service_account", "*", "01")
+        .await;
     let key = server.config.log_key_path();
     assert!(key.exists(), "the in-process server created the log key");
-    let child_dirs = [tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir")];
+    let child_dirs = [
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    ];
     let a = ChildServer::spawn(child_dirs[0].path(), &db.url, &key, "la").await;
     let b = ChildServer::spawn(child_dirs[1].path(), &db.url, &key, "la").await;
     let client = reqwest::Client::new();
@@ -79,7 +114,12 @@ async fn two_processes_no_duplicate_pin_no_lost_update_complete_feed() {
     // Births through both nodes while a consumer follows the feed on node A.
     let before = server.store.log_size().await.expect("log size");
     let done = Arc::new(AtomicBool::new(false));
-    let consumer = tokio::spawn(follow_feed(nodes[0].clone(), feed_token.clone(), 0, done.clone()));
+    let consumer = tokio::spawn(follow_feed(
+        nodes[0].clone(),
+        feed_token.clone(),
+        0,
+        done.clone(),
+    ));
     let t = Instant::now();
     let births = register_births(&nodes, &registrar, 0..BIRTHS, BIRTH_TASKS).await;
     let births_time = t.elapsed();
@@ -87,7 +127,11 @@ async fn two_processes_no_duplicate_pin_no_lost_update_complete_feed() {
     let mut pins = HashSet::new();
     for (i, s, b) in &births {
         assert_eq!(*s, StatusCode::CREATED, "birth {i}: {b}");
-        assert!(pins.insert(b["pin"].as_str().expect("pin").to_owned()), "PIN {} issued twice", b["pin"]);
+        assert!(
+            pins.insert(b["pin"].as_str().expect("pin").to_owned()),
+            "PIN {} issued twice",
+            b["pin"]
+        );
     }
     assert_eq!(pins.len(), BIRTHS);
     let n = server.store.log_size().await.expect("log size");
@@ -100,7 +144,15 @@ async fn two_processes_no_duplicate_pin_no_lost_update_complete_feed() {
     // If-Match; exactly one may win, the others get 412 and write nothing.
     let t = Instant::now();
     let pin = births[0].2["pin"].as_str().expect("pin").to_owned();
-    let (s, etag, person) = nodes[1].send(Method::GET, &format!("/v1/persons/{pin}"), &registrar, None, &[]).await;
+    let (s, etag, person) = nodes[1]
+        .send(
+            Method::GET,
+            &format!("/v1/persons/{pin}"),
+            &registrar,
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{person}");
     let mut version = person["version"].as_u64().expect("version");
     assert_eq!(version, 1, "a newborn's record starts at version 1");
@@ -119,7 +171,13 @@ async fn two_processes_no_duplicate_pin_no_lost_update_complete_feed() {
                 let body = residence_change(round, ni, k);
                 let if_match = format!("\"{version}\"");
                 let lines = body["event"]["address_lines"].clone();
-                attempts.push(tokio::spawn(async move { (lines, node.post(&path, &token, body, &[("If-Match", if_match)]).await) }));
+                attempts.push(tokio::spawn(async move {
+                    (
+                        lines,
+                        node.post(&path, &token, body, &[("If-Match", if_match)])
+                            .await,
+                    )
+                }));
             }
         }
         let mut won = Vec::new();
@@ -137,21 +195,43 @@ async fn two_processes_no_duplicate_pin_no_lost_update_complete_feed() {
                 other => panic!("round {round}: unexpected {other}: {b}"),
             }
         }
-        assert_eq!(won.len(), 1, "round {round} at version {version}: exactly one attempt wins: {won:?}");
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round} at version {version}: exactly one attempt wins: {won:?}"
+        );
         assert_eq!(won[0]["version"].as_u64(), Some(version + 1), "{}", won[0]);
         version += 1;
         successes += 1;
     }
-    assert_eq!(refused, (ROUNDS * (nodes.len() * ATTEMPTS_PER_NODE - 1)) as u64);
-    let (s, person) = nodes[0].get(&format!("/v1/persons/{pin}"), &registrar).await;
+    assert_eq!(
+        refused,
+        (ROUNDS * (nodes.len() * ATTEMPTS_PER_NODE - 1)) as u64
+    );
+    let (s, person) = nodes[0]
+        .get(&format!("/v1/persons/{pin}"), &registrar)
+        .await;
     assert_eq!(s, StatusCode::OK, "{person}");
     assert_eq!(person["version"].as_u64(), Some(1 + successes), "{person}");
-    let (s, history) = nodes[1].get(&format!("/v1/persons/{pin}/history"), &registrar).await;
+    let (s, history) = nodes[1]
+        .get(&format!("/v1/persons/{pin}/history"), &registrar)
+        .await;
     assert_eq!(s, StatusCode::OK, "{history}");
-    assert_eq!(history["events"].as_array().expect("events").len() as u64, 1 + successes, "history length = version");
-    assert_eq!(person["permanent_residence"]["address_lines"], last_winner, "the record is the last winner's: {person}");
+    assert_eq!(
+        history["events"].as_array().expect("events").len() as u64,
+        1 + successes,
+        "history length = version"
+    );
+    assert_eq!(
+        person["permanent_residence"]["address_lines"], last_winner,
+        "the record is the last winner's: {person}"
+    );
     let log_after = server.store.log_size().await.expect("log size");
-    assert_eq!(log_after, log_before + successes, "refused attempts wrote nothing to the log");
+    assert_eq!(
+        log_after,
+        log_before + successes,
+        "refused attempts wrote nothing to the log"
+    );
     let update_time = t.elapsed();
 
     // A fresh consumer on the other node reads the whole log once, in order, from the start.
@@ -161,24 +241,51 @@ async fn two_processes_no_duplicate_pin_no_lost_update_complete_feed() {
 
     // A few imports by the supervisor, through both nodes, keep PINs unique as well.
     for i in 0..4 {
-        let body = crate::harness::lao_import(&format!("mn-{i}"), "Import", "Test", "male", "1980-02-03", "01");
-        let (s, b) = nodes[i % 2].post("/v1/imports", &supervisor, body, &[]).await;
+        let body = crate::harness::lao_import(
+            &format!("mn-{i}"),
+            "Import",
+            "Test",
+            "male",
+            "1980-02-03",
+            "01",
+        );
+        let (s, b) = nodes[i % 2]
+            .post("/v1/imports", &supervisor, body, &[])
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
-        assert!(pins.insert(b["pin"].as_str().expect("pin").to_owned()), "PIN {} issued twice", b["pin"]);
+        assert!(
+            pins.insert(b["pin"].as_str().expect("pin").to_owned()),
+            "PIN {} issued twice",
+            b["pin"]
+        );
     }
 
     // The log verifies end to end, checkpoints (signed by either node or by us) included.
-    server.log.checkpoint_if_due(chrono::Utc::now(), true).await.expect("checkpoint");
+    server
+        .log
+        .checkpoint_if_due(chrono::Utc::now(), true)
+        .await
+        .expect("checkpoint");
     let t = Instant::now();
     let out = std::process::Command::new(bin())
-        .args(["--data-dir", &server.data_dir.path().display().to_string(), "--profile", "la", "verify-log"])
+        .args([
+            "--data-dir",
+            &server.data_dir.path().display().to_string(),
+            "--profile",
+            "la",
+            "verify-log",
+        ])
         .env("THABIAN_DATABASE_URL", &db.url)
         .env("THABIAN_LOG_KEY_FILE", &key)
         .env("RUST_LOG", "warn")
         .output()
         .expect("run thabian verify-log");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "verify-log failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "verify-log failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("log OK"), "{stdout}");
     let verify_time = t.elapsed();
 

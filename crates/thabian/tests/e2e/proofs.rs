@@ -10,14 +10,16 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-type Ct = sha2_ct::Sha256;
+type Ct = sha2::Sha256;
 
 fn b64(s: &Value) -> Vec<u8> {
-    B64.decode(s.as_str().expect("base64 string")).expect("base64")
+    B64.decode(s.as_str().expect("base64 string"))
+        .expect("base64")
 }
 
 fn digest(bytes: &[u8]) -> ct_merkle::digest::Output<Ct> {
-    ct_merkle::digest::Output::<Ct>::try_from(bytes).expect("32-byte hash")
+    assert_eq!(bytes.len(), 32, "a SHA-256 hash");
+    ct_merkle::digest::Output::<Ct>::clone_from_slice(bytes)
 }
 
 fn root(bytes: &[u8], size: u64) -> RootHash<Ct> {
@@ -25,7 +27,12 @@ fn root(bytes: &[u8], size: u64) -> RootHash<Ct> {
 }
 
 fn concat(hashes: &Value) -> Vec<u8> {
-    hashes.as_array().expect("hashes").iter().flat_map(b64).collect()
+    hashes
+        .as_array()
+        .expect("hashes")
+        .iter()
+        .flat_map(b64)
+        .collect()
 }
 
 fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
@@ -38,7 +45,13 @@ fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
 fn prefix_tree(events: &[Value], size: u64) -> MemoryBackedTree<Ct, Vec<u8>> {
     let mut tree = MemoryBackedTree::new();
     for e in &events[..size as usize] {
-        tree.push(e["canonical"].as_str().expect("canonical").as_bytes().to_vec());
+        tree.push(
+            e["canonical"]
+                .as_str()
+                .expect("canonical")
+                .as_bytes()
+                .to_vec(),
+        );
     }
     tree
 }
@@ -56,20 +69,33 @@ fn parse_vkey(vkey: &str) -> (String, [u8; 4], ed25519_dalek::VerifyingKey) {
     h.update(name.as_bytes());
     h.update([b'\n']);
     h.update(&blob);
-    assert_eq!(&h.finalize()[..4], &id[..], "key id = SHA-256(name || 0x0A || 0x01 || key)[:4]");
-    let key = ed25519_dalek::VerifyingKey::from_bytes(blob[1..].try_into().expect("32 bytes")).expect("Ed25519 key");
+    assert_eq!(
+        &h.finalize()[..4],
+        &id[..],
+        "key id = SHA-256(name || 0x0A || 0x01 || key)[:4]"
+    );
+    let key = ed25519_dalek::VerifyingKey::from_bytes(blob[1..].try_into().expect("32 bytes"))
+        .expect("Ed25519 key");
     (name, id.try_into().expect("4-byte key id"), key)
 }
 
 /// Checks a C2SP signed note: `body`, a blank line, `— <name> <base64(key id || signature)>`
 /// lines; returns whether a signature by (`name`, `id`, `key`) verifies over the body.
 fn note_verifies(note: &str, name: &str, id: [u8; 4], key: &ed25519_dalek::VerifyingKey) -> bool {
-    let Some(split) = note.find("\n\n") else { return false };
+    let Some(split) = note.find("\n\n") else {
+        return false;
+    };
     let (body, sigs) = (&note[..split + 1], &note[split + 2..]);
     sigs.lines().any(|line| {
-        let Some(rest) = line.strip_prefix("\u{2014} ") else { return false };
-        let Some((who, sig)) = rest.split_once(' ') else { return false };
-        let Ok(sig) = B64.decode(sig) else { return false };
+        let Some(rest) = line.strip_prefix("\u{2014} ") else {
+            return false;
+        };
+        let Some((who, sig)) = rest.split_once(' ') else {
+            return false;
+        };
+        let Ok(sig) = B64.decode(sig) else {
+            return false;
+        };
         if who != name || sig.len() != 68 || sig[..4] != id {
             return false;
         }
@@ -80,15 +106,28 @@ fn note_verifies(note: &str, name: &str, id: [u8; 4], key: &ed25519_dalek::Verif
 
 /// The checkpoint body's lines: origin, size, base64 root, then extensions.
 fn note_body(note: &str) -> Vec<String> {
-    note.split("\n\n").next().expect("body").lines().map(str::to_owned).collect()
+    note.split("\n\n")
+        .next()
+        .expect("body")
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 async fn checkpoint_now(server: &TestServer, api: &Remote) -> Value {
-    server.log.checkpoint_if_due(chrono::Utc::now(), true).await.expect("checkpoint");
+    server
+        .log
+        .checkpoint_if_due(chrono::Utc::now(), true)
+        .await
+        .expect("checkpoint");
     let (s, c) = api.get("/v1/log/checkpoint", "").await;
     assert_eq!(s, StatusCode::OK, "{c}");
     // The background checkpointer may have signed this size first; either way it is the head.
-    assert_eq!(c["size"].as_u64(), Some(server.store.log_size().await.expect("log size")), "{c}");
+    assert_eq!(
+        c["size"].as_u64(),
+        Some(server.store.log_size().await.expect("log size")),
+        "{c}"
+    );
     c
 }
 
@@ -97,11 +136,20 @@ async fn proofs_flow(database_url: Option<String>) {
     let api = Remote::new(&server.base, &server.client);
     let registrar = server.official("reg-proofs", "registrar", "*", "01").await;
     let supervisor = server.official("sup-proofs", "supervisor", "*", "01").await;
-    let feed = server.official("svc-proofs", "service_account", "*", "01").await;
+    let feed = server
+        .official("svc-proofs", "service_account", "*", "01")
+        .await;
 
     // A few dozen events, a checkpoint, more events, a second checkpoint.
     for i in 0..12 {
-        let body = lao_import(&format!("pf-{i}"), "Somchai", "Test", if i % 2 == 0 { "male" } else { "female" }, "1985-05-05", "01");
+        let body = lao_import(
+            &format!("pf-{i}"),
+            "Somchai",
+            "Test",
+            if i % 2 == 0 { "male" } else { "female" },
+            "1985-05-05",
+            "01",
+        );
         let (s, b) = api.post("/v1/imports", &supervisor, body, &[]).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
     }
@@ -113,7 +161,10 @@ async fn proofs_flow(database_url: Option<String>) {
         assert_eq!(s, StatusCode::CREATED, "birth {i}: {b}");
     }
     let second = checkpoint_now(&server, &api).await;
-    let (m, n) = (first["size"].as_u64().expect("size"), second["size"].as_u64().expect("size"));
+    let (m, n) = (
+        first["size"].as_u64().expect("size"),
+        second["size"].as_u64().expect("size"),
+    );
     assert!(m >= 33 && n >= m + 19, "checkpoint sizes {m} and {n}");
 
     // Every event's canonical text, from the feed; the leaf hash recomputed from it.
@@ -125,56 +176,119 @@ async fn proofs_flow(database_url: Option<String>) {
     let mut first_root = None;
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e["seq"].as_u64(), Some(i as u64 + 1));
-        let canonical = e["canonical"].as_str().expect("canonical").as_bytes().to_vec();
+        let canonical = e["canonical"]
+            .as_str()
+            .expect("canonical")
+            .as_bytes()
+            .to_vec();
         let mut h = Sha256::new();
         h.update([0x00]);
         h.update(&canonical);
-        assert_eq!(hex::encode(h.finalize()), e["leaf_hash"].as_str().expect("leaf_hash"), "leaf hash of event {}", i + 1);
+        assert_eq!(
+            hex::encode(h.finalize()),
+            e["leaf_hash"].as_str().expect("leaf_hash"),
+            "leaf hash of event {}",
+            i + 1
+        );
         tree.push(canonical);
         if tree.len() == m {
             first_root = Some(tree.root());
         }
     }
     let first_root = first_root.expect("tree passed the first checkpoint's size");
-    assert_eq!(first_root.as_bytes().as_slice(), b64(&first["root"]), "first checkpoint's root (ct-merkle)");
-    assert_eq!(tree.root().as_bytes().as_slice(), b64(&second["root"]), "second checkpoint's root (ct-merkle)");
+    assert_eq!(
+        first_root.as_bytes().as_slice(),
+        b64(&first["root"]),
+        "first checkpoint's root (ct-merkle)"
+    );
+    assert_eq!(
+        tree.root().as_bytes().as_slice(),
+        b64(&second["root"]),
+        "second checkpoint's root (ct-merkle)"
+    );
 
     // Inclusion proofs against the latest checkpoint (and some against the first).
     let mut checked = 0;
-    for (seq, size) in [(1, n), (2, n), (m / 2, n), (m, n), (m + 1, n), (n - 1, n), (n, n), (1, m), (m / 3, m), (m, m)] {
-        let (s, p) = api.get(&format!("/v1/log/proofs/inclusion?seq={seq}&tree_size={size}"), "").await;
+    for (seq, size) in [
+        (1, n),
+        (2, n),
+        (m / 2, n),
+        (m, n),
+        (m + 1, n),
+        (n - 1, n),
+        (n, n),
+        (1, m),
+        (m / 3, m),
+        (m, m),
+    ] {
+        let (s, p) = api
+            .get(
+                &format!("/v1/log/proofs/inclusion?seq={seq}&tree_size={size}"),
+                "",
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "inclusion {seq} in {size}: {p}");
         let idx = seq - 1;
         assert_eq!(p["leaf_index"].as_u64(), Some(idx), "{p}");
         assert_eq!(p["tree_size"].as_u64(), Some(size), "{p}");
-        let canonical = events[idx as usize]["canonical"].as_str().expect("canonical").as_bytes();
+        let canonical = events[idx as usize]["canonical"]
+            .as_str()
+            .expect("canonical")
+            .as_bytes();
         let mut h = Sha256::new();
         h.update([0x00]);
         h.update(canonical);
-        assert_eq!(b64(&p["leaf_hash"]), h.finalize().as_slice(), "proof's leaf hash for {seq}");
-        let expected_root = if size == n { &second["root"] } else { &first["root"] };
+        assert_eq!(
+            b64(&p["leaf_hash"]),
+            h.finalize().as_slice(),
+            "proof's leaf hash for {seq}"
+        );
+        let expected_root = if size == n {
+            &second["root"]
+        } else {
+            &first["root"]
+        };
         assert_eq!(p["root"], *expected_root, "{p}");
         let r = root(&b64(&p["root"]), size);
         let bytes = concat(&p["hashes"]);
-        r.verify_inclusion(&canonical, idx, &InclusionProof::<Ct>::try_from_bytes(bytes.clone()).expect("proof"))
-            .unwrap_or_else(|e| panic!("inclusion of {seq} in {size} does not verify: {e:?}"));
+        r.verify_inclusion(
+            &canonical,
+            idx,
+            &InclusionProof::<Ct>::try_from_bytes(bytes.clone()).expect("proof"),
+        )
+        .unwrap_or_else(|e| panic!("inclusion of {seq} in {size} does not verify: {e:?}"));
         // Same hashes in the same (RFC 9162 §2.1.3) order as the independent implementation's.
-        assert_eq!(prefix_tree(&events, size).prove_inclusion(idx as usize).as_bytes(), &bytes[..], "inclusion proof of {seq}");
+        assert_eq!(
+            prefix_tree(&events, size)
+                .prove_inclusion(idx as usize)
+                .as_bytes(),
+            &bytes[..],
+            "inclusion proof of {seq}"
+        );
         // Tampering is caught: any flipped proof byte, another leaf, another index.
         for at in [0, bytes.len() / 2, bytes.len().saturating_sub(1)] {
             if bytes.is_empty() {
                 break;
             }
             let bad = InclusionProof::<Ct>::try_from_bytes(flip(&bytes, at)).expect("proof");
-            assert!(r.verify_inclusion(&canonical, idx, &bad).is_err(), "flipped byte {at} of the proof of {seq} verifies");
+            assert!(
+                r.verify_inclusion(&canonical, idx, &bad).is_err(),
+                "flipped byte {at} of the proof of {seq} verifies"
+            );
         }
         let good = InclusionProof::<Ct>::try_from_bytes(bytes).expect("proof");
         let mut edited = canonical.to_vec();
         edited[canonical.len() / 2] ^= 0x01;
-        assert!(r.verify_inclusion(&edited, idx, &good).is_err(), "an edited event verifies at {seq}");
+        assert!(
+            r.verify_inclusion(&edited, idx, &good).is_err(),
+            "an edited event verifies at {seq}"
+        );
         let other = (idx + 1) % size;
         if other != idx {
-            assert!(r.verify_inclusion(&canonical, other, &good).is_err(), "event {seq} verifies at index {other}");
+            assert!(
+                r.verify_inclusion(&canonical, other, &good).is_err(),
+                "event {seq} verifies at index {other}"
+            );
         }
         checked += 1;
     }
@@ -182,10 +296,27 @@ async fn proofs_flow(database_url: Option<String>) {
 
     // Consistency proofs: between the two checkpoints, and from a few other sizes (powers of two
     // included, whose root the proof leaves out).
-    for (old, new) in [(m, n), (1, n), (16, n), (32, n), (m - 1, m), (n - 1, n), (n, n)] {
-        let (s, p) = api.get(&format!("/v1/log/proofs/consistency?old={old}&new={new}"), "").await;
+    for (old, new) in [
+        (m, n),
+        (1, n),
+        (16, n),
+        (32, n),
+        (m - 1, m),
+        (n - 1, n),
+        (n, n),
+    ] {
+        let (s, p) = api
+            .get(
+                &format!("/v1/log/proofs/consistency?old={old}&new={new}"),
+                "",
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "consistency {old}..{new}: {p}");
-        assert_eq!((p["old_size"].as_u64(), p["new_size"].as_u64()), (Some(old), Some(new)), "{p}");
+        assert_eq!(
+            (p["old_size"].as_u64(), p["new_size"].as_u64()),
+            (Some(old), Some(new)),
+            "{p}"
+        );
         if (old, new) == (m, n) {
             assert_eq!(p["old_root"], first["root"], "{p}");
             assert_eq!(p["new_root"], second["root"], "{p}");
@@ -193,25 +324,40 @@ async fn proofs_flow(database_url: Option<String>) {
         let old_root = root(&b64(&p["old_root"]), old);
         let new_root = root(&b64(&p["new_root"]), new);
         let prefix = prefix_tree(&events, new);
-        assert_eq!(new_root.as_bytes(), prefix.root().as_bytes(), "new root {new} (ct-merkle)");
+        assert_eq!(
+            new_root.as_bytes(),
+            prefix.root().as_bytes(),
+            "new root {new} (ct-merkle)"
+        );
         let bytes = concat(&p["hashes"]);
         new_root
-            .verify_consistency(&old_root, &ConsistencyProof::<Ct>::try_from_bytes(bytes.clone()).expect("proof"))
+            .verify_consistency(
+                &old_root,
+                &ConsistencyProof::<Ct>::try_from_bytes(bytes.clone()).expect("proof"),
+            )
             .unwrap_or_else(|e| panic!("consistency {old}..{new} does not verify: {e:?}"));
         // Same hashes in the same (RFC 9162 §2.1.4) order as the independent implementation's.
-        assert_eq!(prefix.prove_consistency((new - old) as usize).as_bytes(), &bytes[..], "consistency proof {old}..{new}");
+        assert_eq!(
+            prefix.prove_consistency((new - old) as usize).as_bytes(),
+            &bytes[..],
+            "consistency proof {old}..{new}"
+        );
         for at in [0, bytes.len() / 2, bytes.len().saturating_sub(1)] {
             if bytes.is_empty() {
                 break;
             }
             let bad = ConsistencyProof::<Ct>::try_from_bytes(flip(&bytes, at)).expect("proof");
-            assert!(new_root.verify_consistency(&old_root, &bad).is_err(), "flipped byte {at} of consistency {old}..{new} verifies");
+            assert!(
+                new_root.verify_consistency(&old_root, &bad).is_err(),
+                "flipped byte {at} of consistency {old}..{new} verifies"
+            );
         }
         let wrong_old = root(&flip(&b64(&p["old_root"]), 3), old);
-        if old != new {
-            let good = ConsistencyProof::<Ct>::try_from_bytes(bytes).expect("proof");
-            assert!(new_root.verify_consistency(&wrong_old, &good).is_err(), "a forged old root {old} verifies");
-        }
+        let good = ConsistencyProof::<Ct>::try_from_bytes(bytes).expect("proof");
+        assert!(
+            new_root.verify_consistency(&wrong_old, &good).is_err(),
+            "a forged old root {old} verifies"
+        );
     }
 
     // The checkpoints' signatures, checked with ed25519-dalek against the published key.
@@ -224,8 +370,15 @@ async fn proofs_flow(database_url: Option<String>) {
         let body = note_body(note);
         assert_eq!(body[0], name, "origin line: {note}");
         assert_eq!(body[1], size.to_string(), "size line: {note}");
-        assert_eq!(body[2], c["root"].as_str().expect("root"), "root line: {note}");
-        assert!(note_verifies(note, &name, id, &key), "checkpoint {size} does not verify: {note}");
+        assert_eq!(
+            body[2],
+            c["root"].as_str().expect("root"),
+            "root line: {note}"
+        );
+        assert!(
+            note_verifies(note, &name, id, &key),
+            "checkpoint {size} does not verify: {note}"
+        );
         // Same note from the by-size endpoint.
         let (s, by_size) = api.get(&format!("/v1/log/checkpoints/{size}"), "").await;
         assert_eq!(s, StatusCode::OK, "{by_size}");
@@ -233,17 +386,51 @@ async fn proofs_flow(database_url: Option<String>) {
         // Tampering: another size, another root, a flipped signature byte, another key name.
         let forged_size = note.replacen(&format!("\n{size}\n"), &format!("\n{}\n", size + 1), 1);
         assert_ne!(forged_size, note);
-        assert!(!note_verifies(&forged_size, &name, id, &key), "a note with a forged size verifies");
+        assert!(
+            !note_verifies(&forged_size, &name, id, &key),
+            "a note with a forged size verifies"
+        );
         let forged_root = note.replacen(&body[2], &B64.encode(flip(&b64(&c["root"]), 0)), 1);
-        assert!(!note_verifies(&forged_root, &name, id, &key), "a note with a forged root verifies");
-        let sig_line = note.lines().find(|l| l.starts_with('\u{2014}')).expect("signature line");
+        assert!(
+            !note_verifies(&forged_root, &name, id, &key),
+            "a note with a forged root verifies"
+        );
+        let sig_line = note
+            .lines()
+            .find(|l| l.starts_with('\u{2014}'))
+            .expect("signature line");
         let sig = sig_line.rsplit(' ').next().expect("signature");
-        let forged_sig = note.replacen(sig, &B64.encode(flip(&B64.decode(sig).expect("base64"), 40)), 1);
-        assert!(!note_verifies(&forged_sig, &name, id, &key), "a note with a flipped signature byte verifies");
-        assert!(!note_verifies(note, "someone.else/log", id, &key), "a signature by another key name is accepted");
+        let forged_sig = note.replacen(
+            sig,
+            &B64.encode(flip(&B64.decode(sig).expect("base64"), 40)),
+            1,
+        );
+        assert!(
+            !note_verifies(&forged_sig, &name, id, &key),
+            "a note with a flipped signature byte verifies"
+        );
+        assert!(
+            !note_verifies(note, "someone.else/log", id, &key),
+            "a signature by another key name is accepted"
+        );
     }
-    // The first checkpoint's time extension line, if any, is not before the log started.
-    assert!(first["time"].as_str().is_some_and(|t| !t.is_empty()), "{first}");
+    // The signed body carries the checkpoint's time as an extension line, `time <RFC 3339>`.
+    for c in [&first, &second] {
+        let time = c["time"].as_str().expect("time");
+        let t = chrono::DateTime::parse_from_rfc3339(time).expect("RFC 3339 time");
+        assert!(
+            (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                .num_seconds()
+                .abs()
+                < 300,
+            "{c}"
+        );
+        assert_eq!(
+            note_body(c["note"].as_str().expect("note"))[3],
+            format!("time {time}"),
+            "{c}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,6 +440,8 @@ async fn proofs_verify_independently_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proofs_verify_independently_postgres() {
-    let Some(db) = PgDatabase::create().await else { return };
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
     proofs_flow(Some(db.url.clone())).await;
 }
