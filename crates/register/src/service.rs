@@ -158,7 +158,8 @@ pub struct Register {
     feed_notify: Arc<Notify>,
 }
 
-const MAX_ATTEMPTS: usize = 8;
+/// Attempts at one submission: optimistic-concurrency conflicts and PIN collisions are retried.
+const MAX_ATTEMPTS: usize = 16;
 
 fn decode_person(row: &PersonRow) -> Result<Person> {
     serde_json::from_str(&row.record)
@@ -741,6 +742,19 @@ impl Register {
             }
         }
 
+        // A freshly drawn PIN that is already issued is a collision, not an error: draw again.
+        let drew_pin = matches!(
+            sub.change,
+            Change::Birth { .. } | Change::Import { pin: None, .. }
+        );
+        if drew_pin {
+            if let Some(pin) = subjects.first().filter(|p| persons.contains_key(*p)) {
+                return Err(RegisterError::Store(StoreError::Duplicate {
+                    what: "person",
+                    key: pin.to_string(),
+                }));
+            }
+        }
         if let (Some(expected), Some(target)) = (sub.if_match, &sub.target) {
             let current = persons.get(target).map(|p| p.version).unwrap_or(0);
             if current != expected {

@@ -240,7 +240,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Admin { command } => {
             let platform = open(&cfg).await?;
-            platform.register.bootstrap().await?;
+            if let Some(token) = platform.register.bootstrap().await? {
+                println!("First start: administrator created. Its API token (shown once, valid until {}):\n  {}\n", token.expires_at, token.token);
+            }
             let ctx = cli_admin(&platform, "admin cli").await?;
             match command {
                 AdminCommand::CreateOfficial {

@@ -773,3 +773,118 @@ fn openapi_document_is_checked_in() {
     let doc: Value = serde_json::from_str(&current).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
 }
+
+/// Deny by default, token lifecycle, limits and the operator endpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_control_and_operations() {
+    let s = TestServer::start("la", None).await;
+    let reg = s.official("reg", "registrar", "01", "01").await;
+    let auditor = s.official("aud", "auditor", "*", "01").await;
+    // A registrar cannot manage officials; an auditor cannot read or change persons.
+    let (status, b) = s.post("/v1/officials", &reg, json!({"id": "x", "name": "x", "role": "administrator", "jurisdiction": "*", "office": "01"}), &[]).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let n = log_size(&s).await;
+    let r = s
+        .post(
+            "/v1/imports",
+            &reg,
+            lao_import("acl-1", "A", "B", "male", "1990-01-01", "01"),
+            &[],
+        )
+        .await;
+    refused(&s, r, StatusCode::FORBIDDEN, "forbidden", n).await;
+    let r = s
+        .post(
+            "/v1/births",
+            &auditor,
+            birth("C", "2020-01-01", "0000000000", "0000000000", "01"),
+            &[],
+        )
+        .await;
+    refused(&s, r, StatusCode::FORBIDDEN, "forbidden", n).await;
+    // An official cannot be created outside the profile's areas, or with an office outside the jurisdiction.
+    let (status, b) = s.post("/v1/officials", &s.admin, json!({"id": "y", "name": "y", "role": "registrar", "jurisdiction": "02", "office": "01"}), &[]).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid-request"))
+    );
+
+    // Revoked tokens and disabled officials no longer authenticate.
+    let (status, tokens) = s.get("/v1/officials/reg/tokens", &s.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let token_id = tokens[0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        tokens[0].get("hash").is_none(),
+        "token hashes never leave the server"
+    );
+    let (status, _) = s.get("/v1/events?after=0", &reg).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "authenticated, but not allowed"
+    );
+    let r = s
+        .call(
+            Method::POST,
+            &format!("/v1/tokens/{token_id}/revoke"),
+            &s.admin,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, b) = s.get("/v1/persons/1234567890", &reg).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+    let r = s
+        .call(
+            Method::POST,
+            "/v1/officials/aud/disable",
+            &s.admin,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, _) = s.get("/v1/log/checkpoint", &auditor).await;
+    assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let (status, _) = s.get("/v1/persons/1234567890/access-log", &auditor).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Request size limit.
+    let big = json!({"source_id": "x".repeat(2 * 1024 * 1024)});
+    let r = s
+        .call(Method::POST, "/v1/imports", &s.admin, Some(big), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+
+    // Operators.
+    let r = s
+        .client
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("thabian_http_requests_total"), "{metrics}");
+    let (status, b) = s.get("/v1/no-such-thing", &s.admin).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not-found"))
+    );
+}
