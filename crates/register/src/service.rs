@@ -905,22 +905,21 @@ impl Register {
         }
         let current_area = |pin: &Pin| persons.get(pin).map(|p| p.jurisdiction_area().to_owned());
         match &event.payload {
-            EventPayload::BirthRegistered(b) => {
-                let area = b
-                    .residence
+            // A new record belongs to its residence, or to its place of birth when it has none.
+            EventPayload::BirthRegistered(BirthRecord {
+                residence,
+                particulars,
+                ..
+            })
+            | EventPayload::RecordImported(ImportedRecord {
+                permanent_residence: residence,
+                particulars,
+                ..
+            }) => {
+                let area = residence
                     .as_ref()
                     .map(|r| r.area.as_str())
-                    .unwrap_or(&b.particulars.place_of_birth);
-                if !covers(area) {
-                    return outside(format!("area {area}"));
-                }
-            }
-            EventPayload::RecordImported(r) => {
-                let area = r
-                    .permanent_residence
-                    .as_ref()
-                    .map(|r| r.area.as_str())
-                    .unwrap_or(&r.particulars.place_of_birth);
+                    .unwrap_or(&particulars.place_of_birth);
                 if !covers(area) {
                     return outside(format!("area {area}"));
                 }
