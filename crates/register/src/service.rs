@@ -154,6 +154,7 @@ pub struct Register {
     profile: Arc<Profile>,
     areas: Arc<AdminTree>,
     access: AccessLog,
+    committer: crate::committer::Committer,
     clock: Arc<dyn Clock>,
     feed_notify: Arc<Notify>,
 }
@@ -190,11 +191,13 @@ impl Register {
         clock: Arc<dyn Clock>,
     ) -> Register {
         let access = AccessLog::start(store.clone());
+        let committer = crate::committer::Committer::start(store.clone());
         Register {
             store,
             profile,
             areas,
             access,
+            committer,
             clock,
             feed_notify: Arc::new(Notify::new()),
         }
@@ -860,7 +863,7 @@ impl Register {
             None => None,
         };
         let committed = self
-            .store
+            .committer
             .commit(WriteBatch {
                 now,
                 events: vec![NewEvent {

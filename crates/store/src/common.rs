@@ -260,6 +260,126 @@ macro_rules! impl_store {
             }
         }
 
+        /// Appends one batch inside the caller's transaction. On error the caller rolls back to
+        /// its savepoint and restores the frontier.
+        async fn append_batch(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            batch: WriteBatch,
+            frontier: &mut Frontier,
+            recorded_at: &str,
+        ) -> Result<Vec<StoredEvent>> {
+            let size = frontier.size();
+            let recorded_at = recorded_at.to_owned();
+            for p in &batch.persons {
+                write_person(&mut *conn, p).await?;
+            }
+            for h in &batch.households {
+                write_household(&mut *conn, h).await?;
+            }
+
+            let mut committed = Vec::with_capacity(batch.events.len());
+            for (i, ev) in batch.events.into_iter().enumerate() {
+                let seq = size + 1 + i as u64;
+                let mut body = ev.body;
+                body.insert("seq".into(), serde_json::Value::from(seq));
+                body.insert("recorded_at".into(), serde_json::Value::from(recorded_at.clone()));
+                let text = crate::canonical::to_canonical_string(&serde_json::Value::Object(body));
+                let leaf = thabian_ledger::leaf_hash(text.as_bytes());
+                let subjects = ev.subjects.join(" ");
+                let inserted = sqlx::query(
+                    "INSERT INTO events (seq, id, kind, subjects, area_path, effective, recorded_at, actor, office, \
+                     idempotency_key, body, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(to_i64(seq))
+                .bind(&ev.id)
+                .bind(&ev.kind)
+                .bind(&subjects)
+                .bind(&ev.area_path)
+                .bind(&ev.effective)
+                .bind(&recorded_at)
+                .bind(&ev.actor)
+                .bind(&ev.office)
+                .bind(&ev.idempotency_key)
+                .bind(&text)
+                .bind(leaf.to_vec())
+                .execute(&mut *conn)
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(StoreError::Duplicate { what: "event", key: ev.id.clone() })
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                for pin in &ev.subjects {
+                    if seen.insert(pin.as_str()) {
+                        sqlx::query("INSERT INTO event_subjects (pin, seq) VALUES ($1, $2)")
+                            .bind(pin)
+                            .bind(to_i64(seq))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                let completed = frontier
+                    .append(leaf)
+                    .map_err(|e| StoreError::Corrupt(format!("log frontier: {e}")))?;
+                for (node, hash) in completed {
+                    sqlx::query("INSERT INTO merkle_nodes (level, idx, hash) VALUES ($1, $2, $3)")
+                        .bind(i32::from(node.level))
+                        .bind(to_i64(node.index))
+                        .bind(hash.to_vec())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                committed.push(StoredEvent {
+                    seq,
+                    id: ev.id,
+                    kind: ev.kind,
+                    subjects: ev.subjects,
+                    area_path: ev.area_path,
+                    effective: ev.effective,
+                    recorded_at: recorded_at.clone(),
+                    actor: ev.actor,
+                    office: ev.office,
+                    idempotency_key: ev.idempotency_key,
+                    body: text,
+                    leaf_hash: leaf,
+                });
+            }
+
+            for a in &batch.access {
+                let mut a = a.clone();
+                a.event_seq = a
+                    .event_seq
+                    .and_then(|i| committed.get(usize::try_from(i).unwrap_or(usize::MAX)))
+                    .map(|e| e.seq);
+                insert_access(&mut *conn, &a).await?;
+            }
+
+            if let Some(idem) = &batch.idempotency {
+                let seqs: Vec<String> = committed.iter().map(|e| e.seq.to_string()).collect();
+                let inserted = sqlx::query(
+                    "INSERT INTO idempotency (key, request_hash, result, seqs, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&idem.key)
+                .bind(&idem.request_hash)
+                .bind(&idem.result)
+                .bind(seqs.join(","))
+                .bind(&recorded_at)
+                .execute(&mut *conn)
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(StoreError::Duplicate { what: "idempotency key", key: idem.key.clone() })
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(committed)
+        }
+
         #[async_trait::async_trait]
         impl Store for $store {
             fn backend(&self) -> &'static str {
@@ -267,11 +387,18 @@ macro_rules! impl_store {
             }
 
             async fn commit(&self, batch: WriteBatch) -> Result<Vec<StoredEvent>> {
+                self.commit_many(vec![batch])
+                    .await?
+                    .pop()
+                    .unwrap_or_else(|| Err(StoreError::Corrupt("commit_many returned no result".into())))
+            }
+
+            async fn commit_many(&self, batches: Vec<WriteBatch>) -> Result<Vec<Result<Vec<StoredEvent>>>> {
                 let mut tx = self.begin_write().await?;
                 let head = sqlx::query(Self::LOCK_HEAD).fetch_one(&mut *tx).await?;
                 let size = to_u64(head.try_get("size")?);
                 let frontier_bytes: Vec<u8> = head.try_get("frontier")?;
-                let last_recorded_at: String = head.try_get("last_recorded_at")?;
+                let mut last_recorded_at: String = head.try_get("last_recorded_at")?;
                 let mut frontier = Frontier::from_bytes(&frontier_bytes)
                     .map_err(|e| StoreError::Corrupt(format!("log frontier: {e}")))?;
                 if frontier.size() != size {
@@ -280,128 +407,39 @@ macro_rules! impl_store {
                         frontier.size()
                     )));
                 }
-
-                for p in &batch.persons {
-                    write_person(&mut *tx, p).await?;
-                }
-                for h in &batch.households {
-                    write_household(&mut *tx, h).await?;
-                }
-
-                // Transaction time never goes backwards along the log, whatever the nodes' clocks say.
-                let now = format_time(batch.now);
-                let recorded_at = if now > last_recorded_at { now } else { last_recorded_at };
-                let mut committed = Vec::with_capacity(batch.events.len());
-                for (i, ev) in batch.events.into_iter().enumerate() {
-                    let seq = size + 1 + i as u64;
-                    let mut body = ev.body;
-                    body.insert("seq".into(), serde_json::Value::from(seq));
-                    body.insert("recorded_at".into(), serde_json::Value::from(recorded_at.clone()));
-                    let text = crate::canonical::to_canonical_string(&serde_json::Value::Object(body));
-                    let leaf = thabian_ledger::leaf_hash(text.as_bytes());
-                    let subjects = ev.subjects.join(" ");
-                    let inserted = sqlx::query(
-                        "INSERT INTO events (seq, id, kind, subjects, area_path, effective, recorded_at, actor, office, \
-                         idempotency_key, body, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    )
-                    .bind(to_i64(seq))
-                    .bind(&ev.id)
-                    .bind(&ev.kind)
-                    .bind(&subjects)
-                    .bind(&ev.area_path)
-                    .bind(&ev.effective)
-                    .bind(&recorded_at)
-                    .bind(&ev.actor)
-                    .bind(&ev.office)
-                    .bind(&ev.idempotency_key)
-                    .bind(&text)
-                    .bind(leaf.to_vec())
-                    .execute(&mut *tx)
-                    .await;
-                    match inserted {
-                        Ok(_) => {}
-                        Err(e) if is_unique_violation(&e) => {
-                            return Err(StoreError::Duplicate { what: "event", key: ev.id.clone() })
+                let mut results = Vec::with_capacity(batches.len());
+                for batch in batches {
+                    // Transaction time never goes backwards along the log, whatever the nodes' clocks say.
+                    let now = format_time(batch.now);
+                    let recorded_at = if now > last_recorded_at { now } else { last_recorded_at.clone() };
+                    let saved = frontier.clone();
+                    // Each batch in its own savepoint: one refused batch leaves the others whole.
+                    let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+                    match append_batch(&mut savepoint, batch, &mut frontier, &recorded_at).await {
+                        Ok(events) => {
+                            savepoint.commit().await?;
+                            if !events.is_empty() {
+                                last_recorded_at = recorded_at;
+                            }
+                            results.push(Ok(events));
                         }
-                        Err(e) => return Err(e.into()),
-                    }
-                    let mut seen = std::collections::BTreeSet::new();
-                    for pin in &ev.subjects {
-                        if seen.insert(pin.as_str()) {
-                            sqlx::query("INSERT INTO event_subjects (pin, seq) VALUES ($1, $2)")
-                                .bind(pin)
-                                .bind(to_i64(seq))
-                                .execute(&mut *tx)
-                                .await?;
+                        Err(e) => {
+                            savepoint.rollback().await?;
+                            frontier = saved;
+                            results.push(Err(e));
                         }
                     }
-                    let completed = frontier
-                        .append(leaf)
-                        .map_err(|e| StoreError::Corrupt(format!("log frontier: {e}")))?;
-                    for (node, hash) in completed {
-                        sqlx::query("INSERT INTO merkle_nodes (level, idx, hash) VALUES ($1, $2, $3)")
-                            .bind(i32::from(node.level))
-                            .bind(to_i64(node.index))
-                            .bind(hash.to_vec())
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    committed.push(StoredEvent {
-                        seq,
-                        id: ev.id,
-                        kind: ev.kind,
-                        subjects: ev.subjects,
-                        area_path: ev.area_path,
-                        effective: ev.effective,
-                        recorded_at: recorded_at.clone(),
-                        actor: ev.actor,
-                        office: ev.office,
-                        idempotency_key: ev.idempotency_key,
-                        body: text,
-                        leaf_hash: leaf,
-                    });
                 }
-
-                for a in &batch.access {
-                    let mut a = a.clone();
-                    a.event_seq = a
-                        .event_seq
-                        .and_then(|i| committed.get(usize::try_from(i).unwrap_or(usize::MAX)))
-                        .map(|e| e.seq);
-                    insert_access(&mut *tx, &a).await?;
-                }
-
-                if let Some(idem) = &batch.idempotency {
-                    let seqs: Vec<String> = committed.iter().map(|e| e.seq.to_string()).collect();
-                    let inserted = sqlx::query(
-                        "INSERT INTO idempotency (key, request_hash, result, seqs, created_at) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&idem.key)
-                    .bind(&idem.request_hash)
-                    .bind(&idem.result)
-                    .bind(seqs.join(","))
-                    .bind(&recorded_at)
-                    .execute(&mut *tx)
-                    .await;
-                    match inserted {
-                        Ok(_) => {}
-                        Err(e) if is_unique_violation(&e) => {
-                            return Err(StoreError::Duplicate { what: "idempotency key", key: idem.key.clone() })
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-
-                if !committed.is_empty() {
+                if frontier.size() != size {
                     sqlx::query("UPDATE log_head SET size = $1, frontier = $2, last_recorded_at = $3 WHERE id = 1")
                         .bind(to_i64(frontier.size()))
                         .bind(frontier.to_bytes())
-                        .bind(&recorded_at)
+                        .bind(&last_recorded_at)
                         .execute(&mut *tx)
                         .await?;
                 }
                 tx.commit().await?;
-                Ok(committed)
+                Ok(results)
             }
 
             async fn log_size(&self) -> Result<u64> {

@@ -178,6 +178,9 @@ pub enum StoreError {
     Duplicate { what: &'static str, key: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The transaction could not be committed (the database is down, the disk is full...).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -194,6 +197,10 @@ pub trait Store: Send + Sync + 'static {
     // --- the write path ---
     /// Commits a batch in one transaction; returns the committed events in order.
     async fn commit(&self, batch: WriteBatch) -> Result<Vec<StoredEvent>>;
+    /// Group commit: several batches in one transaction (one sequencer hold, one fsync), each
+    /// in its own savepoint, so a refused batch (version conflict, duplicate) leaves the others
+    /// whole. The outer error is for a failure of the whole transaction.
+    async fn commit_many(&self, batches: Vec<WriteBatch>) -> Result<Vec<Result<Vec<StoredEvent>>>>;
 
     // --- events and the log ---
     async fn log_size(&self) -> Result<u64>;

@@ -202,6 +202,95 @@ fn with_database_replaces_only_the_path() {
     );
 }
 
+/// Several batches in one transaction: the refused ones (duplicate person, stale version) leave
+/// nothing behind, the others get contiguous seqs in order, and the log stays verifiable.
+async fn case_group_commit(store: &dyn Store) {
+    store
+        .commit(WriteBatch {
+            persons: vec![insert(person("P1", 1))],
+            ..batch(t(0), vec![event("g-0", "k", &["P1"], "/01/")])
+        })
+        .await
+        .unwrap();
+    let results = store
+        .commit_many(vec![
+            WriteBatch {
+                persons: vec![update(person("P1", 2), 1)],
+                ..batch(t(1), vec![event("g-1", "k", &["P1"], "/01/")])
+            },
+            // Stale: P1 is at version 2 now, inside this same transaction.
+            WriteBatch {
+                persons: vec![update(person("P1", 2), 1)],
+                ..batch(t(1), vec![event("g-2", "k", &["P1"], "/01/")])
+            },
+            WriteBatch {
+                persons: vec![insert(person("P2", 1))],
+                ..batch(
+                    t(2),
+                    vec![
+                        event("g-3", "k", &["P2"], "/01/"),
+                        event("g-4", "k", &["P2"], "/01/"),
+                    ],
+                )
+            },
+            // Duplicate PIN.
+            WriteBatch {
+                persons: vec![insert(person("P2", 1))],
+                ..batch(t(3), vec![event("g-5", "k", &["P2"], "/01/")])
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 4);
+    let seqs = |r: &Result<Vec<StoredEvent>, StoreError>| -> Vec<u64> {
+        r.as_ref().unwrap().iter().map(|e| e.seq).collect()
+    };
+    assert_eq!(seqs(&results[0]), vec![2]);
+    assert!(
+        matches!(results[1], Err(StoreError::Conflict { .. })),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(seqs(&results[2]), vec![3, 4]);
+    assert!(
+        matches!(results[3], Err(StoreError::Duplicate { .. })),
+        "{:?}",
+        results[3]
+    );
+    assert_eq!(store.log_size().await.unwrap(), 4);
+    let ids: Vec<String> = store
+        .events_after(0, 100, &FeedFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, ["g-0", "g-1", "g-3", "g-4"]);
+    assert_eq!(store.person("P1").await.unwrap().unwrap().version, 2);
+    let leaves: Vec<Hash> = store
+        .events_after(0, 100, &FeedFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.leaf_hash)
+        .collect();
+    let nodes = store
+        .merkle_nodes(&thabian_ledger::root_plan(4))
+        .await
+        .unwrap();
+    let mut frontier = thabian_ledger::Frontier::new();
+    for leaf in leaves {
+        frontier.append(leaf).unwrap();
+    }
+    assert_eq!(thabian_ledger::root_at(4, &nodes).unwrap(), frontier.root());
+    // A later commit continues after the group.
+    let next = store
+        .commit(batch(t(4), vec![event("g-6", "k", &["P3"], "/01/")]))
+        .await
+        .unwrap();
+    assert_eq!(next[0].seq, 5);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Builders and helpers
 // ---------------------------------------------------------------------------------------------
@@ -1559,4 +1648,5 @@ conformance! {
     projections => case_projections(store),
     officials_and_tokens => case_officials_and_tokens(store),
     checkpoints_and_keys => case_checkpoints_and_keys(store),
+    group_commit => case_group_commit(store),
 }
