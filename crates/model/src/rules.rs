@@ -164,7 +164,7 @@ pub fn check(event: &Event, ctx: &RuleContext<'_>) -> Result<(), Violation> {
 
     match payload {
         EventPayload::BirthRegistered(b) => {
-            check_particulars(&b.particulars, ctx)?;
+            check_particulars(&b.pin, &b.particulars, ctx)?;
             if b.particulars.date_of_birth != event.effective {
                 return Err(violation(
                     "effective-date-mismatch",
@@ -191,7 +191,7 @@ pub fn check(event: &Event, ctx: &RuleContext<'_>) -> Result<(), Violation> {
             }
         }
         EventPayload::RecordImported(r) => {
-            check_particulars(&r.particulars, ctx)?;
+            check_particulars(&r.pin, &r.particulars, ctx)?;
             for res in [&r.permanent_residence, &r.temporary_residence]
                 .into_iter()
                 .flatten()
@@ -531,7 +531,11 @@ enum ParentRole {
     Mother,
 }
 
-fn check_particulars(p: &PersonParticulars, ctx: &RuleContext<'_>) -> Result<(), Violation> {
+fn check_particulars(
+    pin: &Pin,
+    p: &PersonParticulars,
+    ctx: &RuleContext<'_>,
+) -> Result<(), Violation> {
     check_names(&p.names, ctx)?;
     ctx.area(&p.place_of_birth, "place of birth")?;
     if p.date_of_birth.earliest() > ctx.today {
@@ -549,20 +553,8 @@ fn check_particulars(p: &PersonParticulars, ctx: &RuleContext<'_>) -> Result<(),
     for n in &p.nationalities {
         check_nationality(n)?;
     }
-    check_parent(
-        &p.father,
-        ParentRole::Father,
-        &p.date_of_birth,
-        &Pin::from_trusted(String::new()),
-        ctx,
-    )?;
-    check_parent(
-        &p.mother,
-        ParentRole::Mother,
-        &p.date_of_birth,
-        &Pin::from_trusted(String::new()),
-        ctx,
-    )?;
+    check_parent(&p.father, ParentRole::Father, &p.date_of_birth, pin, ctx)?;
+    check_parent(&p.mother, ParentRole::Mother, &p.date_of_birth, pin, ctx)?;
     if let (Some(f), Some(m)) = (p.father.pin(), p.mother.pin()) {
         if f == m {
             return Err(violation(
