@@ -656,6 +656,16 @@ impl Register {
             .collect::<String>()
     }
 
+    /// The events a person is a subject of, decoded, in commit order (up to `max_seq`).
+    async fn events_of(&self, pin: &Pin, max_seq: Option<u64>) -> Result<Vec<Event>> {
+        self.store
+            .person_events(pin.as_str(), max_seq)
+            .await?
+            .iter()
+            .map(decode_event)
+            .collect()
+    }
+
     async fn load_persons(&self, pins: &[Pin]) -> Result<HashMap<Pin, Person>> {
         let keys: Vec<String> = pins.iter().map(|p| p.to_string()).collect();
         let mut out = HashMap::new();
@@ -780,12 +790,11 @@ impl Register {
         let mut person_writes = Vec::new();
         let mut primary: Option<Person> = None;
         for pin in &subjects {
-            let mut events = Vec::new();
-            if persons.contains_key(pin) {
-                for stored in self.store.person_events(pin.as_str(), None).await? {
-                    events.push(decode_event(&stored)?);
-                }
-            }
+            let mut events = if persons.contains_key(pin) {
+                self.events_of(pin, None).await?
+            } else {
+                Vec::new()
+            };
             events.push(event.clone());
             let person = Person::fold(pin, events.iter()).ok_or_else(|| {
                 RegisterError::Internal(format!("event does not create or change {pin}"))
@@ -994,13 +1003,7 @@ impl Register {
                 Some(t) => Some(self.store.seq_known_at(&format_time(t)).await?),
                 None => None,
             };
-            let events: Vec<Event> = self
-                .store
-                .person_events(pin.as_str(), max_seq)
-                .await?
-                .iter()
-                .map(decode_event)
-                .collect::<Result<_>>()?;
+            let events = self.events_of(pin, max_seq).await?;
             let visible = events.iter().filter(|e| {
                 view.as_of
                     .map(|d| e.effective.earliest() <= d)
@@ -1256,13 +1259,7 @@ impl Register {
             let mut rows = Vec::with_capacity(pins.len());
             for pin in pins {
                 let pin = Pin::from_trusted(pin);
-                let events: Vec<Event> = self
-                    .store
-                    .person_events(pin.as_str(), None)
-                    .await?
-                    .iter()
-                    .map(decode_event)
-                    .collect::<Result<_>>()?;
+                let events = self.events_of(&pin, None).await?;
                 if let Some(person) = Person::fold(&pin, events.iter()) {
                     rows.push(self.person_row(&person)?);
                 }
