@@ -223,6 +223,15 @@ impl Register {
         self.areas.path(code).unwrap_or_else(|| "/".to_owned())
     }
 
+    /// The areas a person's events are news to: where they live permanently (or were born)
+    /// and where they are temporarily registered.
+    fn person_paths(&self, p: &Person) -> Vec<String> {
+        std::iter::once(p.jurisdiction_area())
+            .chain(p.temporary_residence.as_ref().map(|r| r.area.as_str()))
+            .map(|a| self.area_path(a))
+            .collect()
+    }
+
     pub fn person_row(&self, p: &Person) -> Result<PersonRow> {
         Ok(PersonRow {
             pin: p.pin.to_string(),
@@ -788,7 +797,7 @@ impl Register {
 
         // New projections: each subject's record is the fold of all their events plus this one.
         let mut person_writes = Vec::new();
-        let mut primary: Option<Person> = None;
+        let mut folded: Vec<Person> = Vec::new();
         for pin in &subjects {
             let mut events = if persons.contains_key(pin) {
                 self.events_of(pin, None).await?
@@ -803,10 +812,9 @@ impl Register {
                 row: self.person_row(&person)?,
                 expected_version: persons.get(pin).map(|p| p.version),
             });
-            if primary.is_none() {
-                primary = Some(person);
-            }
+            folded.push(person);
         }
+        let primary = folded.first();
         let mut household_writes = Vec::new();
         let mut household_area = None;
         if let Some(id) = event.payload.household() {
@@ -823,14 +831,22 @@ impl Register {
             }
         }
 
-        let area_path = match (&primary, &household_area) {
-            (_, Some(area)) if matches!(event.payload, EventPayload::HouseholdCreated { .. }) => {
-                self.area_path(area)
-            }
-            (Some(p), _) => self.area_path(p.jurisdiction_area()),
-            (None, Some(area)) => self.area_path(area),
-            (None, None) => self.area_path(&event.office),
-        };
+        // The event concerns every area its subjects lived in before or after it (a move is
+        // news to the province of departure and to that of arrival), and the household's area.
+        let mut areas: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for before in subjects.iter().filter_map(|pin| persons.get(pin)) {
+            areas.extend(self.person_paths(before));
+        }
+        for after in &folded {
+            areas.extend(self.person_paths(after));
+        }
+        if let Some(area) = &household_area {
+            areas.insert(self.area_path(area));
+        }
+        if areas.is_empty() {
+            areas.insert(self.area_path(&event.office));
+        }
+        let area_path = areas.into_iter().collect::<Vec<_>>().join(" ");
         let mut body = match serde_json::to_value(&event) {
             Ok(serde_json::Value::Object(map)) => map,
             Ok(_) => {
@@ -859,7 +875,7 @@ impl Register {
                 recorded_at: String::new(),
             }],
             pin: subjects.first().cloned(),
-            version: primary.as_ref().map(|p| p.version),
+            version: primary.map(|p| p.version),
             household: event.payload.household().map(str::to_owned),
             replayed: false,
         };

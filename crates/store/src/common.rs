@@ -457,7 +457,8 @@ macro_rules! impl_store {
                 let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq > $1");
                 let mut n = 2;
                 if filter.area_prefix.is_some() {
-                    sql.push_str(&format!(" AND e.area_path LIKE ${n}"));
+                    // `area_path` is a space-separated list of paths, each starting with '/'.
+                    sql.push_str(&format!(" AND (' ' || e.area_path) LIKE ${n}"));
                     n += 1;
                 }
                 if !filter.kinds.is_empty() {
@@ -468,7 +469,7 @@ macro_rules! impl_store {
                 sql.push_str(&format!(" ORDER BY e.seq LIMIT ${n}"));
                 let mut q = sqlx::query(&sql).bind(to_i64(after));
                 if let Some(prefix) = &filter.area_prefix {
-                    q = q.bind(format!("{prefix}%"));
+                    q = q.bind(format!("% {prefix}%"));
                 }
                 for kind in &filter.kinds {
                     q = q.bind(kind);

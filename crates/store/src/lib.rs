@@ -28,7 +28,8 @@ pub struct NewEvent {
     pub id: String,
     pub kind: String,
     pub subjects: Vec<String>,
-    /// Admin-area path (e.g. `/01/0101/`) used by the change feed's area filter.
+    /// The admin-area paths the event concerns, space-separated (e.g. `/01/0101/ /02/0203/`),
+    /// used by the change feed's area filter.
     pub area_path: String,
     pub effective: String,
     pub actor: String,

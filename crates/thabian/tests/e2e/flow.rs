@@ -524,6 +524,39 @@ async fn life_events(database_url: Option<String>) {
             .all(|e| e["subjects"][0] == child.as_str()),
         "{feed}"
     );
+    // The move is news to the province of departure and to that of arrival.
+    let kinds_in = |feed: &Value| -> Vec<String> {
+        feed["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        kinds_in(&feed).contains(&"permanent_residence_changed".to_owned()),
+        "{feed}"
+    );
+    let (_, feed01) = s
+        .get(
+            "/v1/events?after=0&area=01&kinds=permanent_residence_changed",
+            &ministry,
+        )
+        .await;
+    assert_eq!(
+        kinds_in(&feed01),
+        ["permanent_residence_changed"],
+        "{feed01}"
+    );
+    // The mother's temporary residence in province 03 is news there; nothing else is.
+    let (_, feed03) = s.get("/v1/events?after=0&area=03", &ministry).await;
+    assert_eq!(
+        kinds_in(&feed03),
+        ["temporary_residence_started"],
+        "{feed03}"
+    );
+    let (_, feed04) = s.get("/v1/events?after=0&area=04", &ministry).await;
+    assert!(kinds_in(&feed04).is_empty(), "{feed04}");
 
     // Every read is in the access log, with who, purpose and client address.
     let (status, log) = s
