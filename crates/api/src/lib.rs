@@ -579,6 +579,7 @@ async fn get_household(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PersonQuery {
     /// Valid time: the record as it was on this date (`YYYY-MM-DD`).
@@ -676,6 +677,7 @@ async fn get_relatives(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LimitQuery {
     limit: Option<u32>,
@@ -860,6 +862,7 @@ async fn submit_event(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct FeedQuery {
     /// Cursor: the last `seq` you processed (0 to start).
@@ -953,6 +956,7 @@ async fn get_checkpoint(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct InclusionQuery {
     /// The event's commit position (leaf index + 1).
@@ -978,6 +982,7 @@ async fn get_inclusion_proof(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ConsistencyQuery {
     old: u64,
