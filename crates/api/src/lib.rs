@@ -92,12 +92,68 @@ pub fn router(state: AppState) -> Router {
         get_checkpoint, get_inclusion_proof, get_consistency_proof, list_officials, create_official,
         disable_official, list_tokens, issue_token, revoke_token
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
 
 struct BearerAuth;
+
+/// Every operation can answer with these problems; documenting them once keeps the handlers'
+/// annotations about what is specific to each.
+struct ProblemResponses;
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components
+            .schemas
+            .entry("Problem".to_owned())
+            .or_insert_with(<wire::Problem as utoipa::PartialSchema>::schema);
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                            "Problem",
+                        ))))
+                        .build(),
+                )
+                .build()
+        };
+        let common = [
+            ("400", "Malformed request (problem+json, code invalid-request, invalid-pin, invalid-date, ...)"),
+            ("401", "Missing, unknown, expired or revoked token"),
+            ("403", "Not allowed for this role or outside the official's jurisdiction"),
+            ("413", "Request body larger than 1 MiB"),
+            ("415", "Request body is not application/json"),
+            ("422", "The body does not fit the schema, or the change breaks a rule of the register"),
+            ("500", "Internal error (details in the server log)"),
+            ("503", "Temporarily unavailable (database, contention); retry"),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (code, description) in common {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| RefOr::T(problem(description)));
+                }
+            }
+        }
+    }
+}
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -152,6 +208,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => {
                 Err(ApiError::bad_request(r.body_text()))
             }
+            Err(r) => Err(ApiError::bad_request(r.body_text())),
+        }
+    }
+}
+
+/// Path parameters whose rejections are problem+json.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
             Err(r) => Err(ApiError::bad_request(r.body_text())),
         }
     }
@@ -550,7 +620,7 @@ async fn create_household(
 async fn get_household(
     State(state): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<axum::Json<wire::Household>> {
     let view = state.register.household(&ctx, &id).await?;
     let h = view.household;
@@ -588,13 +658,13 @@ struct PersonQuery {
     known_at: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/persons/{pin}", params(("pin" = String, Path), PersonQuery,
+#[utoipa::path(get, path = "/v1/persons/{pin}", params(("pin" = String, Path, pattern = r"^[0-9]{10,12}$", description = "Personal identification number"), PersonQuery,
         ("Purpose" = Option<String>, Header, description = "Why the data is read; recorded in the access log")),
     responses((status = 200, body = wire::Person, headers(("ETag" = String))), (status = 400, body = wire::Problem, content_type = "application/problem+json"),
         (status = 403, body = wire::Problem, content_type = "application/problem+json"), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
 async fn get_person(
     State(state): State<AppState>,
-    Path(pin): Path<String>,
+    ApiPath(pin): ApiPath<String>,
     ApiQuery(q): ApiQuery<PersonQuery>,
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
@@ -638,11 +708,11 @@ async fn get_person(
     Ok(response)
 }
 
-#[utoipa::path(get, path = "/v1/persons/{pin}/history", params(("pin" = String, Path)),
+#[utoipa::path(get, path = "/v1/persons/{pin}/history", params(("pin" = String, Path, pattern = r"^[0-9]{10,12}$", description = "Personal identification number")),
     responses((status = 200, body = wire::History), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
 async fn get_history(
     State(state): State<AppState>,
-    Path(pin): Path<String>,
+    ApiPath(pin): ApiPath<String>,
     Caller(ctx): Caller,
 ) -> ApiResult<axum::Json<wire::History>> {
     let pin = parse_pin(&state, &pin)?;
@@ -653,11 +723,11 @@ async fn get_history(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/persons/{pin}/relatives", params(("pin" = String, Path)),
+#[utoipa::path(get, path = "/v1/persons/{pin}/relatives", params(("pin" = String, Path, pattern = r"^[0-9]{10,12}$", description = "Personal identification number")),
     responses((status = 200, body = wire::Relatives), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
 async fn get_relatives(
     State(state): State<AppState>,
-    Path(pin): Path<String>,
+    ApiPath(pin): ApiPath<String>,
     Caller(ctx): Caller,
 ) -> ApiResult<axum::Json<wire::Relatives>> {
     let pin = parse_pin(&state, &pin)?;
@@ -683,11 +753,11 @@ struct LimitQuery {
     limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/v1/persons/{pin}/access-log", params(("pin" = String, Path), LimitQuery),
+#[utoipa::path(get, path = "/v1/persons/{pin}/access-log", params(("pin" = String, Path, pattern = r"^[0-9]{10,12}$", description = "Personal identification number"), LimitQuery),
     responses((status = 200, body = Vec<wire::AccessEntry>)))]
 async fn get_person_access_log(
     State(state): State<AppState>,
-    Path(pin): Path<String>,
+    ApiPath(pin): ApiPath<String>,
     ApiQuery(q): ApiQuery<LimitQuery>,
     Caller(ctx): Caller,
 ) -> ApiResult<axum::Json<Vec<wire::AccessEntry>>> {
@@ -715,13 +785,13 @@ async fn get_person_access_log(
 }
 
 #[utoipa::path(post, path = "/v1/persons/{pin}/events", request_body = wire::EventSubmission,
-    params(("pin" = String, Path), ("If-Match" = String, Header, description = "The person's ETag (required)"),
+    params(("pin" = String, Path, pattern = r"^[0-9]{10,12}$", description = "Personal identification number"), ("If-Match" = String, Header, description = "The person's ETag (required)"),
         ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = wire::ChangeResult), (status = 412, body = wire::Problem, content_type = "application/problem+json"),
         (status = 422, body = wire::Problem, content_type = "application/problem+json"), (status = 428, body = wire::Problem, content_type = "application/problem+json")))]
 async fn submit_event(
     State(state): State<AppState>,
-    Path(pin): Path<String>,
+    ApiPath(pin): ApiPath<String>,
     Caller(ctx): Caller,
     headers: HeaderMap,
     ApiJson(req): ApiJson<wire::EventSubmission>,
@@ -943,7 +1013,7 @@ async fn get_latest_checkpoint(
     responses((status = 200, body = wire::Checkpoint), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
 async fn get_checkpoint(
     State(state): State<AppState>,
-    Path(size): Path<u64>,
+    ApiPath(size): ApiPath<u64>,
 ) -> ApiResult<axum::Json<wire::Checkpoint>> {
     let c = state.log.checkpoint(size).await?.ok_or_else(|| {
         ApiError::new(
@@ -960,6 +1030,7 @@ async fn get_checkpoint(
 #[serde(deny_unknown_fields)]
 struct InclusionQuery {
     /// The event's commit position (leaf index + 1).
+    #[param(minimum = 1)]
     seq: u64,
     /// Tree size; defaults to the latest checkpoint's.
     tree_size: Option<u64>,
@@ -1067,7 +1138,7 @@ async fn create_official(
 async fn disable_official(
     State(state): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     state.register.disable_official(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -1077,7 +1148,7 @@ async fn disable_official(
 async fn list_tokens(
     State(state): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<axum::Json<Vec<wire::TokenInfo>>> {
     let tokens = state.register.tokens(&ctx, &id).await?;
     Ok(axum::Json(
@@ -1100,7 +1171,7 @@ async fn list_tokens(
 async fn issue_token(
     State(state): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<wire::NewToken>,
 ) -> ApiResult<Response> {
     let t = state
@@ -1128,7 +1199,7 @@ async fn issue_token(
 async fn revoke_token(
     State(state): State<AppState>,
     Caller(ctx): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     state.register.revoke_token(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)

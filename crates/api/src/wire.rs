@@ -12,9 +12,12 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct PersonName {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 200)]
     pub family: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 200)]
     pub middle: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     pub given: String,
 }
 
