@@ -227,6 +227,22 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
+/// The `{pin}` path parameter, checked against the profile's PIN scheme before anything else
+/// (authentication included) touches the database.
+pub struct PinParam(pub Pin);
+
+impl FromRequestParts<AppState> for PinParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ApiPath(raw) = ApiPath::<String>::from_request_parts(parts, state).await?;
+        Ok(PinParam(parse_pin(state, &raw)?))
+    }
+}
+
 /// The authenticated caller, with the purpose and client address every access record needs.
 pub struct Caller(pub RequestContext);
 
@@ -664,11 +680,10 @@ struct PersonQuery {
         (status = 403, body = wire::Problem, content_type = "application/problem+json"), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
 async fn get_person(
     State(state): State<AppState>,
-    ApiPath(pin): ApiPath<String>,
+    PinParam(pin): PinParam,
     ApiQuery(q): ApiQuery<PersonQuery>,
     Caller(ctx): Caller,
 ) -> ApiResult<Response> {
-    let pin = parse_pin(&state, &pin)?;
     let as_of = q
         .as_of
         .as_deref()
@@ -712,10 +727,9 @@ async fn get_person(
     responses((status = 200, body = wire::History), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
 async fn get_history(
     State(state): State<AppState>,
-    ApiPath(pin): ApiPath<String>,
+    PinParam(pin): PinParam,
     Caller(ctx): Caller,
 ) -> ApiResult<axum::Json<wire::History>> {
-    let pin = parse_pin(&state, &pin)?;
     let events = state.register.history(&ctx, &pin).await?;
     Ok(axum::Json(wire::History {
         pin: pin.to_string(),
@@ -727,10 +741,9 @@ async fn get_history(
     responses((status = 200, body = wire::Relatives), (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
 async fn get_relatives(
     State(state): State<AppState>,
-    ApiPath(pin): ApiPath<String>,
+    PinParam(pin): PinParam,
     Caller(ctx): Caller,
 ) -> ApiResult<axum::Json<wire::Relatives>> {
-    let pin = parse_pin(&state, &pin)?;
     let r = state.register.relatives(&ctx, &pin).await?;
     let out = |rel: &thabian_register::Relative| -> ApiResult<wire::Relative> {
         Ok(wire::Relative {
@@ -757,11 +770,10 @@ struct LimitQuery {
     responses((status = 200, body = Vec<wire::AccessEntry>)))]
 async fn get_person_access_log(
     State(state): State<AppState>,
-    ApiPath(pin): ApiPath<String>,
+    PinParam(pin): PinParam,
     ApiQuery(q): ApiQuery<LimitQuery>,
     Caller(ctx): Caller,
 ) -> ApiResult<axum::Json<Vec<wire::AccessEntry>>> {
-    let pin = parse_pin(&state, &pin)?;
     let records = state
         .register
         .access_for_person(&ctx, &pin, q.limit.unwrap_or(1000))
@@ -791,12 +803,11 @@ async fn get_person_access_log(
         (status = 422, body = wire::Problem, content_type = "application/problem+json"), (status = 428, body = wire::Problem, content_type = "application/problem+json")))]
 async fn submit_event(
     State(state): State<AppState>,
-    ApiPath(pin): ApiPath<String>,
+    PinParam(pin): PinParam,
     Caller(ctx): Caller,
     headers: HeaderMap,
     ApiJson(req): ApiJson<wire::EventSubmission>,
 ) -> ApiResult<Response> {
-    let pin = parse_pin(&state, &pin)?;
     let version = if_match(&headers)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::PRECONDITION_REQUIRED,

@@ -889,6 +889,13 @@ async fn access_control_and_operations() {
     let (status, _) = s.get("/v1/persons/1234567890/access-log", &auditor).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
+    // A malformed PIN is refused before anything touches the database, authentication included.
+    let (status, b) = s.get("/v1/persons/123456789X", "thb_unknown").await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid-pin"))
+    );
+
     // Request size limit.
     let big = json!({"source_id": "x".repeat(2 * 1024 * 1024)});
     let r = s
