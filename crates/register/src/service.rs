@@ -157,6 +157,8 @@ pub struct Register {
     committer: crate::committer::Committer,
     clock: Arc<dyn Clock>,
     feed_notify: Arc<Notify>,
+    /// Where PINs are drawn from: the OS CSPRNG, unless a test replays a seeded sequence.
+    pin_rng: std::sync::Mutex<Box<dyn rand::RngCore + Send>>,
 }
 
 /// Attempts at one submission: optimistic-concurrency conflicts and PIN collisions are retried.
@@ -200,6 +202,16 @@ impl Register {
             committer,
             clock,
             feed_notify: Arc::new(Notify::new()),
+            pin_rng: std::sync::Mutex::new(Box::new(rand::rngs::OsRng)),
+        }
+    }
+
+    /// Draws PINs from `rng` instead of the OS CSPRNG. For tests that need a known sequence
+    /// (for example, to make two registers draw the same PIN); never for production.
+    pub fn with_pin_rng(self, rng: Box<dyn rand::RngCore + Send>) -> Register {
+        Register {
+            pin_rng: std::sync::Mutex::new(rng),
+            ..self
         }
     }
 
@@ -648,7 +660,11 @@ impl Register {
             sex: Some(p.sex),
             birth_year: Some(p.date_of_birth.year()),
         };
-        generate_pin(&self.profile.pin, &ctx, &mut rand::rngs::OsRng).map_err(|e| {
+        let mut rng = self
+            .pin_rng
+            .lock()
+            .map_err(|_| RegisterError::Internal("the PIN generator's lock is poisoned".into()))?;
+        generate_pin(&self.profile.pin, &ctx, &mut **rng).map_err(|e| {
             RegisterError::Rule(thabian_model::rules::Violation {
                 code: "pin-not-issuable",
                 message: e.to_string(),

@@ -928,3 +928,110 @@ async fn access_control_and_operations() {
         (StatusCode::NOT_FOUND, Some("not-found"))
     );
 }
+
+/// Two registers drawing the same PIN sequence: the second one's first draw is already issued,
+/// so it draws again instead of refusing the birth (collisions are expected: a 10-digit PIN has
+/// about 57 million valid values).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drawn_pin_already_issued_is_drawn_again() {
+    use rand::SeedableRng;
+    use std::sync::Arc;
+    use thabian_model::pin::{generate_pin, PinContext};
+    let s = TestServer::start("la", None).await;
+    let sup = s.official("sup", "supervisor", "*", "01").await;
+    let profile = Arc::new(s.register.profile().clone());
+    let areas = Arc::new(s.register.areas().clone());
+    let seeded = || {
+        thabian_register::Register::new(
+            s.store.clone(),
+            profile.clone(),
+            areas.clone(),
+            Arc::new(thabian_register::SystemClock),
+        )
+        .with_pin_rng(Box::new(rand::rngs::StdRng::seed_from_u64(7)))
+    };
+    let mut expected = rand::rngs::StdRng::seed_from_u64(7);
+    let draws: Vec<String> = (0..3)
+        .map(|_| {
+            generate_pin(&profile.pin, &PinContext::default(), &mut expected)
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+
+    let birth = |given: &str| thabian_register::Submission {
+        change: thabian_register::Change::Birth {
+            particulars: thabian_model::event::PersonParticulars {
+                names: thabian_model::person::Names {
+                    national: thabian_model::person::PersonName {
+                        family: Some("Keo".into()),
+                        middle: None,
+                        given: given.into(),
+                    },
+                    latin: Some(thabian_model::person::PersonName {
+                        family: Some("Keo".into()),
+                        middle: None,
+                        given: given.into(),
+                    }),
+                },
+                sex: thabian_model::sex::Sex::Female,
+                date_of_birth: thabian_model::date::PartialDate::parse("2024-01-02").unwrap(),
+                place_of_birth: "01".into(),
+                nationalities: vec!["LAO".into()],
+                ethnicity: None,
+                religion: None,
+                father: thabian_model::person::ParentRef::Unknown,
+                mother: thabian_model::person::ParentRef::Unknown,
+            },
+            residence: None,
+            household: None,
+        },
+        effective: thabian_model::date::PartialDate::parse("2024-01-02").unwrap(),
+        legal_basis: thabian_model::event::LegalBasis {
+            act: "test".into(),
+            document_ref: None,
+        },
+        office: None,
+        idempotency_key: None,
+        target: None,
+        if_match: None,
+    };
+    let a = seeded();
+    let b = seeded();
+    let ctx = thabian_register::RequestContext {
+        principal: a.authenticate(&sup).await.unwrap(),
+        purpose: None,
+        client: None,
+    };
+    let first = a
+        .submit(&ctx, birth("One"))
+        .await
+        .unwrap()
+        .pin
+        .unwrap()
+        .to_string();
+    let second = b
+        .submit(&ctx, birth("Two"))
+        .await
+        .unwrap()
+        .pin
+        .unwrap()
+        .to_string();
+    let third = a
+        .submit(&ctx, birth("Three"))
+        .await
+        .unwrap()
+        .pin
+        .unwrap()
+        .to_string();
+    assert_eq!(first, draws[0]);
+    assert_eq!(
+        second, draws[1],
+        "b's first draw was taken by a, so it drew again"
+    );
+    assert_eq!(
+        third, draws[2],
+        "a's second draw was taken by b, so it drew again"
+    );
+    assert_eq!(s.store.log_size().await.unwrap(), 3);
+}
