@@ -301,21 +301,13 @@ impl Register {
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         let unauthenticated =
             || RegisterError::Unauthenticated("unknown, expired or revoked token".into());
-        let row = self
+        let (row, official) = self
             .store
-            .token_by_hash(&token_hash(token))
+            .credential(&token_hash(token))
             .await?
             .ok_or_else(unauthenticated)?;
         let now = format_time(self.clock.now());
-        if row.revoked_at.is_some() || row.expires_at <= now {
-            return Err(unauthenticated());
-        }
-        let official = self
-            .store
-            .official(&row.official_id)
-            .await?
-            .ok_or_else(unauthenticated)?;
-        if official.disabled_at.is_some() {
+        if row.revoked_at.is_some() || row.expires_at <= now || official.disabled_at.is_some() {
             return Err(unauthenticated());
         }
         self.principal_of(&official)

@@ -785,6 +785,30 @@ macro_rules! impl_store {
                 row.as_ref().map(token_from_row).transpose()
             }
 
+            async fn credential(&self, hash: &str) -> Result<Option<(TokenRow, OfficialRow)>> {
+                let row = sqlx::query(
+                    "SELECT t.id, t.hash, t.official_id, t.label, t.created_at, t.expires_at, t.revoked_at, \
+                     o.name AS o_name, o.role AS o_role, o.jurisdiction AS o_jurisdiction, o.office AS o_office, \
+                     o.created_at AS o_created_at, o.disabled_at AS o_disabled_at \
+                     FROM api_tokens t JOIN officials o ON o.id = t.official_id WHERE t.hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(self.read_pool())
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                let token = token_from_row(&r)?;
+                let official = OfficialRow {
+                    id: token.official_id.clone(),
+                    name: r.try_get("o_name")?,
+                    role: r.try_get("o_role")?,
+                    jurisdiction: r.try_get("o_jurisdiction")?,
+                    office: r.try_get("o_office")?,
+                    created_at: r.try_get("o_created_at")?,
+                    disabled_at: r.try_get("o_disabled_at")?,
+                };
+                Ok(Some((token, official)))
+            }
+
             async fn tokens(&self, official_id: &str) -> Result<Vec<TokenRow>> {
                 let rows = sqlx::query(
                     "SELECT id, hash, official_id, label, created_at, expires_at, revoked_at FROM api_tokens \

@@ -256,6 +256,8 @@ pub trait Store: Send + Sync + 'static {
     async fn disable_official(&self, id: &str, at: &str, audit: &AccessRecord) -> Result<bool>;
     async fn insert_token(&self, token: &TokenRow, audit: &AccessRecord) -> Result<()>;
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>>;
+    /// A token and its official in one query: what every authenticated request needs.
+    async fn credential(&self, hash: &str) -> Result<Option<(TokenRow, OfficialRow)>>;
     async fn tokens(&self, official_id: &str) -> Result<Vec<TokenRow>>;
     async fn revoke_token(&self, id: &str, at: &str, audit: &AccessRecord) -> Result<bool>;
     /// Appends access records in one durable commit.

@@ -1344,6 +1344,10 @@ pub async fn case_officials_and_tokens(store: &dyn Store) {
         Some(token("T1", "hash-1", "O1", 10))
     );
     assert_eq!(store.token_by_hash("hash-3").await.unwrap(), None);
+    let (cred_token, cred_official) = store.credential("hash-1").await.unwrap().unwrap();
+    assert_eq!(cred_token, token("T1", "hash-1", "O1", 10));
+    assert_eq!(Some(cred_official), store.official("O1").await.unwrap());
+    assert_eq!(store.credential("hash-3").await.unwrap(), None);
     assert_eq!(
         store.tokens("O1").await.unwrap(),
         vec![
