@@ -6,7 +6,7 @@ pub mod wire;
 
 pub use error::{ApiError, ApiResult};
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{
     ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State,
 };
@@ -205,9 +205,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => {
-                Err(ApiError::bad_request(r.body_text()))
-            }
             Err(r) => Err(ApiError::bad_request(r.body_text())),
         }
     }
@@ -1122,13 +1119,15 @@ async fn create_official(
     Caller(ctx): Caller,
     ApiJson(req): ApiJson<wire::NewOfficial>,
 ) -> ApiResult<Response> {
-    let role = thabian_register::Role::parse(
-        &serde_json::to_value(req.role)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-    )
-    .ok_or_else(|| ApiError::bad_request("unknown role"))?;
+    use thabian_register::Role as R;
+    let role = match req.role {
+        wire::Role::Registrar => R::Registrar,
+        wire::Role::Supervisor => R::Supervisor,
+        wire::Role::CardOfficer => R::CardOfficer,
+        wire::Role::Auditor => R::Auditor,
+        wire::Role::Administrator => R::Administrator,
+        wire::Role::ServiceAccount => R::ServiceAccount,
+    };
     let o = state
         .register
         .create_official(

@@ -146,14 +146,15 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<Value> {
         run_phase(opts.births, opts.concurrency, move |i| {
             let (client, base, token, pins) = (client.clone(), base.clone(), token.clone(), pins.clone());
             async move {
+                let dob = format!("20{:02}-{:02}-{:02}", 10 + i % 15, 1 + i % 12, 1 + i % 28);
                 let body = json!({
                     "names": {"national": {"family": "Nguyễn", "middle": "Văn", "given": format!("An {i}")},
                               "latin": {"family": "Nguyen", "middle": "Van", "given": format!("An {i}")}},
                     "sex": if i % 2 == 0 { "male" } else { "female" },
-                    "date_of_birth": format!("20{:02}-{:02}-{:02}", 10 + i % 15, 1 + i % 12, 1 + i % 28),
+                    "date_of_birth": dob,
                     "place_of_birth": "01",
                     "father": {"type": "unknown"}, "mother": {"type": "unknown"},
-                    "residence": {"area": "01", "address_lines": [format!("House {i}")], "since": format!("20{:02}-{:02}-{:02}", 10 + i % 15, 1 + i % 12, 1 + i % 28)},
+                    "residence": {"area": "01", "address_lines": [format!("House {i}")], "since": dob},
                     "legal_basis": {"act": "bench"}
                 });
                 let r = client.post(format!("{base}/v1/births")).bearer_auth(&token).json(&body).send().await?;
