@@ -4,6 +4,7 @@
 //! `event::EVENT_SCHEMA`); the HTTP wire types live in `thabian-api`.
 pub mod date;
 pub mod event;
+pub mod legacy;
 pub mod name;
 pub mod person;
 pub mod pin;

@@ -357,6 +357,23 @@ impl Household {
                     version: 0,
                 }
             }
+            // A migrated household book has no creation event: its first imported member
+            // brings it, in the area of that member's residence.
+            (EventPayload::RecordImported(r), None) => match (&r.household, &r.permanent_residence) {
+                (Some(m), Some(residence)) if m.household == id => {
+                    let mut members = BTreeMap::new();
+                    members.insert(r.pin.clone(), m.relationship);
+                    Household {
+                        id: id.to_owned(),
+                        head: (m.relationship == Relationship::Head).then(|| r.pin.clone()),
+                        area: residence.area.clone(),
+                        address_lines: residence.address_lines.clone(),
+                        members,
+                        version: 0,
+                    }
+                }
+                _ => return None,
+            },
             (_, None) => return None,
             (payload, Some(mut h)) => {
                 if !h.apply_change(payload) {

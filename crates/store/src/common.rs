@@ -31,6 +31,37 @@ pub(crate) fn hash_from(bytes: &[u8]) -> Result<thabian_ledger::Hash, crate::Sto
     })
 }
 
+/// `INSERT INTO table (cols) VALUES ($1, ..), (..), ..` for `rows` rows of `cols` columns: one
+/// statement per chunk of rows instead of one round trip per row (bulk imports write tens of
+/// thousands of rows per transaction).
+pub(crate) fn multi_row_insert(head: &str, cols: usize, rows: usize, tail: &str) -> String {
+    use std::fmt::Write;
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * cols * 6 + 8);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    let mut n = 1;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "${n}");
+            n += 1;
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sql
+}
+
+/// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
+/// parameters for the widest table (12 columns).
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
@@ -260,6 +291,73 @@ macro_rules! impl_store {
             }
         }
 
+        /// Inserts new person rows, many per statement.
+        async fn insert_persons(conn: &mut <$db as sqlx::Database>::Connection, rows: &[&PersonRow]) -> Result<()> {
+            for chunk in rows.chunks(crate::common::ROWS_PER_STATEMENT) {
+                let sql = crate::common::multi_row_insert(
+                    "INSERT INTO persons (pin, version, status, residence_path, household, father, mother, spouse, record)",
+                    9, chunk.len(), "",
+                );
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q.bind(&r.pin).bind(to_i64(r.version)).bind(&r.status).bind(&r.residence_path)
+                        .bind(&r.household).bind(&r.father).bind(&r.mother).bind(&r.spouse).bind(&r.record);
+                }
+                match q.execute(&mut *conn).await {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        let key = match chunk {
+                            [one] => one.pin.clone(),
+                            _ => format!("(one of {} from {})", chunk.len(), chunk[0].pin),
+                        };
+                        return Err(StoreError::Duplicate { what: "person", key });
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(())
+        }
+
+        async fn insert_households(conn: &mut <$db as sqlx::Database>::Connection, rows: &[&HouseholdRow]) -> Result<()> {
+            for chunk in rows.chunks(crate::common::ROWS_PER_STATEMENT) {
+                let sql = crate::common::multi_row_insert(
+                    "INSERT INTO households (id, version, head, area_path, record)", 5, chunk.len(), "",
+                );
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q.bind(&r.id).bind(to_i64(r.version)).bind(&r.head).bind(&r.area_path).bind(&r.record);
+                }
+                match q.execute(&mut *conn).await {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        let key = match chunk {
+                            [one] => one.id.clone(),
+                            _ => format!("(one of {} from {})", chunk.len(), chunk[0].id),
+                        };
+                        return Err(StoreError::Duplicate { what: "household", key });
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(())
+        }
+
+        async fn insert_access_rows(conn: &mut <$db as sqlx::Database>::Connection, rows: &[AccessRecord]) -> Result<()> {
+            for chunk in rows.chunks(crate::common::ROWS_PER_STATEMENT) {
+                let sql = crate::common::multi_row_insert(
+                    "INSERT INTO access_log (id, at, official_id, pin, action, purpose, client, detail, event_seq)",
+                    9, chunk.len(), "",
+                );
+                let mut q = sqlx::query(&sql);
+                for a in chunk {
+                    q = q.bind(&a.id).bind(&a.at).bind(&a.official_id).bind(&a.pin).bind(&a.action)
+                        .bind(&a.purpose).bind(&a.client).bind(&a.detail).bind(a.event_seq.map(to_i64));
+                }
+                q.execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
         /// Appends one batch inside the caller's transaction. On error the caller rolls back to
         /// its savepoint and restores the frontier.
         async fn append_batch(
@@ -270,14 +368,22 @@ macro_rules! impl_store {
         ) -> Result<Vec<StoredEvent>> {
             let size = frontier.size();
             let recorded_at = recorded_at.to_owned();
-            for p in &batch.persons {
+            let new_persons: Vec<&PersonRow> =
+                batch.persons.iter().filter(|p| p.expected_version.is_none()).map(|p| &p.row).collect();
+            insert_persons(&mut *conn, &new_persons).await?;
+            for p in batch.persons.iter().filter(|p| p.expected_version.is_some()) {
                 write_person(&mut *conn, p).await?;
             }
-            for h in &batch.households {
+            let new_households: Vec<&HouseholdRow> =
+                batch.households.iter().filter(|h| h.expected_version.is_none()).map(|h| &h.row).collect();
+            insert_households(&mut *conn, &new_households).await?;
+            for h in batch.households.iter().filter(|h| h.expected_version.is_some()) {
                 write_household(&mut *conn, h).await?;
             }
 
             let mut committed = Vec::with_capacity(batch.events.len());
+            let mut nodes = Vec::with_capacity(batch.events.len() * 2);
+            let mut subjects = Vec::with_capacity(batch.events.len());
             for (i, ev) in batch.events.into_iter().enumerate() {
                 let seq = size + 1 + i as u64;
                 let mut body = ev.body;
@@ -285,53 +391,16 @@ macro_rules! impl_store {
                 body.insert("recorded_at".into(), serde_json::Value::from(recorded_at.clone()));
                 let text = crate::canonical::to_canonical_string(&serde_json::Value::Object(body));
                 let leaf = thabian_ledger::leaf_hash(text.as_bytes());
-                let subjects = ev.subjects.join(" ");
-                let inserted = sqlx::query(
-                    "INSERT INTO events (seq, id, kind, subjects, area_path, effective, recorded_at, actor, office, \
-                     idempotency_key, body, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(to_i64(seq))
-                .bind(&ev.id)
-                .bind(&ev.kind)
-                .bind(&subjects)
-                .bind(&ev.area_path)
-                .bind(&ev.effective)
-                .bind(&recorded_at)
-                .bind(&ev.actor)
-                .bind(&ev.office)
-                .bind(&ev.idempotency_key)
-                .bind(&text)
-                .bind(leaf.to_vec())
-                .execute(&mut *conn)
-                .await;
-                match inserted {
-                    Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(StoreError::Duplicate { what: "event", key: ev.id.clone() })
-                    }
-                    Err(e) => return Err(e.into()),
-                }
                 let mut seen = std::collections::BTreeSet::new();
                 for pin in &ev.subjects {
                     if seen.insert(pin.as_str()) {
-                        sqlx::query("INSERT INTO event_subjects (pin, seq) VALUES ($1, $2)")
-                            .bind(pin)
-                            .bind(to_i64(seq))
-                            .execute(&mut *conn)
-                            .await?;
+                        subjects.push((pin.clone(), seq));
                     }
                 }
                 let completed = frontier
                     .append(leaf)
                     .map_err(|e| StoreError::Corrupt(format!("log frontier: {e}")))?;
-                for (node, hash) in completed {
-                    sqlx::query("INSERT INTO merkle_nodes (level, idx, hash) VALUES ($1, $2, $3)")
-                        .bind(i32::from(node.level))
-                        .bind(to_i64(node.index))
-                        .bind(hash.to_vec())
-                        .execute(&mut *conn)
-                        .await?;
-                }
+                nodes.extend(completed);
                 committed.push(StoredEvent {
                     seq,
                     id: ev.id,
@@ -347,15 +416,55 @@ macro_rules! impl_store {
                     leaf_hash: leaf,
                 });
             }
-
-            for a in &batch.access {
-                let mut a = a.clone();
-                a.event_seq = a
-                    .event_seq
-                    .and_then(|i| committed.get(usize::try_from(i).unwrap_or(usize::MAX)))
-                    .map(|e| e.seq);
-                insert_access(&mut *conn, &a).await?;
+            for chunk in committed.chunks(crate::common::ROWS_PER_STATEMENT) {
+                let sql = crate::common::multi_row_insert(
+                    "INSERT INTO events (seq, id, kind, subjects, area_path, effective, recorded_at, actor, office, \
+                     idempotency_key, body, leaf_hash)",
+                    12, chunk.len(), "",
+                );
+                let mut q = sqlx::query(&sql);
+                for e in chunk {
+                    q = q.bind(to_i64(e.seq)).bind(&e.id).bind(&e.kind).bind(e.subjects.join(" ")).bind(&e.area_path)
+                        .bind(&e.effective).bind(&e.recorded_at).bind(&e.actor).bind(&e.office)
+                        .bind(&e.idempotency_key).bind(&e.body).bind(e.leaf_hash.to_vec());
+                }
+                match q.execute(&mut *conn).await {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(StoreError::Duplicate { what: "event", key: chunk[0].id.clone() })
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
+            for chunk in subjects.chunks(crate::common::ROWS_PER_STATEMENT * 2) {
+                let sql = crate::common::multi_row_insert("INSERT INTO event_subjects (pin, seq)", 2, chunk.len(), "");
+                let mut q = sqlx::query(&sql);
+                for (pin, seq) in chunk {
+                    q = q.bind(pin).bind(to_i64(*seq));
+                }
+                q.execute(&mut *conn).await?;
+            }
+            for chunk in nodes.chunks(crate::common::ROWS_PER_STATEMENT * 2) {
+                let sql = crate::common::multi_row_insert("INSERT INTO merkle_nodes (level, idx, hash)", 3, chunk.len(), "");
+                let mut q = sqlx::query(&sql);
+                for (node, hash) in chunk {
+                    q = q.bind(i32::from(node.level)).bind(to_i64(node.index)).bind(hash.to_vec());
+                }
+                q.execute(&mut *conn).await?;
+            }
+
+            let access: Vec<AccessRecord> = batch
+                .access
+                .into_iter()
+                .map(|mut a| {
+                    a.event_seq = a
+                        .event_seq
+                        .and_then(|i| committed.get(usize::try_from(i).unwrap_or(usize::MAX)))
+                        .map(|e| e.seq);
+                    a
+                })
+                .collect();
+            insert_access_rows(&mut *conn, &access).await?;
 
             if let Some(idem) = &batch.idempotency {
                 let seqs: Vec<String> = committed.iter().map(|e| e.seq.to_string()).collect();
@@ -692,6 +801,69 @@ macro_rules! impl_store {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn reserve_import_keys(&self, kind: &str, keys: &[(String, String)]) -> Result<()> {
+                if keys.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.begin_write().await?;
+                for chunk in keys.chunks(crate::common::ROWS_PER_STATEMENT * 2) {
+                    let sql = crate::common::multi_row_insert(
+                        "INSERT INTO import_keys (kind, source_id, value)", 3, chunk.len(), " ON CONFLICT DO NOTHING",
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for (source_id, value) in chunk {
+                        q = q.bind(kind).bind(source_id).bind(value);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn import_keys(&self, kind: &str, source_ids: &[String]) -> Result<Vec<(String, String)>> {
+                let mut out = Vec::with_capacity(source_ids.len());
+                for chunk in source_ids.chunks(crate::common::ROWS_PER_STATEMENT * 2) {
+                    let marks: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT source_id, value FROM import_keys WHERE kind = $1 AND source_id IN ({})",
+                        marks.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql).bind(kind);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    for row in q.fetch_all(self.read_pool()).await? {
+                        out.push((row.try_get("source_id")?, row.try_get("value")?));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn taken(&self, kind: &str, values: &[String]) -> Result<Vec<String>> {
+                let (table, column) = match kind {
+                    IMPORT_PERSON => ("persons", "pin"),
+                    IMPORT_HOUSEHOLD => ("households", "id"),
+                    other => return Err(StoreError::Corrupt(format!("unknown import key kind {other:?}"))),
+                };
+                let mut out = Vec::new();
+                for chunk in values.chunks(crate::common::ROWS_PER_STATEMENT * 2) {
+                    let marks: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
+                    let marks = marks.join(", ");
+                    let sql = format!(
+                        "SELECT value AS v FROM import_keys WHERE kind = $1 AND value IN ({marks}) \
+                         UNION SELECT {column} AS v FROM {table} WHERE {column} IN ({marks})"
+                    );
+                    let mut q = sqlx::query(&sql).bind(kind);
+                    for v in chunk {
+                        q = q.bind(v);
+                    }
+                    for row in q.fetch_all(self.read_pool()).await? {
+                        out.push(row.try_get("v")?);
+                    }
+                }
+                Ok(out)
             }
 
             async fn insert_official(&self, o: &OfficialRow, audit: &AccessRecord) -> Result<()> {

@@ -249,6 +249,17 @@ pub trait Store: Send + Sync + 'static {
         households: &[HouseholdRow],
     ) -> Result<()>;
 
+    // --- migrations from legacy registers ---
+    /// Records `(source_id, value)` pairs of `kind` ([`IMPORT_PERSON`]: a PIN,
+    /// [`IMPORT_HOUSEHOLD`]: a household number), skipping a source id already recorded and a
+    /// value already reserved; never overwrites. Read back with [`Store::import_keys`].
+    async fn reserve_import_keys(&self, kind: &str, keys: &[(String, String)]) -> Result<()>;
+    /// The values recorded for these source ids (those recorded), as `(source_id, value)`.
+    async fn import_keys(&self, kind: &str, source_ids: &[String])
+        -> Result<Vec<(String, String)>>;
+    /// Which of these values are taken: issued (a person's PIN, a household's number) or reserved.
+    async fn taken(&self, kind: &str, values: &[String]) -> Result<Vec<String>>;
+
     // --- officials, tokens, access log ---
     async fn insert_official(&self, official: &OfficialRow, audit: &AccessRecord) -> Result<()>;
     async fn official(&self, id: &str) -> Result<Option<OfficialRow>>;
@@ -268,6 +279,10 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+/// [`Store::reserve_import_keys`] kinds.
+pub const IMPORT_PERSON: &str = "person";
+pub const IMPORT_HOUSEHOLD: &str = "household";
 
 /// Opens the store a URL names: `sqlite://path/to/file.db` (created if missing) or
 /// `postgres://...`. Runs the backend's migrations.

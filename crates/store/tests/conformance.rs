@@ -1603,6 +1603,118 @@ pub async fn case_checkpoints_and_keys(store: &dyn Store) {
     assert_eq!(store.latest_checkpoint().await.unwrap(), Some(real));
 }
 
+/// A batch far larger than one multi-row statement (a bulk import): every row lands, the tree
+/// is the same as if the events had come one by one, and a duplicate anywhere in it writes
+/// nothing at all.
+async fn case_bulk_batch(store: &dyn Store) {
+    const N: usize = 1_234;
+    let pins: Vec<String> = (0..N).map(|i| format!("9{i:09}")).collect();
+    let mut b = batch(
+        t(1),
+        pins.iter()
+            .enumerate()
+            .map(|(i, pin)| event(&format!("bulk-{i}"), "record_imported", &[pin, pin], "/01/0101/"))
+            .collect(),
+    );
+    b.persons = pins.iter().map(|p| insert(person(p, 1))).collect();
+    b.households = (0..N / 5).map(|i| insert(household(&format!("H{i}"), 1, None))).collect();
+    b.access = pins
+        .iter()
+        .enumerate()
+        .map(|(i, p)| AccessRecord {
+            event_seq: Some(i as u64),
+            ..access(&format!("a-{i:05}"), t(1), Some(p), "change")
+        })
+        .collect();
+    let committed = store.commit(b).await.unwrap();
+    assert_eq!(seqs(&committed), (1..=N as u64).collect::<Vec<_>>());
+    assert_eq!(store.log_size().await.unwrap(), N as u64);
+    let leaves: Vec<Hash> = committed.iter().map(|e| e.leaf_hash).collect();
+    assert_eq!(all_leaves(store).await, leaves);
+    assert_eq!(root_from_store(store, N as u64).await, reference_root(&leaves));
+    assert_eq!(root_from_store(store, 777).await, reference_root(&leaves[..777]));
+    assert_eq!(store.all_persons("", 100_000).await.unwrap().len(), N);
+    assert_eq!(store.all_households().await.unwrap().len(), N / 5);
+    // A subject listed twice is recorded once.
+    let events = store.person_events(&pins[1000], None).await.unwrap();
+    assert_eq!(seqs(&events), vec![1001]);
+    let seen = store.access_for_person(&pins[1000], 10).await.unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].event_seq, Some(1001));
+
+    let before = snapshot(store).await;
+    let mut again = batch(
+        t(2),
+        (0..N).map(|i| event(&format!("more-{i}"), "record_imported", &[], "/01/")).collect(),
+    );
+    again.persons = (0..N)
+        .map(|i| insert(person(&format!("8{i:09}"), 1)))
+        .chain([insert(person(&pins[600], 1))])
+        .collect();
+    expect_duplicate(store.commit(again).await, "person");
+    assert_eq!(snapshot(store).await, before);
+}
+
+/// Import keys: reserved once, never overwritten, read back by source id; a value taken by a
+/// person or by another source id is not reserved again.
+async fn case_import_keys(store: &dyn Store) {
+    use thabian_store::{IMPORT_HOUSEHOLD, IMPORT_PERSON};
+    let mut b = batch(t(1), vec![event("e-1", "birth_registered", &["1111111111"], "/01/")]);
+    b.persons = vec![insert(person("1111111111", 1))];
+    store.commit(b).await.unwrap();
+
+    let keys: Vec<(String, String)> = (0..1_500)
+        .map(|i| (format!("SRC-{i:05}"), format!("2{i:09}")))
+        .collect();
+    store.reserve_import_keys(IMPORT_PERSON, &keys).await.unwrap();
+    store
+        .reserve_import_keys(
+            IMPORT_PERSON,
+            &[
+                // Already recorded: kept as it was.
+                ("SRC-00007".into(), "3000000000".into()),
+                // Value reserved by another source id: skipped.
+                ("SRC-NEW".into(), "2000000001".into()),
+                ("SRC-OK".into(), "3000000001".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    // The same source id as a household is another key.
+    store
+        .reserve_import_keys(IMPORT_HOUSEHOLD, &[("SRC-00007".into(), "H-7".into())])
+        .await
+        .unwrap();
+
+    let mut asked: Vec<String> = keys.iter().map(|(s, _)| s.clone()).collect();
+    asked.extend(["SRC-NEW".into(), "SRC-OK".into(), "SRC-MISSING".into()]);
+    let mut found = store.import_keys(IMPORT_PERSON, &asked).await.unwrap();
+    found.sort();
+    let mut expected = keys.clone();
+    expected.push(("SRC-OK".into(), "3000000001".into()));
+    expected.sort();
+    assert_eq!(found, expected);
+    assert_eq!(
+        store.import_keys(IMPORT_HOUSEHOLD, &["SRC-00007".into()]).await.unwrap(),
+        vec![("SRC-00007".to_owned(), "H-7".to_owned())]
+    );
+
+    let mut taken = store
+        .taken(
+            IMPORT_PERSON,
+            &["1111111111".into(), "2000000005".into(), "5555555555".into(), "H-7".into()],
+        )
+        .await
+        .unwrap();
+    taken.sort();
+    assert_eq!(taken, vec!["1111111111".to_owned(), "2000000005".to_owned()]);
+    assert_eq!(
+        store.taken(IMPORT_HOUSEHOLD, &["H-7".into(), "H-8".into()]).await.unwrap(),
+        vec!["H-7".to_owned()]
+    );
+    assert!(store.taken("nonsense", &["x".into()]).await.is_err());
+}
+
 // ---------------------------------------------------------------------------------------------
 // The two backends
 // ---------------------------------------------------------------------------------------------
@@ -1653,4 +1765,6 @@ conformance! {
     officials_and_tokens => case_officials_and_tokens(store),
     checkpoints_and_keys => case_checkpoints_and_keys(store),
     group_commit => case_group_commit(store),
+    bulk_batch => case_bulk_batch(store),
+    import_keys => case_import_keys(store),
 }
