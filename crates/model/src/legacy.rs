@@ -153,7 +153,10 @@ impl LegacyRecord {
                 if !areas.contains(code) {
                     return Err(bad(
                         "unknown-admin-area",
-                        format!("{field}: no admin area {code:?} in profile {}", profile.code),
+                        format!(
+                            "{field}: no admin area {code:?} in profile {}",
+                            profile.code
+                        ),
                     ));
                 }
             }

@@ -359,7 +359,8 @@ impl Household {
             }
             // A migrated household book has no creation event: its first imported member
             // brings it, in the area of that member's residence.
-            (EventPayload::RecordImported(r), None) => match (&r.household, &r.permanent_residence) {
+            (EventPayload::RecordImported(r), None) => match (&r.household, &r.permanent_residence)
+            {
                 (Some(m), Some(residence)) if m.household == id => {
                     let mut members = BTreeMap::new();
                     members.insert(r.pin.clone(), m.relationship);

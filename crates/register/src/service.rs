@@ -150,26 +150,27 @@ pub struct IssuedToken {
 }
 
 pub struct Register {
-    store: DynStore,
-    profile: Arc<Profile>,
-    areas: Arc<AdminTree>,
+    pub(crate) store: DynStore,
+    pub(crate) profile: Arc<Profile>,
+    pub(crate) areas: Arc<AdminTree>,
     access: AccessLog,
     committer: crate::committer::Committer,
     clock: Arc<dyn Clock>,
     feed_notify: Arc<Notify>,
-    /// Where PINs are drawn from: the OS CSPRNG, unless a test replays a seeded sequence.
+    /// Where PINs are drawn from: a CSPRNG seeded by the OS, unless a test replays a seeded
+    /// sequence.
     pin_rng: std::sync::Mutex<Box<dyn rand::RngCore + Send>>,
 }
 
 /// Attempts at one submission: optimistic-concurrency conflicts and PIN collisions are retried.
-const MAX_ATTEMPTS: usize = 16;
+pub(crate) const MAX_ATTEMPTS: usize = 16;
 
-fn decode_person(row: &PersonRow) -> Result<Person> {
+pub(crate) fn decode_person(row: &PersonRow) -> Result<Person> {
     serde_json::from_str(&row.record)
         .map_err(|e| RegisterError::Store(StoreError::Corrupt(format!("person {}: {e}", row.pin))))
 }
 
-fn decode_household(row: &HouseholdRow) -> Result<Household> {
+pub(crate) fn decode_household(row: &HouseholdRow) -> Result<Household> {
     serde_json::from_str(&row.record).map_err(|e| {
         RegisterError::Store(StoreError::Corrupt(format!("household {}: {e}", row.id)))
     })
@@ -181,7 +182,7 @@ pub fn decode_event(stored: &StoredEvent) -> Result<Event> {
     })
 }
 
-fn json<T: Serialize>(value: &T) -> Result<String> {
+pub(crate) fn json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| RegisterError::Internal(e.to_string()))
 }
 
@@ -202,7 +203,11 @@ impl Register {
             committer,
             clock,
             feed_notify: Arc::new(Notify::new()),
-            pin_rng: std::sync::Mutex::new(Box::new(rand::rngs::OsRng)),
+            // A CSPRNG seeded from the OS: PINs stay unpredictable without a system call for
+            // every digit drawn (which dominated bulk imports).
+            pin_rng: std::sync::Mutex::new(Box::new(
+                <rand::rngs::StdRng as rand::SeedableRng>::from_entropy(),
+            )),
         }
     }
 
@@ -231,13 +236,18 @@ impl Register {
         self.clock.now()
     }
 
-    fn area_path(&self, code: &str) -> String {
+    /// Wakes change-feed long polls after a commit.
+    pub(crate) fn notify_feed(&self) {
+        self.feed_notify.notify_waiters();
+    }
+
+    pub(crate) fn area_path(&self, code: &str) -> String {
         self.areas.path(code).unwrap_or_else(|| "/".to_owned())
     }
 
     /// The areas a person's events are news to: where they live permanently (or were born)
     /// and where they are temporarily registered.
-    fn person_paths(&self, p: &Person) -> Vec<String> {
+    pub(crate) fn person_paths(&self, p: &Person) -> Vec<String> {
         std::iter::once(p.jurisdiction_area())
             .chain(p.temporary_residence.as_ref().map(|r| r.area.as_str()))
             .map(|a| self.area_path(a))
@@ -268,7 +278,7 @@ impl Register {
         })
     }
 
-    fn access_record(
+    pub(crate) fn access_record(
         &self,
         ctx: &RequestContext,
         pin: Option<&str>,
@@ -646,11 +656,22 @@ impl Register {
         province_of: &str,
         p: &thabian_model::event::PersonParticulars,
     ) -> Result<Pin> {
+        self.draw_pin(province_of, p.sex, p.date_of_birth.year())
+    }
+
+    /// Draws a PIN for a person born in the province of `province_of` (the vn-12 scheme
+    /// encodes it, with the century, sex and year of birth).
+    pub(crate) fn draw_pin(
+        &self,
+        province_of: &str,
+        sex: thabian_model::sex::Sex,
+        birth_year: i32,
+    ) -> Result<Pin> {
         let province = self.areas.province_of(province_of).map(|a| a.code.clone());
         let ctx = PinContext {
             birth_registration_province: province,
-            sex: Some(p.sex),
-            birth_year: Some(p.date_of_birth.year()),
+            sex: Some(sex),
+            birth_year: Some(birth_year),
         };
         let mut rng = self
             .pin_rng
@@ -664,7 +685,7 @@ impl Register {
         })
     }
 
-    fn new_household_id() -> String {
+    pub(crate) fn new_household_id() -> String {
         // Opaque and random: household numbers leave the system on certificates.
         use rand::Rng;
         let mut rng = rand::rngs::OsRng;
@@ -683,7 +704,7 @@ impl Register {
             .collect()
     }
 
-    async fn load_persons(&self, pins: &[Pin]) -> Result<HashMap<Pin, Person>> {
+    pub(crate) async fn load_persons(&self, pins: &[Pin]) -> Result<HashMap<Pin, Person>> {
         let keys: Vec<String> = pins.iter().map(|p| p.to_string()).collect();
         let mut out = HashMap::new();
         for row in self.store.persons(&keys).await? {
@@ -778,11 +799,20 @@ impl Register {
             Change::Birth { .. } | Change::Import { pin: None, .. }
         );
         if drew_pin {
-            if let Some(pin) = subjects.first().filter(|p| persons.contains_key(*p)) {
-                return Err(RegisterError::Store(StoreError::Duplicate {
-                    what: "person",
-                    key: pin.to_string(),
-                }));
+            if let Some(pin) = subjects.first() {
+                // Issued, or reserved by a migration in progress.
+                let taken = persons.contains_key(pin)
+                    || !self
+                        .store
+                        .taken(thabian_store::IMPORT_PERSON, &[pin.to_string()])
+                        .await?
+                        .is_empty();
+                if taken {
+                    return Err(RegisterError::Store(StoreError::Duplicate {
+                        what: "person",
+                        key: pin.to_string(),
+                    }));
+                }
             }
         }
         if let (Some(expected), Some(target)) = (sub.if_match, &sub.target) {
@@ -923,7 +953,7 @@ impl Register {
         Ok(outcome)
     }
 
-    fn authorize_change(
+    pub(crate) fn authorize_change(
         &self,
         principal: &Principal,
         event: &Event,

@@ -58,10 +58,6 @@ pub(crate) fn multi_row_insert(head: &str, cols: usize, rows: usize, tail: &str)
     sql
 }
 
-/// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
-/// parameters for the widest table (12 columns).
-pub(crate) const ROWS_PER_STATEMENT: usize = 500;
-
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
@@ -293,7 +289,7 @@ macro_rules! impl_store {
 
         /// Inserts new person rows, many per statement.
         async fn insert_persons(conn: &mut <$db as sqlx::Database>::Connection, rows: &[&PersonRow]) -> Result<()> {
-            for chunk in rows.chunks(crate::common::ROWS_PER_STATEMENT) {
+            for chunk in rows.chunks(<$store>::BULK_ROWS) {
                 let sql = crate::common::multi_row_insert(
                     "INSERT INTO persons (pin, version, status, residence_path, household, father, mother, spouse, record)",
                     9, chunk.len(), "",
@@ -319,7 +315,7 @@ macro_rules! impl_store {
         }
 
         async fn insert_households(conn: &mut <$db as sqlx::Database>::Connection, rows: &[&HouseholdRow]) -> Result<()> {
-            for chunk in rows.chunks(crate::common::ROWS_PER_STATEMENT) {
+            for chunk in rows.chunks(<$store>::BULK_ROWS) {
                 let sql = crate::common::multi_row_insert(
                     "INSERT INTO households (id, version, head, area_path, record)", 5, chunk.len(), "",
                 );
@@ -343,7 +339,7 @@ macro_rules! impl_store {
         }
 
         async fn insert_access_rows(conn: &mut <$db as sqlx::Database>::Connection, rows: &[AccessRecord]) -> Result<()> {
-            for chunk in rows.chunks(crate::common::ROWS_PER_STATEMENT) {
+            for chunk in rows.chunks(<$store>::BULK_ROWS) {
                 let sql = crate::common::multi_row_insert(
                     "INSERT INTO access_log (id, at, official_id, pin, action, purpose, client, detail, event_seq)",
                     9, chunk.len(), "",
@@ -416,7 +412,7 @@ macro_rules! impl_store {
                     leaf_hash: leaf,
                 });
             }
-            for chunk in committed.chunks(crate::common::ROWS_PER_STATEMENT) {
+            for chunk in committed.chunks(<$store>::BULK_ROWS) {
                 let sql = crate::common::multi_row_insert(
                     "INSERT INTO events (seq, id, kind, subjects, area_path, effective, recorded_at, actor, office, \
                      idempotency_key, body, leaf_hash)",
@@ -436,7 +432,7 @@ macro_rules! impl_store {
                     Err(e) => return Err(e.into()),
                 }
             }
-            for chunk in subjects.chunks(crate::common::ROWS_PER_STATEMENT * 2) {
+            for chunk in subjects.chunks(<$store>::BULK_ROWS * 2) {
                 let sql = crate::common::multi_row_insert("INSERT INTO event_subjects (pin, seq)", 2, chunk.len(), "");
                 let mut q = sqlx::query(&sql);
                 for (pin, seq) in chunk {
@@ -444,7 +440,7 @@ macro_rules! impl_store {
                 }
                 q.execute(&mut *conn).await?;
             }
-            for chunk in nodes.chunks(crate::common::ROWS_PER_STATEMENT * 2) {
+            for chunk in nodes.chunks(<$store>::BULK_ROWS * 2) {
                 let sql = crate::common::multi_row_insert("INSERT INTO merkle_nodes (level, idx, hash)", 3, chunk.len(), "");
                 let mut q = sqlx::query(&sql);
                 for (node, hash) in chunk {
@@ -803,18 +799,18 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn reserve_import_keys(&self, kind: &str, keys: &[(String, String)]) -> Result<()> {
+            async fn reserve_import_keys(&self, kind: &str, keys: &[ImportKey]) -> Result<()> {
                 if keys.is_empty() {
                     return Ok(());
                 }
                 let mut tx = self.begin_write().await?;
-                for chunk in keys.chunks(crate::common::ROWS_PER_STATEMENT * 2) {
+                for chunk in keys.chunks(<$store>::BULK_ROWS) {
                     let sql = crate::common::multi_row_insert(
-                        "INSERT INTO import_keys (kind, source_id, value)", 3, chunk.len(), " ON CONFLICT DO NOTHING",
+                        "INSERT INTO import_keys (kind, source_id, value, digest)", 4, chunk.len(), " ON CONFLICT DO NOTHING",
                     );
                     let mut q = sqlx::query(&sql);
-                    for (source_id, value) in chunk {
-                        q = q.bind(kind).bind(source_id).bind(value);
+                    for k in chunk {
+                        q = q.bind(kind).bind(&k.source_id).bind(&k.value).bind(&k.digest);
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -822,12 +818,12 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn import_keys(&self, kind: &str, source_ids: &[String]) -> Result<Vec<(String, String)>> {
+            async fn import_keys(&self, kind: &str, source_ids: &[String]) -> Result<Vec<ImportKey>> {
                 let mut out = Vec::with_capacity(source_ids.len());
-                for chunk in source_ids.chunks(crate::common::ROWS_PER_STATEMENT * 2) {
+                for chunk in source_ids.chunks(<$store>::BULK_ROWS * 2) {
                     let marks: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
                     let sql = format!(
-                        "SELECT source_id, value FROM import_keys WHERE kind = $1 AND source_id IN ({})",
+                        "SELECT source_id, value, digest FROM import_keys WHERE kind = $1 AND source_id IN ({})",
                         marks.join(", ")
                     );
                     let mut q = sqlx::query(&sql).bind(kind);
@@ -835,7 +831,11 @@ macro_rules! impl_store {
                         q = q.bind(id);
                     }
                     for row in q.fetch_all(self.read_pool()).await? {
-                        out.push((row.try_get("source_id")?, row.try_get("value")?));
+                        out.push(ImportKey {
+                            source_id: row.try_get("source_id")?,
+                            value: row.try_get("value")?,
+                            digest: row.try_get("digest")?,
+                        });
                     }
                 }
                 Ok(out)
@@ -848,7 +848,7 @@ macro_rules! impl_store {
                     other => return Err(StoreError::Corrupt(format!("unknown import key kind {other:?}"))),
                 };
                 let mut out = Vec::new();
-                for chunk in values.chunks(crate::common::ROWS_PER_STATEMENT * 2) {
+                for chunk in values.chunks(<$store>::BULK_ROWS * 2) {
                     let marks: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
                     let marks = marks.join(", ");
                     let sql = format!(

@@ -250,13 +250,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
 
     // --- migrations from legacy registers ---
-    /// Records `(source_id, value)` pairs of `kind` ([`IMPORT_PERSON`]: a PIN,
+    /// Records keys of `kind` ([`IMPORT_PERSON`]: a PIN,
     /// [`IMPORT_HOUSEHOLD`]: a household number), skipping a source id already recorded and a
     /// value already reserved; never overwrites. Read back with [`Store::import_keys`].
-    async fn reserve_import_keys(&self, kind: &str, keys: &[(String, String)]) -> Result<()>;
-    /// The values recorded for these source ids (those recorded), as `(source_id, value)`.
-    async fn import_keys(&self, kind: &str, source_ids: &[String])
-        -> Result<Vec<(String, String)>>;
+    async fn reserve_import_keys(&self, kind: &str, keys: &[ImportKey]) -> Result<()>;
+    /// The keys recorded for these source ids (those recorded).
+    async fn import_keys(&self, kind: &str, source_ids: &[String]) -> Result<Vec<ImportKey>>;
     /// Which of these values are taken: issued (a person's PIN, a household's number) or reserved.
     async fn taken(&self, kind: &str, values: &[String]) -> Result<Vec<String>>;
 
@@ -279,6 +278,15 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+/// The PIN or household number reserved for a record of a legacy register.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ImportKey {
+    pub source_id: String,
+    pub value: String,
+    /// A digest of the source record, to tell a re-run from a reused source id.
+    pub digest: String,
+}
 
 /// [`Store::reserve_import_keys`] kinds.
 pub const IMPORT_PERSON: &str = "person";

@@ -14,6 +14,9 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Rows per multi-row statement: under the 65,535 bound parameters for the widest table.
+    pub(crate) const BULK_ROWS: usize = 500;
+
     const LOCK_HEAD: &'static str =
         "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1 FOR UPDATE";
 

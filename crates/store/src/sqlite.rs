@@ -15,6 +15,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Rows per multi-row statement. Small: binding looks each parameter up by name
+    /// (`sqlite3_bind_parameter_name` walks a list), so a statement's cost grows with the square
+    /// of its parameter count; ~500 parameters keep that negligible.
+    pub(crate) const BULK_ROWS: usize = 40;
+
     const LOCK_HEAD: &'static str =
         "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1";
 

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use thabian_ledger::{Hash, NodeId};
 use thabian_store::{
     format_time, AccessRecord, CheckpointRow, FeedFilter, HouseholdRow, IdempotencyRecord,
-    NewEvent, OfficialRow, PersonRow, Store, StoreError, StoredEvent, StoredIdempotency, TokenRow,
-    Versioned, WriteBatch,
+    ImportKey, NewEvent, OfficialRow, PersonRow, Store, StoreError, StoredEvent, StoredIdempotency,
+    TokenRow, Versioned, WriteBatch,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1613,11 +1613,20 @@ async fn case_bulk_batch(store: &dyn Store) {
         t(1),
         pins.iter()
             .enumerate()
-            .map(|(i, pin)| event(&format!("bulk-{i}"), "record_imported", &[pin, pin], "/01/0101/"))
+            .map(|(i, pin)| {
+                event(
+                    &format!("bulk-{i}"),
+                    "record_imported",
+                    &[pin, pin],
+                    "/01/0101/",
+                )
+            })
             .collect(),
     );
     b.persons = pins.iter().map(|p| insert(person(p, 1))).collect();
-    b.households = (0..N / 5).map(|i| insert(household(&format!("H{i}"), 1, None))).collect();
+    b.households = (0..N / 5)
+        .map(|i| insert(household(&format!("H{i}"), 1, None)))
+        .collect();
     b.access = pins
         .iter()
         .enumerate()
@@ -1631,8 +1640,14 @@ async fn case_bulk_batch(store: &dyn Store) {
     assert_eq!(store.log_size().await.unwrap(), N as u64);
     let leaves: Vec<Hash> = committed.iter().map(|e| e.leaf_hash).collect();
     assert_eq!(all_leaves(store).await, leaves);
-    assert_eq!(root_from_store(store, N as u64).await, reference_root(&leaves));
-    assert_eq!(root_from_store(store, 777).await, reference_root(&leaves[..777]));
+    assert_eq!(
+        root_from_store(store, N as u64).await,
+        reference_root(&leaves)
+    );
+    assert_eq!(
+        root_from_store(store, 777).await,
+        reference_root(&leaves[..777])
+    );
     assert_eq!(store.all_persons("", 100_000).await.unwrap().len(), N);
     assert_eq!(store.all_households().await.unwrap().len(), N / 5);
     // A subject listed twice is recorded once.
@@ -1645,7 +1660,9 @@ async fn case_bulk_batch(store: &dyn Store) {
     let before = snapshot(store).await;
     let mut again = batch(
         t(2),
-        (0..N).map(|i| event(&format!("more-{i}"), "record_imported", &[], "/01/")).collect(),
+        (0..N)
+            .map(|i| event(&format!("more-{i}"), "record_imported", &[], "/01/"))
+            .collect(),
     );
     again.persons = (0..N)
         .map(|i| insert(person(&format!("8{i:09}"), 1)))
@@ -1659,57 +1676,82 @@ async fn case_bulk_batch(store: &dyn Store) {
 /// person or by another source id is not reserved again.
 async fn case_import_keys(store: &dyn Store) {
     use thabian_store::{IMPORT_HOUSEHOLD, IMPORT_PERSON};
-    let mut b = batch(t(1), vec![event("e-1", "birth_registered", &["1111111111"], "/01/")]);
+    let mut b = batch(
+        t(1),
+        vec![event("e-1", "birth_registered", &["1111111111"], "/01/")],
+    );
     b.persons = vec![insert(person("1111111111", 1))];
     store.commit(b).await.unwrap();
 
-    let keys: Vec<(String, String)> = (0..1_500)
-        .map(|i| (format!("SRC-{i:05}"), format!("2{i:09}")))
+    let key = |s: &str, v: &str| ImportKey {
+        source_id: s.to_owned(),
+        value: v.to_owned(),
+        digest: format!("d-{s}"),
+    };
+    let keys: Vec<ImportKey> = (0..1_500)
+        .map(|i| key(&format!("SRC-{i:05}"), &format!("2{i:09}")))
         .collect();
-    store.reserve_import_keys(IMPORT_PERSON, &keys).await.unwrap();
+    store
+        .reserve_import_keys(IMPORT_PERSON, &keys)
+        .await
+        .unwrap();
     store
         .reserve_import_keys(
             IMPORT_PERSON,
             &[
                 // Already recorded: kept as it was.
-                ("SRC-00007".into(), "3000000000".into()),
+                key("SRC-00007", "3000000000"),
                 // Value reserved by another source id: skipped.
-                ("SRC-NEW".into(), "2000000001".into()),
-                ("SRC-OK".into(), "3000000001".into()),
+                key("SRC-NEW", "2000000001"),
+                key("SRC-OK", "3000000001"),
             ],
         )
         .await
         .unwrap();
     // The same source id as a household is another key.
     store
-        .reserve_import_keys(IMPORT_HOUSEHOLD, &[("SRC-00007".into(), "H-7".into())])
+        .reserve_import_keys(IMPORT_HOUSEHOLD, &[key("SRC-00007", "H-7")])
         .await
         .unwrap();
 
-    let mut asked: Vec<String> = keys.iter().map(|(s, _)| s.clone()).collect();
+    let mut asked: Vec<String> = keys.iter().map(|k| k.source_id.clone()).collect();
     asked.extend(["SRC-NEW".into(), "SRC-OK".into(), "SRC-MISSING".into()]);
     let mut found = store.import_keys(IMPORT_PERSON, &asked).await.unwrap();
     found.sort();
     let mut expected = keys.clone();
-    expected.push(("SRC-OK".into(), "3000000001".into()));
+    expected.push(key("SRC-OK", "3000000001"));
     expected.sort();
     assert_eq!(found, expected);
     assert_eq!(
-        store.import_keys(IMPORT_HOUSEHOLD, &["SRC-00007".into()]).await.unwrap(),
-        vec![("SRC-00007".to_owned(), "H-7".to_owned())]
+        store
+            .import_keys(IMPORT_HOUSEHOLD, &["SRC-00007".into()])
+            .await
+            .unwrap(),
+        vec![key("SRC-00007", "H-7")]
     );
 
     let mut taken = store
         .taken(
             IMPORT_PERSON,
-            &["1111111111".into(), "2000000005".into(), "5555555555".into(), "H-7".into()],
+            &[
+                "1111111111".into(),
+                "2000000005".into(),
+                "5555555555".into(),
+                "H-7".into(),
+            ],
         )
         .await
         .unwrap();
     taken.sort();
-    assert_eq!(taken, vec!["1111111111".to_owned(), "2000000005".to_owned()]);
     assert_eq!(
-        store.taken(IMPORT_HOUSEHOLD, &["H-7".into(), "H-8".into()]).await.unwrap(),
+        taken,
+        vec!["1111111111".to_owned(), "2000000005".to_owned()]
+    );
+    assert_eq!(
+        store
+            .taken(IMPORT_HOUSEHOLD, &["H-7".into(), "H-8".into()])
+            .await
+            .unwrap(),
         vec!["H-7".to_owned()]
     );
     assert!(store.taken("nonsense", &["x".into()]).await.is_err());

@@ -75,6 +75,35 @@ enum Command {
     Rebuild,
     /// Print the OpenAPI document.
     Openapi,
+    /// Migrate a legacy register: NDJSON (one record per line) or CSV. Idempotent and
+    /// resumable: run the same command again after a crash.
+    Import {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "ndjson")]
+        format: thabian::import::Format,
+        /// CSV columns to record fields: "Column=field,Other=-" (`-` ignores a column).
+        #[arg(long, default_value = "")]
+        map: String,
+        /// The law or decree the migration is done under (recorded in every event).
+        #[arg(long, default_value = "Migration of the legacy population register")]
+        legal_basis: String,
+        /// The reference of the migration's authorising document; default: the file's name.
+        #[arg(long)]
+        document_ref: Option<String>,
+        /// The registering office (admin-area code); default: the administrator's office.
+        #[arg(long)]
+        office: Option<String>,
+        /// Records per transaction.
+        #[arg(long, default_value_t = 5_000)]
+        batch: usize,
+        /// Where refused records are listed (CSV: line, source_id, code, message);
+        /// default: FILE.errors.csv.
+        #[arg(long)]
+        errors: Option<PathBuf>,
+        /// No progress bar or progress lines.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Measure registrations, PIN lookups and the change feed over HTTP on a fresh database;
     /// writes a JSON report (uses --database-url if given, else a temporary SQLite file).
     Bench {
@@ -199,6 +228,69 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             eprintln!("report written to {}", out.display());
+        }
+        Command::Import {
+            file,
+            format,
+            map,
+            legal_basis,
+            document_ref,
+            office,
+            batch,
+            errors,
+            quiet,
+        } => {
+            if batch == 0 {
+                bail!("--batch must be at least 1");
+            }
+            let platform = open(&config(&cli.global)).await?;
+            if let Some(issued) = platform.register.bootstrap().await? {
+                eprintln!(
+                    "Created the administrator; its token (shown once): {}",
+                    issued.token
+                );
+            }
+            // Registering is a supervisor's act; the operator performs it for the whole country.
+            let admin = cli_admin(&platform, "migration import").await?;
+            let ctx = RequestContext {
+                principal: thabian_register::Principal {
+                    role: Role::Supervisor,
+                    ..admin.principal
+                },
+                ..admin
+            };
+            let errors = errors.unwrap_or_else(|| {
+                let mut name = file.as_os_str().to_owned();
+                name.push(".errors.csv");
+                PathBuf::from(name)
+            });
+            let document_ref =
+                document_ref.or_else(|| file.file_name().map(|n| n.to_string_lossy().into_owned()));
+            let options = thabian::import::ImportOptions {
+                format,
+                mapping: thabian::import::parse_mapping(&map)?,
+                batch_size: batch,
+                settings: thabian_register::import::ImportSettings {
+                    legal_basis: thabian_model::event::LegalBasis {
+                        act: legal_basis,
+                        document_ref,
+                    },
+                    office,
+                    settle: false,
+                },
+                errors: errors.clone(),
+                progress: if quiet {
+                    thabian::import::Progress::Quiet
+                } else {
+                    thabian::import::Progress::Auto
+                },
+            };
+            let summary = thabian::import::run(&platform.register, &ctx, &file, &options).await?;
+            platform
+                .log
+                .checkpoint_if_due(platform.clock.now(), true)
+                .await?;
+            summary.print(&errors, &mut std::io::stdout())?;
         }
         Command::Openapi => {
             println!("{}", thabian_api::openapi_document());

@@ -6,6 +6,8 @@ CREATE TABLE import_keys (
     kind TEXT NOT NULL,
     source_id TEXT NOT NULL,
     value TEXT NOT NULL,
+    -- SHA-256 of the source record as first reserved: a source id reused for another record is refused.
+    digest TEXT NOT NULL,
     PRIMARY KEY (kind, source_id)
 );
 CREATE UNIQUE INDEX import_keys_value ON import_keys (kind, value);

@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod flow;
 mod harness;
+mod import;
 mod multinode;
 mod proofs;

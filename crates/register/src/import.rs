@@ -1,0 +1,596 @@
+//! Migration from legacy registers, in bulk, through the same write path as every other change.
+//!
+//! An import runs in two passes over the source (the caller streams it; nothing here holds more
+//! than one batch):
+//! 1. [`Register::reserve_import_keys`] assigns each valid record its PIN (a kept one, checked,
+//!    or a fresh draw) and each source household its number, and records them by source id.
+//!    Records can then refer to records further down the file, and a re-run finds the same keys.
+//! 2. [`Register::import_batch`] turns each record into one `record_imported` event, checked by
+//!    the same rules as a single registration, and commits the batch in one transaction: events,
+//!    Merkle nodes, projections and access records together, or nothing. A record whose parent is
+//!    not imported yet is handed back as deferred; the caller offers it again later.
+//!
+//! A record already imported (a re-run after a crash) is skipped, so an import is idempotent and
+//! resumable. Each refused record comes back with a stable code and a reason.
+use crate::auth::{Permission, RequestContext};
+use crate::service::{decode_household, json, Register, MAX_ATTEMPTS};
+use crate::{RegisterError, Result};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use thabian_model::event::{Event, EventPayload, LegalBasis, EVENT_SCHEMA};
+use thabian_model::legacy::{LegacyError, LegacyRecord, Resolved};
+use thabian_model::person::{Household, Person};
+use thabian_model::pin::Pin;
+use thabian_model::rules::{self, RuleContext};
+use thabian_store::{
+    AccessRecord, ImportKey, NewEvent, Versioned, WriteBatch, IMPORT_HOUSEHOLD, IMPORT_PERSON,
+};
+
+/// One record of the source, with where it came from.
+#[derive(Debug, Clone)]
+pub struct SourceLine {
+    /// 1-based line (NDJSON) or row (CSV) number, for the error report.
+    pub number: u64,
+    pub record: LegacyRecord,
+}
+
+/// A record that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub line: u64,
+    pub source_id: String,
+    /// Stable code (a legacy-format code, a rule's code, or an import code).
+    pub code: String,
+    pub message: String,
+}
+
+/// What became of one batch.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    pub imported: u64,
+    /// Already in the register from an earlier run.
+    pub already_imported: u64,
+    /// Line numbers of records waiting for a parent that is not imported yet.
+    pub deferred: Vec<u64>,
+    pub rejected: Vec<Rejection>,
+    /// Line numbers skipped because pass 1 already reported them.
+    pub skipped: u64,
+}
+
+/// The legal basis and office of a whole import.
+#[derive(Debug, Clone)]
+pub struct ImportSettings {
+    pub legal_basis: LegalBasis,
+    /// The registering office; the official's office when absent.
+    pub office: Option<String>,
+    /// In the last round, a record still waiting for a parent is refused instead of deferred.
+    pub settle: bool,
+}
+
+fn digest(record: &LegacyRecord) -> Result<String> {
+    Ok(hex::encode(Sha256::digest(json(record)?.as_bytes())))
+}
+
+fn reject(line: &SourceLine, code: &str, message: impl Into<String>) -> Rejection {
+    Rejection {
+        line: line.number,
+        source_id: line.record.source_id.clone(),
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn from_legacy(line: &SourceLine, e: LegacyError) -> Rejection {
+    reject(line, e.code, e.message)
+}
+
+impl Register {
+    /// Checks a record on its own (form, names, dates, areas): what pass 1 reports.
+    pub fn check_legacy(&self, record: &LegacyRecord) -> std::result::Result<(), LegacyError> {
+        record.check(&self.profile, &self.areas, self.now().date_naive())
+    }
+
+    /// Pass 1: reserves a PIN for every record in `lines` that passes [`Register::check_legacy`]
+    /// and a number for every source household they name. Returns the records refused (each
+    /// once: pass 2 skips them silently).
+    pub async fn reserve_import_keys(
+        &self,
+        ctx: &RequestContext,
+        lines: &[SourceLine],
+    ) -> Result<Vec<Rejection>> {
+        ctx.principal.require(Permission::RegisterSensitiveEvent)?;
+        let mut rejected = Vec::new();
+        let mut valid = Vec::with_capacity(lines.len());
+        for line in lines {
+            match self.check_legacy(&line.record) {
+                Ok(()) => valid.push((line, digest(&line.record)?)),
+                Err(e) => rejected.push(from_legacy(line, e)),
+            }
+        }
+        let ids: Vec<String> = valid
+            .iter()
+            .map(|(l, _)| l.record.source_id.clone())
+            .collect();
+        let known: HashMap<String, ImportKey> = self
+            .store
+            .import_keys(IMPORT_PERSON, &ids)
+            .await?
+            .into_iter()
+            .map(|k| (k.source_id.clone(), k))
+            .collect();
+
+        // Records with a kept PIN: it must be free, or already theirs.
+        let mut wanted: Vec<(&SourceLine, String)> = Vec::new();
+        let mut fresh: Vec<(&SourceLine, String)> = Vec::new();
+        let mut in_batch: HashSet<&str> = HashSet::new();
+        for (line, d) in valid {
+            if let Some(k) = known.get(&line.record.source_id) {
+                if k.digest != d {
+                    rejected.push(reject(
+                        line,
+                        "source-id-reused",
+                        format!(
+                            "source id {} was already imported for a different record (PIN {})",
+                            line.record.source_id, k.value
+                        ),
+                    ));
+                }
+                continue;
+            }
+            if !in_batch.insert(line.record.source_id.as_str()) {
+                // Same source id twice in one batch: the first one wins, as across batches.
+                continue;
+            }
+            match &line.record.pin {
+                Some(_) => wanted.push((line, d)),
+                None => fresh.push((line, d)),
+            }
+        }
+        let kept: Vec<String> = wanted
+            .iter()
+            .filter_map(|(l, _)| l.record.pin.clone())
+            .collect();
+        let taken: HashSet<String> = self
+            .store
+            .taken(IMPORT_PERSON, &kept)
+            .await?
+            .into_iter()
+            .collect();
+        let mut keys = Vec::new();
+        let mut seen_pins = HashSet::new();
+        for (line, d) in &wanted {
+            let Some(pin) = &line.record.pin else {
+                continue;
+            };
+            if taken.contains(pin) || !seen_pins.insert(pin.clone()) {
+                rejected.push(reject(
+                    line,
+                    "pin-taken",
+                    format!("PIN {pin} is already issued to another person"),
+                ));
+            } else {
+                keys.push(ImportKey {
+                    source_id: line.record.source_id.clone(),
+                    value: pin.clone(),
+                    digest: d.clone(),
+                });
+            }
+        }
+        self.store.reserve_import_keys(IMPORT_PERSON, &keys).await?;
+        self.check_reserved(&keys, &mut rejected, &wanted).await?;
+
+        // Fresh PINs: draw, drop the ones taken, reserve, read back; redraw what lost a race.
+        let mut pending = fresh;
+        for _ in 0..MAX_ATTEMPTS {
+            if pending.is_empty() {
+                break;
+            }
+            let mut draws = Vec::with_capacity(pending.len());
+            for (line, _) in &pending {
+                let r = &line.record;
+                match self.draw_pin(&r.place_of_birth, r.sex, r.date_of_birth.year()) {
+                    Ok(pin) => draws.push(pin.into_string()),
+                    Err(e) => {
+                        rejected.push(reject(line, e.code(), e.to_string()));
+                        draws.push(String::new());
+                    }
+                }
+            }
+            let taken: HashSet<String> = self
+                .store
+                .taken(IMPORT_PERSON, &draws)
+                .await?
+                .into_iter()
+                .collect();
+            let mut unique = HashSet::new();
+            let mut keys = Vec::new();
+            for ((line, d), pin) in pending.iter().zip(&draws) {
+                if !pin.is_empty() && !taken.contains(pin) && unique.insert(pin.as_str()) {
+                    keys.push(ImportKey {
+                        source_id: line.record.source_id.clone(),
+                        value: pin.clone(),
+                        digest: d.clone(),
+                    });
+                }
+            }
+            self.store.reserve_import_keys(IMPORT_PERSON, &keys).await?;
+            let ids: Vec<String> = pending
+                .iter()
+                .map(|(l, _)| l.record.source_id.clone())
+                .collect();
+            let now_known: HashSet<String> = self
+                .store
+                .import_keys(IMPORT_PERSON, &ids)
+                .await?
+                .into_iter()
+                .map(|k| k.source_id)
+                .collect();
+            pending = pending
+                .into_iter()
+                .zip(draws)
+                .filter(|((_, _), pin)| !pin.is_empty())
+                .map(|(p, _)| p)
+                .filter(|(l, _)| !now_known.contains(&l.record.source_id))
+                .collect();
+        }
+        if !pending.is_empty() {
+            return Err(RegisterError::Contention);
+        }
+
+        // Households: one number per source household, shared by its members.
+        let households: BTreeSet<String> = lines
+            .iter()
+            .filter_map(|l| l.record.household.clone())
+            .collect();
+        let households: Vec<String> = households.into_iter().collect();
+        let mut missing: Vec<String> = {
+            let known: HashSet<String> = self
+                .store
+                .import_keys(IMPORT_HOUSEHOLD, &households)
+                .await?
+                .into_iter()
+                .map(|k| k.source_id)
+                .collect();
+            households
+                .into_iter()
+                .filter(|h| !known.contains(h))
+                .collect()
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            if missing.is_empty() {
+                break;
+            }
+            let numbers: Vec<String> = missing.iter().map(|_| Self::new_household_id()).collect();
+            let taken: HashSet<String> = self
+                .store
+                .taken(IMPORT_HOUSEHOLD, &numbers)
+                .await?
+                .into_iter()
+                .collect();
+            let keys: Vec<ImportKey> = missing
+                .iter()
+                .zip(numbers)
+                .filter(|(_, n)| !taken.contains(n))
+                .map(|(source, n)| ImportKey {
+                    source_id: source.clone(),
+                    value: n,
+                    digest: String::new(),
+                })
+                .collect();
+            self.store
+                .reserve_import_keys(IMPORT_HOUSEHOLD, &keys)
+                .await?;
+            let known: HashSet<String> = self
+                .store
+                .import_keys(IMPORT_HOUSEHOLD, &missing)
+                .await?
+                .into_iter()
+                .map(|k| k.source_id)
+                .collect();
+            missing.retain(|h| !known.contains(h));
+        }
+        if !missing.is_empty() {
+            return Err(RegisterError::Contention);
+        }
+        rejected.sort_by_key(|r| r.line);
+        Ok(rejected)
+    }
+
+    /// A kept PIN can lose a race with a birth or another import between the check and the
+    /// reservation: such a record is refused rather than given someone else's PIN.
+    async fn check_reserved(
+        &self,
+        keys: &[ImportKey],
+        rejected: &mut Vec<Rejection>,
+        wanted: &[(&SourceLine, String)],
+    ) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = keys.iter().map(|k| k.source_id.clone()).collect();
+        let got: HashMap<String, String> = self
+            .store
+            .import_keys(IMPORT_PERSON, &ids)
+            .await?
+            .into_iter()
+            .map(|k| (k.source_id, k.value))
+            .collect();
+        for k in keys {
+            if got.get(&k.source_id) != Some(&k.value) {
+                if let Some((line, _)) = wanted
+                    .iter()
+                    .find(|(l, _)| l.record.source_id == k.source_id)
+                {
+                    rejected.push(reject(
+                        line,
+                        "pin-taken",
+                        format!("PIN {} is already issued to another person", k.value),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pass 2: imports a batch of records (in order) in one transaction.
+    pub async fn import_batch(
+        &self,
+        ctx: &RequestContext,
+        settings: &ImportSettings,
+        lines: &[SourceLine],
+    ) -> Result<BatchReport> {
+        ctx.principal.require(Permission::RegisterSensitiveEvent)?;
+        let now = self.now();
+        let today = now.date_naive();
+        let mut report = BatchReport::default();
+
+        let mut checked = Vec::with_capacity(lines.len());
+        for line in lines {
+            if line
+                .record
+                .check(&self.profile, &self.areas, today)
+                .is_err()
+            {
+                report.skipped += 1;
+            } else {
+                checked.push((line, digest(&line.record)?));
+            }
+        }
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        for (line, _) in &checked {
+            ids.insert(line.record.source_id.clone());
+            ids.extend(line.record.references().map(|(_, id)| id.to_owned()));
+        }
+        let ids: Vec<String> = ids.into_iter().collect();
+        let keys: HashMap<String, ImportKey> = self
+            .store
+            .import_keys(IMPORT_PERSON, &ids)
+            .await?
+            .into_iter()
+            .map(|k| (k.source_id.clone(), k))
+            .collect();
+        let household_ids: Vec<String> = checked
+            .iter()
+            .filter_map(|(l, _)| l.record.household.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let household_keys: HashMap<String, String> = self
+            .store
+            .import_keys(IMPORT_HOUSEHOLD, &household_ids)
+            .await?
+            .into_iter()
+            .map(|k| (k.source_id, k.value))
+            .collect();
+
+        // Everyone the batch creates or refers to, as the register has them now.
+        let pins: Vec<Pin> = keys
+            .values()
+            .map(|k| Pin::from_trusted(k.value.clone()))
+            .collect();
+        let mut persons: HashMap<Pin, Person> = self.load_persons(&pins).await?;
+        let existing: HashSet<Pin> = persons.keys().cloned().collect();
+        let mut households: HashMap<String, Household> = HashMap::new();
+        let mut household_versions: HashMap<String, u64> = HashMap::new();
+        for number in household_keys.values() {
+            if let Some(row) = self.store.household(number).await? {
+                let h = decode_household(&row)?;
+                household_versions.insert(number.clone(), h.version);
+                households.insert(number.clone(), h);
+            }
+        }
+
+        let office = settings
+            .office
+            .clone()
+            .unwrap_or_else(|| ctx.principal.office.clone());
+        let mut events = Vec::new();
+        let mut person_writes = Vec::new();
+        let mut access = Vec::new();
+        let mut touched_households: BTreeSet<String> = BTreeSet::new();
+
+        for (line, d) in checked {
+            let r = &line.record;
+            let Some(own) = keys.get(&r.source_id).filter(|k| k.digest == d) else {
+                // Refused in pass 1 (or never reserved): reported there.
+                report.skipped += 1;
+                continue;
+            };
+            let pin = Pin::from_trusted(own.value.clone());
+            if existing.contains(&pin) {
+                report.already_imported += 1;
+                continue;
+            }
+            if persons.contains_key(&pin) {
+                // The same source id twice in this batch.
+                report.already_imported += 1;
+                continue;
+            }
+            let mut resolved = Resolved {
+                pin: Some(pin.clone()),
+                ..Resolved::default()
+            };
+            let mut waiting = None;
+            let mut unresolved = None;
+            for (field, target) in r.references() {
+                let Some(k) = keys.get(target) else {
+                    unresolved = Some(format!(
+                        "{field}: no record with source id {target} was accepted in this import"
+                    ));
+                    break;
+                };
+                let target_pin = Pin::from_trusted(k.value.clone());
+                if field != "spouse" && !persons.contains_key(&target_pin) {
+                    waiting = Some(format!(
+                        "{field}: the record with source id {target} was not imported"
+                    ));
+                }
+                match field {
+                    "father" => resolved.father = Some(target_pin),
+                    "mother" => resolved.mother = Some(target_pin),
+                    _ => resolved.spouse = Some(target_pin),
+                }
+            }
+            if let Some(message) = unresolved {
+                report
+                    .rejected
+                    .push(reject(line, "unresolved-reference", message));
+                continue;
+            }
+            if let Some(message) = waiting {
+                if settings.settle {
+                    report
+                        .rejected
+                        .push(reject(line, "unresolved-reference", message));
+                } else {
+                    report.deferred.push(line.number);
+                }
+                continue;
+            }
+            if let Some(h) = &r.household {
+                match household_keys.get(h) {
+                    Some(number) => resolved.household = Some(number.clone()),
+                    None => {
+                        report.rejected.push(reject(
+                            line,
+                            "unresolved-reference",
+                            format!("household {h} has no number reserved"),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            let record = match r.to_imported(&self.profile, &resolved) {
+                Ok(record) => record,
+                Err(e) => {
+                    report.rejected.push(from_legacy(line, e));
+                    continue;
+                }
+            };
+            let event = Event {
+                schema: EVENT_SCHEMA,
+                id: uuid::Uuid::now_v7().to_string(),
+                seq: u64::MAX,
+                // The record describes the person since birth: later events fold after it.
+                effective: record.particulars.date_of_birth,
+                recorded_at: String::new(),
+                office: office.clone(),
+                actor: ctx.principal.official_id.clone(),
+                legal_basis: settings.legal_basis.clone(),
+                idempotency_key: None,
+                payload: EventPayload::RecordImported(record),
+            };
+            if let Err(e) = self.authorize_change(&ctx.principal, &event, &persons, &households) {
+                report.rejected.push(reject(line, e.code(), e.to_string()));
+                continue;
+            }
+            let rule_context = RuleContext {
+                today,
+                profile: &self.profile,
+                areas: &self.areas,
+                persons: &persons,
+                households: &households,
+            };
+            if let Err(v) = rules::check(&event, &rule_context) {
+                report
+                    .rejected
+                    .push(reject(line, v.code, v.message.clone()));
+                continue;
+            }
+            let Some(person) = Person::fold(&pin, std::iter::once(&event)) else {
+                return Err(RegisterError::Internal(format!(
+                    "an import event does not create {pin}"
+                )));
+            };
+            let mut areas: BTreeSet<String> = self.person_paths(&person).into_iter().collect();
+            if let Some(number) = event.payload.household() {
+                let current = households.remove(number);
+                if let Some(h) = Household::apply(current, number, &event) {
+                    areas.insert(self.area_path(&h.area));
+                    touched_households.insert(number.to_owned());
+                    households.insert(number.to_owned(), h);
+                }
+            }
+            let mut body = match serde_json::to_value(&event) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => {
+                    return Err(RegisterError::Internal(
+                        "an event must serialize to an object".into(),
+                    ))
+                }
+            };
+            body.remove("seq");
+            body.remove("recorded_at");
+            access.push(AccessRecord {
+                event_seq: Some(events.len() as u64),
+                ..self.access_record(
+                    ctx,
+                    Some(pin.as_str()),
+                    "change",
+                    Some("record_imported".into()),
+                )
+            });
+            events.push(NewEvent {
+                id: event.id.clone(),
+                kind: "record_imported".to_owned(),
+                subjects: vec![pin.to_string()],
+                area_path: areas.into_iter().collect::<Vec<_>>().join(" "),
+                effective: event.effective.to_string(),
+                actor: event.actor.clone(),
+                office: event.office.clone(),
+                idempotency_key: None,
+                body,
+            });
+            person_writes.push(Versioned {
+                row: self.person_row(&person)?,
+                expected_version: None,
+            });
+            persons.insert(pin, person);
+            report.imported += 1;
+        }
+        if events.is_empty() {
+            return Ok(report);
+        }
+        let mut household_writes = Vec::new();
+        for number in touched_households {
+            if let Some(h) = households.get(&number) {
+                household_writes.push(Versioned {
+                    row: self.household_row(h)?,
+                    expected_version: household_versions.get(&number).copied(),
+                });
+            }
+        }
+        self.store
+            .commit(WriteBatch {
+                now,
+                events,
+                persons: person_writes,
+                households: household_writes,
+                access,
+                idempotency: None,
+            })
+            .await?;
+        self.notify_feed();
+        Ok(report)
+    }
+}
