@@ -10,6 +10,7 @@ use thabian_store::DynStore;
 
 pub mod bench;
 pub mod demo;
+pub mod generate;
 pub mod import;
 
 /// Where the platform keeps its state and which country it serves.

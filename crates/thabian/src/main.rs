@@ -104,6 +104,8 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Write a synthetic population (legacy NDJSON, the input of `import`), deterministic for a seed.
+    Generate(thabian::generate::GenerateArgs),
     /// Measure registrations, PIN lookups and the change feed over HTTP on a fresh database;
     /// writes a JSON report (uses --database-url if given, else a temporary SQLite file).
     Bench {
@@ -229,6 +231,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             eprintln!("report written to {}", out.display());
         }
+        Command::Generate(args) => thabian::generate::run(&args)?,
         Command::Import {
             file,
             format,
