@@ -57,6 +57,39 @@ pub struct BatchReport {
     pub skipped: u64,
 }
 
+/// What a prepared batch creates, handed to the preparation of the next batch so that it can
+/// run while this one commits (the register does not have these rows yet).
+#[derive(Debug, Default)]
+pub struct Carry {
+    persons: HashMap<Pin, Person>,
+    households: HashMap<String, Household>,
+}
+
+/// A batch checked and turned into its write batch, not committed yet.
+pub struct PreparedImport {
+    pub report: BatchReport,
+    pub commit: PendingCommit,
+    pub carry: Carry,
+}
+
+/// The write of one prepared batch: owns what it needs, so it can run on another task.
+pub struct PendingCommit {
+    store: thabian_store::DynStore,
+    feed_notify: std::sync::Arc<tokio::sync::Notify>,
+    batch: Option<WriteBatch>,
+}
+
+impl PendingCommit {
+    /// Commits the batch in one transaction (events, Merkle nodes, projections, access records).
+    pub async fn commit(self) -> Result<()> {
+        if let Some(batch) = self.batch {
+            self.store.commit(batch).await?;
+            self.feed_notify.notify_waiters();
+        }
+        Ok(())
+    }
+}
+
 /// The legal basis and office of a whole import.
 #[derive(Debug, Clone)]
 pub struct ImportSettings {
@@ -339,6 +372,23 @@ impl Register {
         settings: &ImportSettings,
         lines: &[SourceLine],
     ) -> Result<BatchReport> {
+        let prepared = self
+            .prepare_import(ctx, settings, lines, Carry::default())
+            .await?;
+        prepared.commit.commit().await?;
+        Ok(prepared.report)
+    }
+
+    /// Pass 2 in two steps: checks a batch and builds its write batch without committing it.
+    /// `carry` is what the previous batch created, when that batch is still being committed;
+    /// commit that batch before this one's [`PendingCommit::commit`].
+    pub async fn prepare_import(
+        &self,
+        ctx: &RequestContext,
+        settings: &ImportSettings,
+        lines: &[SourceLine],
+        carry: Carry,
+    ) -> Result<PreparedImport> {
         ctx.principal.require(Permission::RegisterSensitiveEvent)?;
         let now = self.now();
         let today = now.date_naive();
@@ -389,15 +439,19 @@ impl Register {
             .map(|k| Pin::from_trusted(k.value.clone()))
             .collect();
         let mut persons: HashMap<Pin, Person> = self.load_persons(&pins).await?;
+        persons.extend(carry.persons);
         let existing: HashSet<Pin> = persons.keys().cloned().collect();
         let mut households: HashMap<String, Household> = HashMap::new();
         let mut household_versions: HashMap<String, u64> = HashMap::new();
-        for number in household_keys.values() {
-            if let Some(row) = self.store.household(number).await? {
-                let h = decode_household(&row)?;
-                household_versions.insert(number.clone(), h.version);
-                households.insert(number.clone(), h);
-            }
+        let numbers: Vec<String> = household_keys.values().cloned().collect();
+        for row in self.store.households(&numbers).await? {
+            let h = decode_household(&row)?;
+            household_versions.insert(row.id.clone(), h.version);
+            households.insert(row.id, h);
+        }
+        for (number, h) in carry.households {
+            household_versions.insert(number.clone(), h.version);
+            households.insert(number, h);
         }
 
         let office = settings
@@ -408,6 +462,7 @@ impl Register {
         let mut person_writes = Vec::new();
         let mut access = Vec::new();
         let mut touched_households: BTreeSet<String> = BTreeSet::new();
+        let mut created: Vec<Pin> = Vec::new();
 
         for (line, d) in checked {
             let r = &line.record;
@@ -565,32 +620,42 @@ impl Register {
                 row: self.person_row(&person)?,
                 expected_version: None,
             });
+            created.push(pin.clone());
             persons.insert(pin, person);
             report.imported += 1;
         }
-        if events.is_empty() {
-            return Ok(report);
-        }
+        let mut next = Carry::default();
         let mut household_writes = Vec::new();
         for number in touched_households {
-            if let Some(h) = households.get(&number) {
+            if let Some(h) = households.remove(&number) {
                 household_writes.push(Versioned {
-                    row: self.household_row(h)?,
+                    row: self.household_row(&h)?,
                     expected_version: household_versions.get(&number).copied(),
                 });
+                next.households.insert(number, h);
             }
         }
-        self.store
-            .commit(WriteBatch {
-                now,
-                events,
-                persons: person_writes,
-                households: household_writes,
-                access,
-                idempotency: None,
-            })
-            .await?;
-        self.notify_feed();
-        Ok(report)
+        for pin in created {
+            if let Some(p) = persons.remove(&pin) {
+                next.persons.insert(pin, p);
+            }
+        }
+        let batch = (!events.is_empty()).then(|| WriteBatch {
+            now,
+            events,
+            persons: person_writes,
+            households: household_writes,
+            access,
+            idempotency: None,
+        });
+        Ok(PreparedImport {
+            report,
+            commit: PendingCommit {
+                store: self.store.clone(),
+                feed_notify: self.feed_notify.clone(),
+                batch,
+            },
+            carry: next,
+        })
     }
 }

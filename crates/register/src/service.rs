@@ -156,7 +156,7 @@ pub struct Register {
     access: AccessLog,
     committer: crate::committer::Committer,
     clock: Arc<dyn Clock>,
-    feed_notify: Arc<Notify>,
+    pub(crate) feed_notify: Arc<Notify>,
     /// Where PINs are drawn from: a CSPRNG seeded by the OS, unless a test replays a seeded
     /// sequence.
     pin_rng: std::sync::Mutex<Box<dyn rand::RngCore + Send>>,
@@ -237,10 +237,6 @@ impl Register {
     }
 
     /// Wakes change-feed long polls after a commit.
-    pub(crate) fn notify_feed(&self) {
-        self.feed_notify.notify_waiters();
-    }
-
     pub(crate) fn area_path(&self, code: &str) -> String {
         self.areas.path(code).unwrap_or_else(|| "/".to_owned())
     }

@@ -31,27 +31,44 @@ pub(crate) fn hash_from(bytes: &[u8]) -> Result<thabian_ledger::Hash, crate::Sto
     })
 }
 
-/// `INSERT INTO table (cols) VALUES ($1, ..), (..), ..` for `rows` rows of `cols` columns: one
-/// statement per chunk of rows instead of one round trip per row (bulk imports write tens of
-/// thousands of rows per transaction).
-pub(crate) fn multi_row_insert(head: &str, cols: usize, rows: usize, tail: &str) -> String {
+/// `count` bind parameters, comma-separated: `$first, $first+1, ..` when `numbered`, else
+/// anonymous `?` bound by position. SQLite resolves a named (numbered) parameter by walking a
+/// list, so a statement with n of them binds in O(n²); anonymous ones bind in O(n).
+pub(crate) fn marks(first: usize, count: usize, numbered: bool) -> String {
     use std::fmt::Write;
+    let mut out = String::with_capacity(count * 6);
+    for n in first..first + count {
+        if n > first {
+            out.push_str(", ");
+        }
+        if numbered {
+            let _ = write!(out, "${n}");
+        } else {
+            out.push('?');
+        }
+    }
+    out
+}
+
+/// `INSERT INTO table (cols) VALUES (..), (..), ..` for `rows` rows of `cols` columns: one
+/// statement per chunk of rows instead of one round trip per row (bulk imports write tens of
+/// thousands of rows per transaction). Parameters as in [`marks`].
+pub(crate) fn multi_row_insert(
+    head: &str,
+    cols: usize,
+    rows: usize,
+    tail: &str,
+    numbered: bool,
+) -> String {
     let mut sql = String::with_capacity(head.len() + tail.len() + rows * cols * 6 + 8);
     sql.push_str(head);
     sql.push_str(" VALUES ");
-    let mut n = 1;
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
         }
         sql.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            let _ = write!(sql, "${n}");
-            n += 1;
-        }
+        sql.push_str(&marks(1 + r * cols, cols, numbered));
         sql.push(')');
     }
     sql.push_str(tail);
@@ -292,7 +309,7 @@ macro_rules! impl_store {
             for chunk in rows.chunks(<$store>::BULK_ROWS) {
                 let sql = crate::common::multi_row_insert(
                     "INSERT INTO persons (pin, version, status, residence_path, household, father, mother, spouse, record)",
-                    9, chunk.len(), "",
+                    9, chunk.len(), "", <$store>::NUMBERED_PARAMS,
                 );
                 let mut q = sqlx::query(&sql);
                 for r in chunk {
@@ -318,6 +335,7 @@ macro_rules! impl_store {
             for chunk in rows.chunks(<$store>::BULK_ROWS) {
                 let sql = crate::common::multi_row_insert(
                     "INSERT INTO households (id, version, head, area_path, record)", 5, chunk.len(), "",
+                    <$store>::NUMBERED_PARAMS,
                 );
                 let mut q = sqlx::query(&sql);
                 for r in chunk {
@@ -342,7 +360,7 @@ macro_rules! impl_store {
             for chunk in rows.chunks(<$store>::BULK_ROWS) {
                 let sql = crate::common::multi_row_insert(
                     "INSERT INTO access_log (id, at, official_id, pin, action, purpose, client, detail, event_seq)",
-                    9, chunk.len(), "",
+                    9, chunk.len(), "", <$store>::NUMBERED_PARAMS,
                 );
                 let mut q = sqlx::query(&sql);
                 for a in chunk {
@@ -416,7 +434,7 @@ macro_rules! impl_store {
                 let sql = crate::common::multi_row_insert(
                     "INSERT INTO events (seq, id, kind, subjects, area_path, effective, recorded_at, actor, office, \
                      idempotency_key, body, leaf_hash)",
-                    12, chunk.len(), "",
+                    12, chunk.len(), "", <$store>::NUMBERED_PARAMS,
                 );
                 let mut q = sqlx::query(&sql);
                 for e in chunk {
@@ -433,7 +451,9 @@ macro_rules! impl_store {
                 }
             }
             for chunk in subjects.chunks(<$store>::BULK_ROWS * 2) {
-                let sql = crate::common::multi_row_insert("INSERT INTO event_subjects (pin, seq)", 2, chunk.len(), "");
+                let sql = crate::common::multi_row_insert(
+                    "INSERT INTO event_subjects (pin, seq)", 2, chunk.len(), "", <$store>::NUMBERED_PARAMS,
+                );
                 let mut q = sqlx::query(&sql);
                 for (pin, seq) in chunk {
                     q = q.bind(pin).bind(to_i64(*seq));
@@ -441,7 +461,9 @@ macro_rules! impl_store {
                 q.execute(&mut *conn).await?;
             }
             for chunk in nodes.chunks(<$store>::BULK_ROWS * 2) {
-                let sql = crate::common::multi_row_insert("INSERT INTO merkle_nodes (level, idx, hash)", 3, chunk.len(), "");
+                let sql = crate::common::multi_row_insert(
+                    "INSERT INTO merkle_nodes (level, idx, hash)", 3, chunk.len(), "", <$store>::NUMBERED_PARAMS,
+                );
                 let mut q = sqlx::query(&sql);
                 for (node, hash) in chunk {
                     q = q.bind(i32::from(node.level)).bind(to_i64(node.index)).bind(hash.to_vec());
@@ -485,6 +507,20 @@ macro_rules! impl_store {
             Ok(committed)
         }
 
+        async fn write_head(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            frontier: &Frontier,
+            last_recorded_at: &str,
+        ) -> Result<()> {
+            sqlx::query("UPDATE log_head SET size = $1, frontier = $2, last_recorded_at = $3 WHERE id = 1")
+                .bind(to_i64(frontier.size()))
+                .bind(frontier.to_bytes())
+                .bind(last_recorded_at)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+
         #[async_trait::async_trait]
         impl Store for $store {
             fn backend(&self) -> &'static str {
@@ -513,6 +549,29 @@ macro_rules! impl_store {
                     )));
                 }
                 let mut results = Vec::with_capacity(batches.len());
+                if batches.len() == 1 {
+                    // One batch: the transaction is its savepoint. SQLite would otherwise copy
+                    // every page the batch touches into a savepoint journal first.
+                    for batch in batches {
+                        let now = format_time(batch.now);
+                        let recorded_at = if now > last_recorded_at { now } else { last_recorded_at.clone() };
+                        match append_batch(&mut tx, batch, &mut frontier, &recorded_at).await {
+                            Ok(events) => {
+                                if !events.is_empty() {
+                                    last_recorded_at = recorded_at;
+                                }
+                                results.push(Ok(events));
+                            }
+                            // Dropping the transaction rolls it back.
+                            Err(e) => return Ok(vec![Err(e)]),
+                        }
+                    }
+                    if frontier.size() != size {
+                        write_head(&mut tx, &frontier, &last_recorded_at).await?;
+                    }
+                    tx.commit().await?;
+                    return Ok(results);
+                }
                 for batch in batches {
                     // Transaction time never goes backwards along the log, whatever the nodes' clocks say.
                     let now = format_time(batch.now);
@@ -536,12 +595,7 @@ macro_rules! impl_store {
                     }
                 }
                 if frontier.size() != size {
-                    sqlx::query("UPDATE log_head SET size = $1, frontier = $2, last_recorded_at = $3 WHERE id = 1")
-                        .bind(to_i64(frontier.size()))
-                        .bind(frontier.to_bytes())
-                        .bind(&last_recorded_at)
-                        .execute(&mut *tx)
-                        .await?;
+                    write_head(&mut tx, &frontier, &last_recorded_at).await?;
                 }
                 tx.commit().await?;
                 Ok(results)
@@ -714,16 +768,12 @@ macro_rules! impl_store {
 
             async fn persons(&self, pins: &[String]) -> Result<Vec<PersonRow>> {
                 let mut out = Vec::with_capacity(pins.len());
-                for chunk in pins.chunks(500) {
-                    let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                for chunk in pins.chunks(<$store>::BULK_ROWS * 2) {
                     let sql = format!(
                         "SELECT {PERSON_COLUMNS} FROM persons WHERE pin IN ({}) ORDER BY pin",
-                        marks.join(", ")
+                        <$store>::in_list(1, chunk.len())
                     );
-                    let mut q = sqlx::query(&sql);
-                    for pin in chunk {
-                        q = q.bind(pin);
-                    }
+                    let q = <$store>::bind_list(sqlx::query(&sql), chunk);
                     for row in q.fetch_all(self.read_pool()).await? {
                         out.push(person_from_row(&row)?);
                     }
@@ -743,6 +793,21 @@ macro_rules! impl_store {
                     .fetch_optional(self.read_pool())
                     .await?;
                 row.as_ref().map(household_from_row).transpose()
+            }
+
+            async fn households(&self, ids: &[String]) -> Result<Vec<HouseholdRow>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(<$store>::BULK_ROWS * 2) {
+                    let sql = format!(
+                        "SELECT id, version, head, area_path, record FROM households WHERE id IN ({})",
+                        <$store>::in_list(1, chunk.len())
+                    );
+                    let q = <$store>::bind_list(sqlx::query(&sql), chunk);
+                    for row in q.fetch_all(self.read_pool()).await? {
+                        out.push(household_from_row(&row)?);
+                    }
+                }
+                Ok(out)
             }
 
             async fn household_members(&self, id: &str) -> Result<Vec<PersonRow>> {
@@ -789,12 +854,8 @@ macro_rules! impl_store {
 
             async fn put_projections(&self, persons: &[PersonRow], households: &[HouseholdRow]) -> Result<()> {
                 let mut tx = self.begin_write().await?;
-                for p in persons {
-                    write_person(&mut *tx, &Versioned { row: p.clone(), expected_version: None }).await?;
-                }
-                for h in households {
-                    write_household(&mut *tx, &Versioned { row: h.clone(), expected_version: None }).await?;
-                }
+                insert_persons(&mut tx, &persons.iter().collect::<Vec<_>>()).await?;
+                insert_households(&mut tx, &households.iter().collect::<Vec<_>>()).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -807,6 +868,7 @@ macro_rules! impl_store {
                 for chunk in keys.chunks(<$store>::BULK_ROWS) {
                     let sql = crate::common::multi_row_insert(
                         "INSERT INTO import_keys (kind, source_id, value, digest)", 4, chunk.len(), " ON CONFLICT DO NOTHING",
+                        <$store>::NUMBERED_PARAMS,
                     );
                     let mut q = sqlx::query(&sql);
                     for k in chunk {
@@ -821,15 +883,12 @@ macro_rules! impl_store {
             async fn import_keys(&self, kind: &str, source_ids: &[String]) -> Result<Vec<ImportKey>> {
                 let mut out = Vec::with_capacity(source_ids.len());
                 for chunk in source_ids.chunks(<$store>::BULK_ROWS * 2) {
-                    let marks: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
                     let sql = format!(
-                        "SELECT source_id, value, digest FROM import_keys WHERE kind = $1 AND source_id IN ({})",
-                        marks.join(", ")
+                        "SELECT source_id, value, digest FROM import_keys WHERE kind = {} AND source_id IN ({})",
+                        crate::common::marks(1, 1, <$store>::NUMBERED_PARAMS),
+                        <$store>::in_list(2, chunk.len())
                     );
-                    let mut q = sqlx::query(&sql).bind(kind);
-                    for id in chunk {
-                        q = q.bind(id);
-                    }
+                    let q = <$store>::bind_list(sqlx::query(&sql).bind(kind), chunk);
                     for row in q.fetch_all(self.read_pool()).await? {
                         out.push(ImportKey {
                             source_id: row.try_get("source_id")?,
@@ -849,15 +908,17 @@ macro_rules! impl_store {
                 };
                 let mut out = Vec::new();
                 for chunk in values.chunks(<$store>::BULK_ROWS * 2) {
-                    let marks: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
-                    let marks = marks.join(", ");
+                    let numbered = <$store>::NUMBERED_PARAMS;
+                    let kind_mark = crate::common::marks(1, 1, numbered);
+                    let values = <$store>::in_list(2, chunk.len());
                     let sql = format!(
-                        "SELECT value AS v FROM import_keys WHERE kind = $1 AND value IN ({marks}) \
-                         UNION SELECT {column} AS v FROM {table} WHERE {column} IN ({marks})"
+                        "SELECT value AS v FROM import_keys WHERE kind = {kind_mark} AND value IN ({values}) \
+                         UNION SELECT {column} AS v FROM {table} WHERE {column} IN ({values})"
                     );
-                    let mut q = sqlx::query(&sql).bind(kind);
-                    for v in chunk {
-                        q = q.bind(v);
+                    let mut q = <$store>::bind_list(sqlx::query(&sql).bind(kind), chunk);
+                    // Anonymous parameters are bound by position: the list once more.
+                    if !numbered {
+                        q = <$store>::bind_list(q, chunk);
                     }
                     for row in q.fetch_all(self.read_pool()).await? {
                         out.push(row.try_get("v")?);

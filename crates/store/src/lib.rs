@@ -234,6 +234,8 @@ pub trait Store: Send + Sync + 'static {
     async fn persons(&self, pins: &[String]) -> Result<Vec<PersonRow>>;
     async fn children(&self, pin: &str) -> Result<Vec<PersonRow>>;
     async fn household(&self, id: &str) -> Result<Option<HouseholdRow>>;
+    /// The households among `ids` that exist, in no particular order.
+    async fn households(&self, ids: &[String]) -> Result<Vec<HouseholdRow>>;
     async fn household_members(&self, id: &str) -> Result<Vec<PersonRow>>;
     /// Every projection row, in key order (for `rebuild` and its byte-for-byte check).
     async fn all_persons(&self, after_pin: &str, limit: u32) -> Result<Vec<PersonRow>>;

@@ -5,7 +5,8 @@
 //! transaction that got seq n has committed before the one that gets n + 1 can even read the head.
 //! A plain sequence would not give this (transactions commit out of order, and a change-feed
 //! consumer reading `seq > last` would skip the late one forever).
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgArguments, PgPoolOptions};
+use sqlx::query::Query;
 use sqlx::{Pool, Postgres, Transaction};
 use std::time::Duration;
 
@@ -16,6 +17,21 @@ pub struct PgStore {
 impl PgStore {
     /// Rows per multi-row statement: under the 65,535 bound parameters for the widest table.
     pub(crate) const BULK_ROWS: usize = 500;
+    pub(crate) const NUMBERED_PARAMS: bool = true;
+
+    /// The inside of `IN (..)` for a list of text values: one array parameter. A list of
+    /// scalar parameters gets a generic plan that, on a table whose statistics lag behind a bulk
+    /// load, scans the whole table once per statement (seen: 0.8 s per 1,000 import keys).
+    pub(crate) fn in_list(first: usize, _count: usize) -> String {
+        format!("SELECT unnest(${first}::text[])")
+    }
+
+    pub(crate) fn bind_list<'q>(
+        query: Query<'q, Postgres, PgArguments>,
+        values: &'q [String],
+    ) -> Query<'q, Postgres, PgArguments> {
+        query.bind(values)
+    }
 
     const LOCK_HEAD: &'static str =
         "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1 FOR UPDATE";

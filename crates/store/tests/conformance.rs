@@ -1198,6 +1198,14 @@ pub async fn case_projections(store: &dyn Store) {
 
     assert_eq!(store.household("H1").await.unwrap(), Some(h1.clone()));
     assert_eq!(store.household("H9").await.unwrap(), None);
+    // Many at once, across statement boundaries, missing ones left out.
+    let mut ids: Vec<String> = (0..2500).map(|i| format!("HX-{i}")).collect();
+    ids.insert(1200, "H2".into());
+    ids.push("H1".into());
+    let mut got = store.households(&ids).await.unwrap();
+    got.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(got, vec![h1.clone(), h2.clone()]);
+    assert!(store.households(&[]).await.unwrap().is_empty());
     assert_eq!(
         store.household_members("H1").await.unwrap(),
         vec![c1.clone(), f.clone(), m.clone()]
