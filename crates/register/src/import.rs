@@ -83,8 +83,15 @@ impl PendingCommit {
     /// Commits the batch in one transaction (events, Merkle nodes, projections, access records).
     pub async fn commit(self) -> Result<()> {
         if let Some(batch) = self.batch {
+            let started = std::time::Instant::now();
+            let events = batch.events.len();
             self.store.commit(batch).await?;
             self.feed_notify.notify_waiters();
+            tracing::debug!(
+                events,
+                ms = started.elapsed().as_millis() as u64,
+                "import batch committed"
+            );
         }
         Ok(())
     }
@@ -98,6 +105,14 @@ pub struct ImportSettings {
     pub office: Option<String>,
     /// In the last round, a record still waiting for a parent is refused instead of deferred.
     pub settle: bool,
+}
+
+/// A source record (or household) waiting for a freshly drawn key.
+struct Fresh<'a> {
+    source_id: String,
+    digest: String,
+    /// The record, for persons (its PIN draw depends on it and it is refused if that fails).
+    line: Option<&'a SourceLine>,
 }
 
 fn digest(record: &LegacyRecord) -> Result<String> {
@@ -132,6 +147,7 @@ impl Register {
         lines: &[SourceLine],
     ) -> Result<Vec<Rejection>> {
         ctx.principal.require(Permission::RegisterSensitiveEvent)?;
+        let started = std::time::Instant::now();
         let mut rejected = Vec::new();
         let mut valid = Vec::with_capacity(lines.len());
         for line in lines {
@@ -212,63 +228,25 @@ impl Register {
         self.store.reserve_import_keys(IMPORT_PERSON, &keys).await?;
         self.check_reserved(&keys, &mut rejected, &wanted).await?;
 
-        // Fresh PINs: draw, drop the ones taken, reserve, read back; redraw what lost a race.
-        let mut pending = fresh;
-        for _ in 0..MAX_ATTEMPTS {
-            if pending.is_empty() {
-                break;
-            }
-            let mut draws = Vec::with_capacity(pending.len());
-            for (line, _) in &pending {
-                let r = &line.record;
-                match self.draw_pin(&r.place_of_birth, r.sex, r.date_of_birth.year()) {
-                    Ok(pin) => draws.push(pin.into_string()),
-                    Err(e) => {
-                        rejected.push(reject(line, e.code(), e.to_string()));
-                        draws.push(String::new());
-                    }
-                }
-            }
-            let taken: HashSet<String> = self
-                .store
-                .taken(IMPORT_PERSON, &draws)
-                .await?
-                .into_iter()
-                .collect();
-            let mut unique = HashSet::new();
-            let mut keys = Vec::new();
-            for ((line, d), pin) in pending.iter().zip(&draws) {
-                if !pin.is_empty() && !taken.contains(pin) && unique.insert(pin.as_str()) {
-                    keys.push(ImportKey {
-                        source_id: line.record.source_id.clone(),
-                        value: pin.clone(),
-                        digest: d.clone(),
-                    });
-                }
-            }
-            self.store.reserve_import_keys(IMPORT_PERSON, &keys).await?;
-            let ids: Vec<String> = pending
-                .iter()
-                .map(|(l, _)| l.record.source_id.clone())
-                .collect();
-            let now_known: HashSet<String> = self
-                .store
-                .import_keys(IMPORT_PERSON, &ids)
-                .await?
-                .into_iter()
-                .map(|k| k.source_id)
-                .collect();
-            pending = pending
-                .into_iter()
-                .zip(draws)
-                .filter(|((_, _), pin)| !pin.is_empty())
-                .map(|(p, _)| p)
-                .filter(|(l, _)| !now_known.contains(&l.record.source_id))
-                .collect();
-        }
-        if !pending.is_empty() {
-            return Err(RegisterError::Contention);
-        }
+        // Fresh PINs.
+        let fresh: Vec<Fresh> = fresh
+            .into_iter()
+            .map(|(line, digest)| Fresh {
+                source_id: line.record.source_id.clone(),
+                digest,
+                line: Some(line),
+            })
+            .collect();
+        self.reserve_fresh(IMPORT_PERSON, fresh, &mut rejected, |f| {
+            let Some(line) = f.line else {
+                return Err(None);
+            };
+            let r = &line.record;
+            self.draw_pin(&r.place_of_birth, r.sex, r.date_of_birth.year())
+                .map(Pin::into_string)
+                .map_err(|e| Some(reject(line, e.code(), e.to_string())))
+        })
+        .await?;
 
         // Households: one number per source household, shared by its members.
         let households: BTreeSet<String> = lines
@@ -276,57 +254,90 @@ impl Register {
             .filter_map(|l| l.record.household.clone())
             .collect();
         let households: Vec<String> = households.into_iter().collect();
-        let mut missing: Vec<String> = {
-            let known: HashSet<String> = self
-                .store
-                .import_keys(IMPORT_HOUSEHOLD, &households)
-                .await?
-                .into_iter()
-                .map(|k| k.source_id)
-                .collect();
-            households
-                .into_iter()
-                .filter(|h| !known.contains(h))
-                .collect()
-        };
+        let known = self.known_source_ids(IMPORT_HOUSEHOLD, &households).await?;
+        let missing: Vec<Fresh> = households
+            .into_iter()
+            .filter(|h| !known.contains(h))
+            .map(|source_id| Fresh {
+                source_id,
+                digest: String::new(),
+                line: None,
+            })
+            .collect();
+        self.reserve_fresh(IMPORT_HOUSEHOLD, missing, &mut rejected, |_| {
+            Ok(Self::new_household_id())
+        })
+        .await?;
+        rejected.sort_by_key(|r| r.line);
+        tracing::debug!(
+            records = lines.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "import keys reserved"
+        );
+        Ok(rejected)
+    }
+
+    /// The source ids among `ids` that hold a key of `kind`.
+    async fn known_source_ids(&self, kind: &str, ids: &[String]) -> Result<HashSet<String>> {
+        Ok(self
+            .store
+            .import_keys(kind, ids)
+            .await?
+            .into_iter()
+            .map(|k| k.source_id)
+            .collect())
+    }
+
+    /// Gives each pending source id a freshly drawn key: draws, drops the draws already issued
+    /// or reserved, reserves the rest, reads back which source ids hold a key now (a concurrent
+    /// import may have won a race for a value) and draws again for the others. A draw that
+    /// fails refuses its record (`Err(Some(..))`) or is skipped (`Err(None)`).
+    async fn reserve_fresh<'a>(
+        &self,
+        kind: &str,
+        mut pending: Vec<Fresh<'a>>,
+        rejected: &mut Vec<Rejection>,
+        mut draw: impl FnMut(&Fresh<'a>) -> std::result::Result<String, Option<Rejection>>,
+    ) -> Result<()> {
         for _ in 0..MAX_ATTEMPTS {
-            if missing.is_empty() {
-                break;
+            if pending.is_empty() {
+                return Ok(());
             }
-            let numbers: Vec<String> = missing.iter().map(|_| Self::new_household_id()).collect();
-            let taken: HashSet<String> = self
-                .store
-                .taken(IMPORT_HOUSEHOLD, &numbers)
-                .await?
-                .into_iter()
-                .collect();
-            let keys: Vec<ImportKey> = missing
+            let mut draws = Vec::with_capacity(pending.len());
+            let mut kept = Vec::with_capacity(pending.len());
+            for f in pending {
+                match draw(&f) {
+                    Ok(value) => {
+                        draws.push(value);
+                        kept.push(f);
+                    }
+                    Err(refusal) => rejected.extend(refusal),
+                }
+            }
+            pending = kept;
+            let taken: HashSet<String> =
+                self.store.taken(kind, &draws).await?.into_iter().collect();
+            let mut unique = HashSet::new();
+            let keys: Vec<ImportKey> = pending
                 .iter()
-                .zip(numbers)
-                .filter(|(_, n)| !taken.contains(n))
-                .map(|(source, n)| ImportKey {
-                    source_id: source.clone(),
-                    value: n,
-                    digest: String::new(),
+                .zip(&draws)
+                .filter(|(_, value)| !taken.contains(*value) && unique.insert(value.as_str()))
+                .map(|(f, value)| ImportKey {
+                    source_id: f.source_id.clone(),
+                    value: value.clone(),
+                    digest: f.digest.clone(),
                 })
                 .collect();
-            self.store
-                .reserve_import_keys(IMPORT_HOUSEHOLD, &keys)
-                .await?;
-            let known: HashSet<String> = self
-                .store
-                .import_keys(IMPORT_HOUSEHOLD, &missing)
-                .await?
-                .into_iter()
-                .map(|k| k.source_id)
-                .collect();
-            missing.retain(|h| !known.contains(h));
+            self.store.reserve_import_keys(kind, &keys).await?;
+            let ids: Vec<String> = pending.iter().map(|f| f.source_id.clone()).collect();
+            let known = self.known_source_ids(kind, &ids).await?;
+            pending.retain(|f| !known.contains(&f.source_id));
         }
-        if !missing.is_empty() {
-            return Err(RegisterError::Contention);
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(RegisterError::Contention)
         }
-        rejected.sort_by_key(|r| r.line);
-        Ok(rejected)
     }
 
     /// A kept PIN can lose a race with a birth or another import between the check and the
@@ -390,6 +401,7 @@ impl Register {
         carry: Carry,
     ) -> Result<PreparedImport> {
         ctx.principal.require(Permission::RegisterSensitiveEvent)?;
+        let started = std::time::Instant::now();
         let now = self.now();
         let today = now.date_naive();
         let mut report = BatchReport::default();
@@ -640,7 +652,12 @@ impl Register {
                 next.persons.insert(pin, p);
             }
         }
-        let batch = (!events.is_empty()).then(|| WriteBatch {
+        tracing::debug!(
+            records = lines.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "import batch prepared"
+        );
+        let batch = (!events.is_empty()).then_some(WriteBatch {
             now,
             events,
             persons: person_writes,

@@ -51,15 +51,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(false)
-            .pragma("cache_size", "-65536")
+            .pragma("cache_size", "-16384")
             // Statement and savepoint journals in memory: a bulk statement inside a transaction
             // would otherwise write every page it touches to a temporary file first.
             .pragma("temp_store", "memory");
+        // The writer's cache holds the hot index pages of bulk loads (person, parent and
+        // household indexes are keyed by random PINs); readers share the OS page cache.
+        let writer_options = options.clone().pragma("cache_size", "-262144");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone())
+            .connect_with(writer_options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
