@@ -844,6 +844,11 @@ macro_rules! impl_store {
                 rows.iter().map(|r| Ok(r.try_get("pin")?)).collect()
             }
 
+            async fn refresh_statistics(&self) -> Result<()> {
+                sqlx::query(<$store>::ANALYZE).execute(self.write_pool()).await?;
+                Ok(())
+            }
+
             async fn clear_projections(&self) -> Result<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("DELETE FROM persons").execute(&mut *tx).await?;

@@ -244,6 +244,10 @@ pub trait Store: Send + Sync + 'static {
     async fn subjects_after(&self, after_pin: &str, limit: u32) -> Result<Vec<String>>;
     /// Drops every projection row (the log stays).
     async fn clear_projections(&self) -> Result<()>;
+    /// Refreshes the query planner's statistics. A bulk load calls it as its tables grow: on
+    /// PostgreSQL a plan cached while a table was small (a sequential scan) otherwise stays in
+    /// use until autovacuum analyzes the table, by when each statement scans the whole table.
+    async fn refresh_statistics(&self) -> Result<()>;
     /// Writes rebuilt projection rows without version checks (only `rebuild` calls this).
     async fn put_projections(
         &self,

@@ -35,6 +35,10 @@ impl SqliteStore {
         values.iter().fold(query, |q, v| q.bind(v))
     }
 
+    /// SQLite plans without statistics unless asked; `optimize` gathers them where it judges
+    /// them useful (cheap, and a no-op when nothing changed).
+    const ANALYZE: &'static str = "PRAGMA optimize";
+
     const LOCK_HEAD: &'static str =
         "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1";
 

@@ -1658,6 +1658,9 @@ async fn case_bulk_batch(store: &dyn Store) {
     );
     assert_eq!(store.all_persons("", 100_000).await.unwrap().len(), N);
     assert_eq!(store.all_households().await.unwrap().len(), N / 5);
+    // Fresh planner statistics change no answer.
+    store.refresh_statistics().await.unwrap();
+    assert_eq!(store.persons(&pins).await.unwrap().len(), N);
     // A subject listed twice is recorded once.
     let events = store.person_events(&pins[1000], None).await.unwrap();
     assert_eq!(seqs(&events), vec![1001]);

@@ -429,6 +429,7 @@ pub async fn run(
     // Pass 1: check and reserve.
     let mut meter = Meter::new("reserve", total_bytes, options.progress);
     let (mut rx, reader) = spawn_reader(path.to_owned(), options.clone());
+    let mut reserved_batches = 0u64;
     while let Some(batch) = rx.recv().await {
         let (batch, bytes) = batch?;
         summary.records += batch.len() as u64;
@@ -440,9 +441,14 @@ pub async fn run(
             errors.write(r)?;
         }
         meter.update(bytes, summary.records);
+        reserved_batches += 1;
+        if reserved_batches.is_power_of_two() {
+            register.store().refresh_statistics().await?;
+        }
     }
     reader.await?;
     meter.finish();
+    register.store().refresh_statistics().await?;
 
     // Pass 2: import.
     let mut meter = Meter::new("import", total_bytes, options.progress);
@@ -452,6 +458,7 @@ pub async fn run(
     // Batch n commits on another task while batch n + 1 is prepared (two cores: the database's
     // work and ours overlap); commits stay in file order.
     let mut carry = Carry::default();
+    let mut batches = 0u64;
     let mut committing: Option<tokio::task::JoinHandle<thabian_register::Result<()>>> = None;
     while let Some(batch) = rx.recv().await {
         let (batch, bytes) = batch?;
@@ -465,6 +472,11 @@ pub async fn run(
         }
         carry = prepared.carry;
         committing = Some(tokio::spawn(prepared.commit.commit()));
+        batches += 1;
+        if batches.is_power_of_two() {
+            // While the tables grow by doubling, so that plans follow their size.
+            register.store().refresh_statistics().await?;
+        }
         record(&mut summary, &mut errors, &prepared.report)?;
         keep_waiting(&mut waiting, &offsets, &prepared.report.deferred);
         meter.update(bytes, seen);
