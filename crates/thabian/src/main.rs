@@ -51,9 +51,14 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "THABIAN_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
-        /// On an empty register, load demo families and create demo officials (prints their tokens).
+        /// On an empty register, load demo families, create demo officials (prints their tokens)
+        /// and import a generated population (see --demo-people).
         #[arg(long)]
         demo: bool,
+        /// With --demo: how many generated persons to import (same seed every time); 0: only
+        /// the hand-written families.
+        #[arg(long, default_value_t = 100_000, requires = "demo")]
+        demo_people: u64,
     },
     /// Manage officials and API tokens.
     Admin {
@@ -106,16 +111,50 @@ enum Command {
     },
     /// Write a synthetic population (legacy NDJSON, the input of `import`), deterministic for a seed.
     Generate(thabian::generate::GenerateArgs),
-    /// Measure registrations, PIN lookups and the change feed over HTTP on a fresh database;
-    /// writes a JSON report (uses --database-url if given, else a temporary SQLite file).
+    /// The benchmark suite: import (and a raw loader for comparison), PIN lookups, births and
+    /// the change feed over HTTP, disk and RSS, on fresh stores (temporary SQLite files, or
+    /// fresh databases created on the --database-url PostgreSQL server and dropped after).
+    /// Writes a JSON report and prints a summary on stderr. A measurement, not a test.
     Bench {
+        /// Phases to run (comma-separated).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "import,raw,lookups,births,feed,disk"
+        )]
+        phases: Vec<thabian::bench::Phase>,
+        /// Persons generated, imported and raw-loaded.
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: u64,
+        /// Seed of the generated population.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Records per import transaction (and persons per raw-loader batch).
+        #[arg(long, default_value_t = 5_000)]
+        batch: usize,
+        /// Birth registrations.
         #[arg(long, default_value_t = 20_000)]
         births: usize,
+        /// PIN lookups (at --persons, and at --scale).
         #[arg(long, default_value_t = 50_000)]
         lookups: usize,
         /// Concurrent keep-alive clients.
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        /// At most this many events read by the change-feed consumer.
+        #[arg(long, default_value_t = 100_000)]
+        feed_events: usize,
+        /// Also seed a store to this many persons with the raw loader and measure lookups and
+        /// the server's RSS there (e.g. 10000000).
+        #[arg(long)]
+        scale: Option<u64>,
+        /// Where the temporary directory goes (NDJSON file, SQLite files); default: the system's.
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Keep the temporary directory and the PostgreSQL databases.
+        #[arg(long)]
+        keep: bool,
         /// Where to write the JSON report.
         #[arg(long, default_value = "bench-report.json")]
         out: PathBuf,
@@ -219,17 +258,37 @@ async fn main() -> anyhow::Result<()> {
     let cfg = config(&cli.global);
     match cli.command {
         Command::Bench {
+            phases,
+            persons,
+            seed,
+            batch,
             births,
             lookups,
             concurrency,
+            feed_events,
+            scale,
+            work_dir,
+            keep,
             out,
         } => {
+            if batch == 0 || concurrency == 0 {
+                bail!("--batch and --concurrency must be at least 1");
+            }
             let report = thabian::bench::run(thabian::bench::BenchOptions {
+                phases,
+                persons,
+                seed,
+                batch,
                 births,
                 lookups,
                 concurrency,
+                feed_events,
+                scale,
                 database_url: cfg.database_url.clone(),
                 profile: cfg.profile.clone(),
+                areas_file: cfg.areas_file.clone(),
+                work_dir,
+                keep,
                 out: Some(out.clone()),
             })
             .await?;
@@ -303,7 +362,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Openapi => {
             println!("{}", thabian_api::openapi_document());
         }
-        Command::Serve { listen, demo } => {
+        Command::Serve {
+            listen,
+            demo,
+            demo_people,
+        } => {
             let platform = open(&cfg).await?;
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
@@ -315,26 +378,44 @@ async fn main() -> anyhow::Result<()> {
                 thabian::redact(&cfg.database_url())
             );
             println!("API: http://{addr}/v1   OpenAPI: http://{addr}/openapi.json   health: http://{addr}/healthz");
-            if let Some(token) = platform.register.bootstrap().await? {
+            let admin_token = platform.register.bootstrap().await?.map(|token| {
                 println!("\nFirst start: administrator created. Its API token (shown once, valid until {}):\n  {}\n", token.expires_at, token.token);
-            }
-            if demo && platform.store.log_size().await? == 0 {
+                token.token
+            });
+            let fresh = platform.store.log_size().await? == 0;
+            let pending = thabian::demo::population_pending(&cfg.data_dir);
+            if demo && (fresh || pending) {
                 let ctx = cli_admin(&platform, "demo").await?;
-                let t = thabian::demo::seed(&platform.register, &ctx).await?;
-                println!("Demo data loaded. Tokens (valid 30 days):");
-                println!("  supervisor (national):          {}", t.supervisor);
-                println!(
-                    "  registrar (area {}):            {}",
-                    t.registrar_jurisdiction, t.registrar
-                );
-                println!("  ministry service account:       {}", t.service_account);
-                println!("  auditor:                        {}", t.auditor);
-                println!("Sample PINs: {}", t.sample_pins.join(" "));
-                println!(
-                    "Try: curl -H 'Authorization: Bearer {}' http://{addr}/v1/persons/{}",
-                    t.supervisor,
-                    t.sample_pins.last().cloned().unwrap_or_default()
-                );
+                let tokens = if fresh {
+                    let t = thabian::demo::seed(&platform.register, &ctx).await?;
+                    println!("Demo data loaded. Tokens (valid 30 days):");
+                    println!("  supervisor (national):          {}", t.supervisor);
+                    println!(
+                        "  registrar (area {}):            {}",
+                        t.registrar_jurisdiction, t.registrar
+                    );
+                    println!("  ministry service account:       {}", t.service_account);
+                    println!("  auditor:                        {}", t.auditor);
+                    println!("Sample PINs: {}", t.sample_pins.join(" "));
+                    Some(t)
+                } else {
+                    None
+                };
+                let population = if demo_people > 0 || pending {
+                    thabian::demo::populate(&platform.register, &ctx, &cfg.data_dir, demo_people)
+                        .await?
+                } else {
+                    None
+                };
+                thabian::demo::print_guide(
+                    &mut std::io::stdout(),
+                    addr,
+                    admin_token.as_deref(),
+                    tokens.as_ref(),
+                    population.as_ref(),
+                )?;
+            } else if demo {
+                println!("--demo: the register is not empty, so no demo data was loaded (the demo tokens were printed at its first start).");
             }
             thabian::serve(platform, listener).await?;
         }

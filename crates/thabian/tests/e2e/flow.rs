@@ -1035,3 +1035,94 @@ async fn a_drawn_pin_already_issued_is_drawn_again() {
     );
     assert_eq!(s.store.log_size().await.unwrap(), 3);
 }
+
+/// `serve --demo` on a fresh data directory: the hand-written families, the demo officials and a
+/// generated population imported through the write path, with a guide naming people to look up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_a_generated_population() {
+    let dir = tempfile::tempdir().unwrap();
+    let areas = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../profiles/la-districts-vientiane-capital.csv"
+    );
+    let demo = DemoServer::spawn(
+        dir.path(),
+        "la",
+        &["--areas-file", areas],
+        &["--demo-people", "300"],
+    )
+    .await;
+    let var = |name: &str| {
+        demo.var(name)
+            .unwrap_or_else(|| panic!("no {name}= in the guide:\n{}", demo.output))
+    };
+    let (sup, min, head, child) = (var("SUP"), var("MIN"), var("HEAD"), var("CHILD"));
+    assert!(var("ADMIN").starts_with("thb_"), "{}", demo.output);
+    assert!(
+        demo.output.contains("300 generated persons imported"),
+        "{}",
+        demo.output
+    );
+    // The CI's API fuzzer reads the supervisor's token from exactly one line.
+    assert_eq!(
+        demo.output.matches("supervisor (national)").count(),
+        1,
+        "{}",
+        demo.output
+    );
+    let api = Remote::new(&demo.base, &reqwest::Client::new());
+
+    let (s, p) = api.get(&format!("/v1/persons/{head}"), &sup).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["status"], "living");
+    assert_eq!(p["household"]["relationship"], "head");
+    let (s, p) = api.get(&format!("/v1/persons/{child}"), &sup).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let parents = [&p["father"], &p["mother"]];
+    assert!(
+        parents
+            .iter()
+            .any(|r| r["type"] == "registered" && r["pin"] == head.as_str()),
+        "the child's parent is the head: {p}"
+    );
+    let (s, h) = api
+        .get(&format!("/v1/households/{}", var("HOUSEHOLD")), &sup)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{h}");
+    assert_eq!(h["head"], head.as_str());
+
+    // Every generated person is one record_imported event, under the demo's legal basis.
+    let mut after = 0u64;
+    let mut generated = 0;
+    loop {
+        let (s, page) = api
+            .get(
+                &format!("/v1/events?after={after}&kinds=record_imported&limit=1000"),
+                &min,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let events = page["events"].as_array().unwrap();
+        if events.is_empty() {
+            break;
+        }
+        for e in events {
+            let canonical: Value = serde_json::from_str(e["canonical"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                canonical["legal_basis"]["act"],
+                "Demo data (not a legal registration)"
+            );
+            if canonical["legal_basis"]["document_ref"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("thabian generate"))
+            {
+                generated += 1;
+            }
+        }
+        after = page["next"].as_u64().unwrap();
+    }
+    assert_eq!(generated, 300);
+    // The generated file is gone once imported; nothing was refused.
+    assert!(!dir.path().join("demo-population.ndjson").exists());
+    assert!(!dir.path().join("demo-population.errors.csv").exists());
+}

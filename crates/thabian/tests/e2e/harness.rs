@@ -264,6 +264,105 @@ impl ChildServer {
     }
 }
 
+/// A `thabian serve --demo` child process on the embedded SQLite database of `data_dir`, with
+/// what it printed on standard output up to the end of its "where to look" block.
+pub struct DemoServer {
+    pub base: String,
+    pub output: String,
+    child: std::process::Child,
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl DemoServer {
+    /// Starts `serve --demo` with `args` (e.g. `--demo-people 300`; global options such as
+    /// `--areas-file` go before `serve`, in `global`) and waits until it serves.
+    pub async fn spawn(
+        data_dir: &std::path::Path,
+        profile: &str,
+        global: &[&str],
+        args: &[&str],
+    ) -> DemoServer {
+        use std::io::BufRead;
+        let port = free_port();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_thabian"))
+            .args(["--data-dir", &data_dir.display().to_string()])
+            .args(["--profile", profile])
+            .args(global)
+            .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env_remove("THABIAN_DATABASE_URL")
+            .env_remove("THABIAN_LOG_KEY_FILE")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn thabian serve --demo");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let base = format!("http://127.0.0.1:{port}");
+        let mut output = String::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(line) => {
+                    output.push_str(&line);
+                    output.push('\n');
+                    if line == "Serving." {
+                        break;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                    if std::time::Instant::now() < deadline => {}
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("serve --demo did not print its guide ({e:?}); it printed:\n{output}");
+                }
+            }
+        }
+        let client = Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+                if r.status().is_success() {
+                    return DemoServer {
+                        base,
+                        output,
+                        child,
+                    };
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("serve --demo on port {port} did not become healthy; it printed:\n{output}");
+    }
+
+    /// The value of a shell variable the guide prints (`  NAME=value   # comment`).
+    pub fn var(&self, name: &str) -> Option<String> {
+        let prefix = format!("  {name}=");
+        self.output.lines().find_map(|l| {
+            l.strip_prefix(&prefix)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_owned)
+        })
+    }
+}
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_thabian"))
 }

@@ -194,3 +194,59 @@ async fn import_postgres() {
     };
     migrates_a_household_book(Some(&db.url)).await;
 }
+
+/// `thabian bench` at a tiny size: a smoke test of the suite and its report, never a timing.
+#[tokio::test]
+async fn bench_report_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    let (_, stderr) = run(
+        &[
+            "bench",
+            "--persons",
+            "500",
+            "--phases",
+            "import,raw,lookups",
+            "--lookups",
+            "200",
+            "--concurrency",
+            "4",
+            "--work-dir",
+            &dir.path().display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ],
+        dir.path(),
+        None,
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(report["backend"], "sqlite");
+    assert!(report["machine"]["nproc"].as_u64().unwrap() >= 1);
+    let p = &report["phases"];
+    assert_eq!(p["import"]["imported"], 500, "{report:#}");
+    assert_eq!(p["import"]["refused"], 0);
+    assert_eq!(p["import"]["verified"], true);
+    assert!(p["import"]["persons_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(p["raw"]["persons"], 500);
+    assert!(p["raw"]["households"].as_u64().unwrap() > 0);
+    assert!(p["raw"]["ratio_import_to_raw"].as_f64().unwrap() > 0.0);
+    assert_eq!(p["lookups"]["requests"], 200);
+    assert_eq!(p["lookups"]["at_persons"], 500);
+    assert!(p["lookups"]["p99_ms"].as_f64().unwrap() >= p["lookups"]["p50_ms"].as_f64().unwrap());
+    assert!(p["births"].is_null() && p["feed"].is_null());
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 7);
+    assert!(targets[0]["met"].is_boolean());
+    assert!(stderr.contains("targets:"), "{stderr}");
+    // The work directory is removed after the run.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("thabian-bench-")
+        })
+        .collect();
+    assert!(left.is_empty());
+}
