@@ -476,165 +476,181 @@ impl Register {
         let mut touched_households: BTreeSet<String> = BTreeSet::new();
         let mut created: Vec<Pin> = Vec::new();
 
-        for (line, d) in checked {
-            let r = &line.record;
-            let Some(own) = keys.get(&r.source_id).filter(|k| k.digest == d) else {
-                // Refused in pass 1 (or never reserved): reported there.
-                report.skipped += 1;
-                continue;
-            };
-            let pin = Pin::from_trusted(own.value.clone());
-            if existing.contains(&pin) {
-                report.already_imported += 1;
-                continue;
-            }
-            if persons.contains_key(&pin) {
-                // The same source id twice in this batch.
-                report.already_imported += 1;
-                continue;
-            }
-            let mut resolved = Resolved {
-                pin: Some(pin.clone()),
-                ..Resolved::default()
-            };
-            let mut waiting = None;
-            let mut unresolved = None;
-            for (field, target) in r.references() {
-                let Some(k) = keys.get(target) else {
-                    unresolved = Some(format!(
+        // Records whose parent comes later in the same batch are offered again once it is in,
+        // sweep after sweep; only what waits for a later batch is handed back.
+        let mut pending = checked;
+        let mut waiting_for_parent: Vec<(&SourceLine, String, String)> = Vec::new();
+        loop {
+            let imported_before = report.imported;
+            for (line, d) in pending {
+                let r = &line.record;
+                let Some(own) = keys.get(&r.source_id).filter(|k| k.digest == d) else {
+                    // Refused in pass 1 (or never reserved): reported there.
+                    report.skipped += 1;
+                    continue;
+                };
+                let pin = Pin::from_trusted(own.value.clone());
+                if existing.contains(&pin) {
+                    report.already_imported += 1;
+                    continue;
+                }
+                if persons.contains_key(&pin) {
+                    // The same source id twice in this batch.
+                    report.already_imported += 1;
+                    continue;
+                }
+                let mut resolved = Resolved {
+                    pin: Some(pin.clone()),
+                    ..Resolved::default()
+                };
+                let mut waiting = None;
+                let mut unresolved = None;
+                for (field, target) in r.references() {
+                    let Some(k) = keys.get(target) else {
+                        unresolved = Some(format!(
                         "{field}: no record with source id {target} was accepted in this import"
                     ));
-                    break;
-                };
-                let target_pin = Pin::from_trusted(k.value.clone());
-                if field != "spouse" && !persons.contains_key(&target_pin) {
-                    waiting = Some(format!(
-                        "{field}: the record with source id {target} was not imported"
-                    ));
+                        break;
+                    };
+                    let target_pin = Pin::from_trusted(k.value.clone());
+                    if field != "spouse" && !persons.contains_key(&target_pin) {
+                        waiting = Some(format!(
+                            "{field}: the record with source id {target} was not imported"
+                        ));
+                    }
+                    match field {
+                        "father" => resolved.father = Some(target_pin),
+                        "mother" => resolved.mother = Some(target_pin),
+                        _ => resolved.spouse = Some(target_pin),
+                    }
                 }
-                match field {
-                    "father" => resolved.father = Some(target_pin),
-                    "mother" => resolved.mother = Some(target_pin),
-                    _ => resolved.spouse = Some(target_pin),
-                }
-            }
-            if let Some(message) = unresolved {
-                report
-                    .rejected
-                    .push(reject(line, "unresolved-reference", message));
-                continue;
-            }
-            if let Some(message) = waiting {
-                if settings.settle {
+                if let Some(message) = unresolved {
                     report
                         .rejected
                         .push(reject(line, "unresolved-reference", message));
-                } else {
-                    report.deferred.push(line.number);
-                }
-                continue;
-            }
-            if let Some(h) = &r.household {
-                match household_keys.get(h) {
-                    Some(number) => resolved.household = Some(number.clone()),
-                    None => {
-                        report.rejected.push(reject(
-                            line,
-                            "unresolved-reference",
-                            format!("household {h} has no number reserved"),
-                        ));
-                        continue;
-                    }
-                }
-            }
-            let record = match r.to_imported(&self.profile, &resolved) {
-                Ok(record) => record,
-                Err(e) => {
-                    report.rejected.push(from_legacy(line, e));
                     continue;
                 }
-            };
-            let event = Event {
-                schema: EVENT_SCHEMA,
-                id: uuid::Uuid::now_v7().to_string(),
-                seq: u64::MAX,
-                // The record describes the person since birth: later events fold after it.
-                effective: record.particulars.date_of_birth,
-                recorded_at: String::new(),
-                office: office.clone(),
-                actor: ctx.principal.official_id.clone(),
-                legal_basis: settings.legal_basis.clone(),
-                idempotency_key: None,
-                payload: EventPayload::RecordImported(record),
-            };
-            if let Err(e) = self.authorize_change(&ctx.principal, &event, &persons, &households) {
-                report.rejected.push(reject(line, e.code(), e.to_string()));
-                continue;
-            }
-            let rule_context = RuleContext {
-                today,
-                profile: &self.profile,
-                areas: &self.areas,
-                persons: &persons,
-                households: &households,
-            };
-            if let Err(v) = rules::check(&event, &rule_context) {
-                report
-                    .rejected
-                    .push(reject(line, v.code, v.message.clone()));
-                continue;
-            }
-            let Some(person) = Person::fold(&pin, std::iter::once(&event)) else {
-                return Err(RegisterError::Internal(format!(
-                    "an import event does not create {pin}"
-                )));
-            };
-            let mut areas: BTreeSet<String> = self.person_paths(&person).into_iter().collect();
-            if let Some(number) = event.payload.household() {
-                let current = households.remove(number);
-                if let Some(h) = Household::apply(current, number, &event) {
-                    areas.insert(self.area_path(&h.area));
-                    touched_households.insert(number.to_owned());
-                    households.insert(number.to_owned(), h);
+                if let Some(message) = waiting {
+                    waiting_for_parent.push((line, d, message));
+                    continue;
                 }
-            }
-            let mut body = match serde_json::to_value(&event) {
-                Ok(serde_json::Value::Object(map)) => map,
-                _ => {
-                    return Err(RegisterError::Internal(
-                        "an event must serialize to an object".into(),
-                    ))
+                if let Some(h) = &r.household {
+                    match household_keys.get(h) {
+                        Some(number) => resolved.household = Some(number.clone()),
+                        None => {
+                            report.rejected.push(reject(
+                                line,
+                                "unresolved-reference",
+                                format!("household {h} has no number reserved"),
+                            ));
+                            continue;
+                        }
+                    }
                 }
-            };
-            body.remove("seq");
-            body.remove("recorded_at");
-            access.push(AccessRecord {
-                event_seq: Some(events.len() as u64),
-                ..self.access_record(
-                    ctx,
-                    Some(pin.as_str()),
-                    "change",
-                    Some("record_imported".into()),
-                )
-            });
-            events.push(NewEvent {
-                id: event.id.clone(),
-                kind: "record_imported".to_owned(),
-                subjects: vec![pin.to_string()],
-                area_path: areas.into_iter().collect::<Vec<_>>().join(" "),
-                effective: event.effective.to_string(),
-                actor: event.actor.clone(),
-                office: event.office.clone(),
-                idempotency_key: None,
-                body,
-            });
-            person_writes.push(Versioned {
-                row: self.person_row(&person)?,
-                expected_version: None,
-            });
-            created.push(pin.clone());
-            persons.insert(pin, person);
-            report.imported += 1;
+                let record = match r.to_imported(&self.profile, &resolved) {
+                    Ok(record) => record,
+                    Err(e) => {
+                        report.rejected.push(from_legacy(line, e));
+                        continue;
+                    }
+                };
+                let event = Event {
+                    schema: EVENT_SCHEMA,
+                    id: uuid::Uuid::now_v7().to_string(),
+                    seq: u64::MAX,
+                    // The record describes the person since birth: later events fold after it.
+                    effective: record.particulars.date_of_birth,
+                    recorded_at: String::new(),
+                    office: office.clone(),
+                    actor: ctx.principal.official_id.clone(),
+                    legal_basis: settings.legal_basis.clone(),
+                    idempotency_key: None,
+                    payload: EventPayload::RecordImported(record),
+                };
+                if let Err(e) = self.authorize_change(&ctx.principal, &event, &persons, &households)
+                {
+                    report.rejected.push(reject(line, e.code(), e.to_string()));
+                    continue;
+                }
+                let rule_context = RuleContext {
+                    today,
+                    profile: &self.profile,
+                    areas: &self.areas,
+                    persons: &persons,
+                    households: &households,
+                };
+                if let Err(v) = rules::check(&event, &rule_context) {
+                    report
+                        .rejected
+                        .push(reject(line, v.code, v.message.clone()));
+                    continue;
+                }
+                let Some(person) = Person::fold(&pin, std::iter::once(&event)) else {
+                    return Err(RegisterError::Internal(format!(
+                        "an import event does not create {pin}"
+                    )));
+                };
+                let mut areas: BTreeSet<String> = self.person_paths(&person).into_iter().collect();
+                if let Some(number) = event.payload.household() {
+                    let current = households.remove(number);
+                    if let Some(h) = Household::apply(current, number, &event) {
+                        areas.insert(self.area_path(&h.area));
+                        touched_households.insert(number.to_owned());
+                        households.insert(number.to_owned(), h);
+                    }
+                }
+                let mut body = match serde_json::to_value(&event) {
+                    Ok(serde_json::Value::Object(map)) => map,
+                    _ => {
+                        return Err(RegisterError::Internal(
+                            "an event must serialize to an object".into(),
+                        ))
+                    }
+                };
+                body.remove("seq");
+                body.remove("recorded_at");
+                access.push(AccessRecord {
+                    event_seq: Some(events.len() as u64),
+                    ..self.access_record(
+                        ctx,
+                        Some(pin.as_str()),
+                        "change",
+                        Some("record_imported".into()),
+                    )
+                });
+                events.push(NewEvent {
+                    id: event.id.clone(),
+                    kind: "record_imported".to_owned(),
+                    subjects: vec![pin.to_string()],
+                    area_path: areas.into_iter().collect::<Vec<_>>().join(" "),
+                    effective: event.effective.to_string(),
+                    actor: event.actor.clone(),
+                    office: event.office.clone(),
+                    idempotency_key: None,
+                    body,
+                });
+                person_writes.push(Versioned {
+                    row: self.person_row(&person)?,
+                    expected_version: None,
+                });
+                created.push(pin.clone());
+                persons.insert(pin, person);
+                report.imported += 1;
+            }
+            let waiting = std::mem::take(&mut waiting_for_parent);
+            if waiting.is_empty() || report.imported == imported_before {
+                for (line, _, message) in waiting {
+                    if settings.settle {
+                        report
+                            .rejected
+                            .push(reject(line, "unresolved-reference", message));
+                    } else {
+                        report.deferred.push(line.number);
+                    }
+                }
+                break;
+            }
+            pending = waiting.into_iter().map(|(line, d, _)| (line, d)).collect();
         }
         let mut next = Carry::default();
         let mut household_writes = Vec::new();
