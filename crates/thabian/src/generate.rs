@@ -6,7 +6,6 @@ use chrono::NaiveDate;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use thabian_model::profile::{AdminTree, AreaFormat, Profile};
 
 /// Output buffers: large enough that writing costs a syscall per few hundred records.
 const BUFFER: usize = 256 * 1024;
@@ -56,7 +55,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         bail!("--broken needs --broken-list FILE (which lines are broken, and why)");
     }
     let profile = crate::load_profile(&args.profile)?;
-    let areas = areas(&profile, args.areas_file.as_deref())?;
+    let areas = crate::load_areas(&profile, args.areas_file.as_deref())?;
     let config = thabian_synth::Config {
         people: args.people,
         seed: args.seed,
@@ -96,22 +95,4 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         summary.lines, summary.originals, summary.broken, summary.duplicates
     );
     Ok(())
-}
-
-/// The profile's areas, with the lower levels of `file` when given.
-fn areas(profile: &Profile, file: Option<&Path>) -> anyhow::Result<AdminTree> {
-    let mut areas = profile.admin_tree();
-    if let Some(file) = file {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let format = if file.extension().and_then(|e| e.to_str()) == Some("json") {
-            AreaFormat::Json
-        } else {
-            AreaFormat::Csv
-        };
-        areas
-            .load_lower_levels(&text, format)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    }
-    Ok(areas)
 }

@@ -105,12 +105,13 @@ pub fn log_origin(profile: &Profile) -> String {
     format!("thabian.{}/register", profile.code)
 }
 
-pub async fn open(config: &Config) -> anyhow::Result<Platform> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    let profile = load_profile(&config.profile)?;
+/// The profile's areas, with the lower levels from `file` (CSV, or JSON by extension) when given.
+pub fn load_areas(
+    profile: &Profile,
+    file: Option<&Path>,
+) -> anyhow::Result<thabian_model::profile::AdminTree> {
     let mut areas = profile.admin_tree();
-    if let Some(file) = &config.areas_file {
+    if let Some(file) = file {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         let format = if file.extension().and_then(|e| e.to_str()) == Some("json") {
@@ -123,6 +124,14 @@ pub async fn open(config: &Config) -> anyhow::Result<Platform> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         tracing::info!(added, file = %file.display(), "loaded admin areas");
     }
+    Ok(areas)
+}
+
+pub async fn open(config: &Config) -> anyhow::Result<Platform> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let profile = load_profile(&config.profile)?;
+    let areas = load_areas(&profile, config.areas_file.as_deref())?;
     let url = config.database_url();
     let store = thabian_store::open(&url)
         .await
