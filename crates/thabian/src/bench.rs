@@ -37,7 +37,7 @@ use thabian_model::legacy::{LegacyRecord, Resolved};
 use thabian_model::person::{Household, Person};
 use thabian_model::pin::{generate_pin, Pin, PinContext};
 use thabian_model::profile::{AdminTree, Profile};
-use thabian_register::{NewOfficial, Principal, Register, RequestContext, Role};
+use thabian_register::{NewOfficial, Register, Role};
 use thabian_store::{DynStore, HouseholdRow, PersonRow};
 
 /// A part of the suite, selected with `--phases`.
@@ -511,27 +511,6 @@ async fn sqlite_version() -> Option<String> {
 // Officials
 // ---------------------------------------------------------------------------------------------
 
-/// The built-in administrator, acting as `role` for the whole country (as the CLI does).
-async fn operator(platform: &Platform, role: Role) -> anyhow::Result<RequestContext> {
-    let admin = platform
-        .store
-        .official("admin")
-        .await?
-        .context("no administrator")?;
-    Ok(RequestContext {
-        principal: Principal {
-            official_id: admin.id,
-            name: admin.name,
-            role,
-            jurisdiction: "*".into(),
-            jurisdiction_path: "/".into(),
-            office: admin.office,
-        },
-        purpose: Some("benchmark".into()),
-        client: Some("bench".into()),
-    })
-}
-
 struct Tokens {
     /// A national registrar: registers births, reads anyone.
     registrar: String,
@@ -541,7 +520,7 @@ struct Tokens {
 
 async fn tokens(platform: &Platform) -> anyhow::Result<Tokens> {
     platform.register.bootstrap().await?;
-    let ctx = operator(platform, Role::Administrator).await?;
+    let ctx = crate::operator_context(platform, Role::Administrator, "benchmark", "bench").await?;
     let mut out = Vec::new();
     for (id, role) in [
         ("bench-registrar", Role::Registrar),
@@ -1371,7 +1350,7 @@ async fn import(
     errors: PathBuf,
 ) -> anyhow::Result<crate::import::ImportSummary> {
     // As `thabian import` does it: a supervisor's act, by the operator, for the whole country.
-    let ctx = operator(platform, Role::Supervisor).await?;
+    let ctx = crate::operator_context(platform, Role::Supervisor, "benchmark", "bench").await?;
     let options = crate::import::ImportOptions {
         format: crate::import::Format::Ndjson,
         mapping: Vec::new(),

@@ -105,6 +105,35 @@ pub fn log_origin(profile: &Profile) -> String {
     format!("thabian.{}/register", profile.code)
 }
 
+/// The built-in administrator acting as `role` for the whole country: how the operator's
+/// commands (import, person show, demo, bench) act. Whoever runs them has the data directory or
+/// the database URL, which is more than any token gives; their reads and changes are recorded
+/// as `admin`'s, with `purpose` and `client`.
+pub async fn operator_context(
+    platform: &Platform,
+    role: thabian_register::Role,
+    purpose: &str,
+    client: &str,
+) -> anyhow::Result<thabian_register::RequestContext> {
+    let admin = platform
+        .store
+        .official("admin")
+        .await?
+        .context("no administrator yet: run `thabian serve` once")?;
+    Ok(thabian_register::RequestContext {
+        principal: thabian_register::Principal {
+            official_id: admin.id,
+            name: admin.name,
+            role,
+            jurisdiction: "*".into(),
+            jurisdiction_path: "/".into(),
+            office: admin.office,
+        },
+        purpose: Some(purpose.into()),
+        client: Some(client.into()),
+    })
+}
+
 /// The profile's areas, with the lower levels from `file` (CSV, or JSON by extension) when given.
 pub fn load_areas(
     profile: &Profile,

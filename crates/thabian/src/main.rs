@@ -218,27 +218,9 @@ fn config(g: &Global) -> Config {
     }
 }
 
-/// The CLI acts as the built-in administrator (whoever runs it has the data directory or the
-/// database URL, which is more than any token gives).
+/// The CLI acts as the built-in administrator.
 async fn cli_admin(platform: &thabian::Platform, purpose: &str) -> anyhow::Result<RequestContext> {
-    let admin = platform
-        .store
-        .official("admin")
-        .await?
-        .context("no administrator yet: run `thabian serve` once")?;
-    let principal = thabian_register::Principal {
-        official_id: admin.id,
-        name: admin.name,
-        role: Role::Administrator,
-        jurisdiction: "*".into(),
-        jurisdiction_path: "/".into(),
-        office: admin.office,
-    };
-    Ok(RequestContext {
-        principal,
-        purpose: Some(purpose.into()),
-        client: Some("cli".into()),
-    })
+    thabian::operator_context(platform, Role::Administrator, purpose, "cli").await
 }
 
 /// The register allocates many short-lived strings per record (JSON, SQL parameters); glibc's
@@ -318,14 +300,9 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             // Registering is a supervisor's act; the operator performs it for the whole country.
-            let admin = cli_admin(&platform, "migration import").await?;
-            let ctx = RequestContext {
-                principal: thabian_register::Principal {
-                    role: Role::Supervisor,
-                    ..admin.principal
-                },
-                ..admin
-            };
+            let ctx =
+                thabian::operator_context(&platform, Role::Supervisor, "migration import", "cli")
+                    .await?;
             let errors = errors.unwrap_or_else(|| {
                 let mut name = file.as_os_str().to_owned();
                 name.push(".errors.csv");
@@ -503,14 +480,8 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("PIN {pin:?}: {e}"))?;
             // Reading personal data from the CLI is recorded like any other read, as a national
             // supervisor acting for the operator.
-            let admin = cli_admin(&platform, &purpose).await?;
-            let ctx = RequestContext {
-                principal: thabian_register::Principal {
-                    role: Role::Supervisor,
-                    ..admin.principal
-                },
-                ..admin
-            };
+            let ctx =
+                thabian::operator_context(&platform, Role::Supervisor, &purpose, "cli").await?;
             let as_of = as_of
                 .map(|d| {
                     chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
