@@ -11,3 +11,4 @@ pub mod pin;
 pub mod profile;
 pub mod rules;
 pub mod sex;
+pub mod translit;
