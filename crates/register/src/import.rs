@@ -678,6 +678,7 @@ impl Register {
             events,
             persons: person_writes,
             households: household_writes,
+            cases: Vec::new(),
             access,
             idempotency: None,
         });

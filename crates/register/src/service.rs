@@ -938,6 +938,7 @@ impl Register {
                 }],
                 persons: person_writes,
                 households: household_writes,
+                cases: Vec::new(),
                 access,
                 idempotency,
             })

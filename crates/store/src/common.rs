@@ -123,6 +123,7 @@ macro_rules! impl_store {
                 mother: r.try_get("mother")?,
                 spouse: r.try_get("spouse")?,
                 record: r.try_get("record")?,
+                search_keys: Vec::new(),
             })
         }
 
@@ -372,6 +373,91 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// Writes the search keys of these person rows; `replace`: their old keys go first.
+        async fn write_search_keys(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            rows: &[&PersonRow],
+            replace: bool,
+        ) -> Result<()> {
+            if replace {
+                for r in rows {
+                    sqlx::query("DELETE FROM person_keys WHERE pin = $1").bind(&r.pin).execute(&mut *conn).await?;
+                }
+            }
+            let pairs: Vec<(&str, &str)> = rows
+                .iter()
+                .flat_map(|r| r.search_keys.iter().map(move |k| (k.as_str(), r.pin.as_str())))
+                .collect();
+            for chunk in pairs.chunks(<$store>::BULK_ROWS * 2) {
+                let sql = crate::common::multi_row_insert(
+                    "INSERT INTO person_keys (key, pin)", 2, chunk.len(), " ON CONFLICT DO NOTHING",
+                    <$store>::NUMBERED_PARAMS,
+                );
+                let mut q = sqlx::query(&sql);
+                for (key, pin) in chunk {
+                    q = q.bind(*key).bind(*pin);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
+        async fn write_case<'c, E>(conn: E, c: &Versioned<CaseRow>) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            let r = &c.row;
+            let result = match c.expected_version {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO review_cases (id, version, status, area_path, created_at, record) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&r.id)
+                    .bind(to_i64(r.version))
+                    .bind(&r.status)
+                    .bind(&r.area_path)
+                    .bind(&r.created_at)
+                    .bind(&r.record)
+                    .execute(conn)
+                    .await
+                }
+                Some(expected) => {
+                    sqlx::query(
+                        "UPDATE review_cases SET version = $2, status = $3, area_path = $4, record = $5 \
+                         WHERE id = $1 AND version = $6",
+                    )
+                    .bind(&r.id)
+                    .bind(to_i64(r.version))
+                    .bind(&r.status)
+                    .bind(&r.area_path)
+                    .bind(&r.record)
+                    .bind(to_i64(expected))
+                    .execute(conn)
+                    .await
+                }
+            };
+            match result {
+                Ok(done) if c.expected_version.is_some() && done.rows_affected() == 0 => {
+                    Err(StoreError::Conflict { what: "review case", key: r.id.clone() })
+                }
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate { what: "review case", key: r.id.clone() }),
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        fn case_from_row(r: &DbRow) -> Result<CaseRow> {
+            Ok(CaseRow {
+                id: r.try_get("id")?,
+                version: to_u64(r.try_get("version")?),
+                status: r.try_get("status")?,
+                area_path: r.try_get("area_path")?,
+                created_at: r.try_get("created_at")?,
+                record: r.try_get("record")?,
+            })
+        }
+
         /// Appends one batch inside the caller's transaction. On error the caller rolls back to
         /// its savepoint and restores the frontier.
         async fn append_batch(
@@ -385,8 +471,13 @@ macro_rules! impl_store {
             let new_persons: Vec<&PersonRow> =
                 batch.persons.iter().filter(|p| p.expected_version.is_none()).map(|p| &p.row).collect();
             insert_persons(&mut *conn, &new_persons).await?;
+            write_search_keys(&mut *conn, &new_persons, false).await?;
             for p in batch.persons.iter().filter(|p| p.expected_version.is_some()) {
                 write_person(&mut *conn, p).await?;
+                write_search_keys(&mut *conn, &[&p.row], true).await?;
+            }
+            for c in &batch.cases {
+                write_case(&mut *conn, c).await?;
             }
             let new_households: Vec<&HouseholdRow> =
                 batch.households.iter().filter(|h| h.expected_version.is_none()).map(|h| &h.row).collect();
@@ -852,6 +943,7 @@ macro_rules! impl_store {
             async fn clear_projections(&self) -> Result<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("DELETE FROM persons").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM person_keys").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM households").execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(())
@@ -859,10 +951,100 @@ macro_rules! impl_store {
 
             async fn put_projections(&self, persons: &[PersonRow], households: &[HouseholdRow]) -> Result<()> {
                 let mut tx = self.begin_write().await?;
-                insert_persons(&mut tx, &persons.iter().collect::<Vec<_>>()).await?;
+                let rows = persons.iter().collect::<Vec<_>>();
+                insert_persons(&mut tx, &rows).await?;
+                write_search_keys(&mut tx, &rows, false).await?;
                 insert_households(&mut tx, &households.iter().collect::<Vec<_>>()).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn search_candidates(&self, keys: &[String], per_key_limit: u32) -> Result<Vec<(String, String)>> {
+                let mut out = Vec::new();
+                // One statement per 100 keys: each key's postings read through the primary key,
+                // cut at the limit, so a common key cannot make a search scan the index.
+                for chunk in keys.chunks(100) {
+                    let numbered = <$store>::NUMBERED_PARAMS;
+                    let parts: Vec<String> = (0..chunk.len())
+                        .map(|i| {
+                            let (k, l) = if numbered {
+                                (format!("${}", 2 * i + 1), format!("${}", 2 * i + 2))
+                            } else {
+                                ("?".to_owned(), "?".to_owned())
+                            };
+                            format!("SELECT key, pin FROM (SELECT key, pin FROM person_keys WHERE key = {k} LIMIT {l}) AS k{i}")
+                        })
+                        .collect();
+                    let sql = parts.join(" UNION ALL ");
+                    let mut q = sqlx::query(&sql);
+                    for key in chunk {
+                        q = q.bind(key).bind(i64::from(per_key_limit));
+                    }
+                    for row in q.fetch_all(self.read_pool()).await? {
+                        out.push((row.try_get("key")?, row.try_get("pin")?));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn key_postings(&self, after: &(String, String), limit: u32) -> Result<Vec<(String, String)>> {
+                let rows = sqlx::query(
+                    "SELECT key, pin FROM person_keys WHERE (key, pin) > ($1, $2) \
+                     ORDER BY key, pin LIMIT $3",
+                )
+                .bind(&after.0)
+                .bind(&after.1)
+                .bind(i64::from(limit))
+                .fetch_all(self.read_pool())
+                .await?;
+                rows.iter().map(|r| Ok((r.try_get("key")?, r.try_get("pin")?))).collect()
+            }
+
+            async fn review_case(&self, id: &str) -> Result<Option<CaseRow>> {
+                let row = sqlx::query(
+                    "SELECT id, version, status, area_path, created_at, record FROM review_cases WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(self.read_pool())
+                .await?;
+                row.as_ref().map(case_from_row).transpose()
+            }
+
+            async fn review_cases(&self, status: Option<&str>, after_id: &str, limit: u32) -> Result<Vec<CaseRow>> {
+                let rows = sqlx::query(
+                    "SELECT id, version, status, area_path, created_at, record FROM review_cases \
+                     WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(status.unwrap_or(""))
+                .bind(after_id)
+                .bind(i64::from(limit))
+                .fetch_all(self.read_pool())
+                .await?;
+                rows.iter().map(case_from_row).collect()
+            }
+
+            async fn put_linkage_model(&self, m: &LinkageModelRow) -> Result<()> {
+                sqlx::query("INSERT INTO linkage_models (id, created_at, model) VALUES ($1, $2, $3)")
+                    .bind(&m.id)
+                    .bind(&m.created_at)
+                    .bind(&m.model)
+                    .execute(self.write_pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn latest_linkage_model(&self) -> Result<Option<LinkageModelRow>> {
+                let row = sqlx::query("SELECT id, created_at, model FROM linkage_models ORDER BY id DESC LIMIT 1")
+                    .fetch_optional(self.read_pool())
+                    .await?;
+                match row {
+                    Some(r) => Ok(Some(LinkageModelRow {
+                        id: r.try_get("id")?,
+                        created_at: r.try_get("created_at")?,
+                        model: r.try_get("model")?,
+                    })),
+                    None => Ok(None),
+                }
             }
 
             async fn reserve_import_keys(&self, kind: &str, keys: &[ImportKey]) -> Result<()> {

@@ -69,6 +69,32 @@ pub struct PersonRow {
     pub spouse: Option<String>,
     /// The projection, as JSON produced by the domain model.
     pub record: String,
+    /// The blocking keys of this record for search and duplicate detection
+    /// (`thabian_model::linkage`). Written with the row, replacing the previous keys; not read
+    /// back with the row (reads return an empty list).
+    pub search_keys: Vec<String>,
+}
+
+/// A case of the duplicate review queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRow {
+    pub id: String,
+    pub version: u64,
+    /// `open` or `decided`.
+    pub status: String,
+    /// The admin-area paths the case concerns, space-separated (for jurisdiction filters).
+    pub area_path: String,
+    pub created_at: String,
+    /// The case as JSON produced by the register.
+    pub record: String,
+}
+
+/// A stored record-linkage model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkageModelRow {
+    pub id: String,
+    pub created_at: String,
+    pub model: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +151,8 @@ pub struct WriteBatch {
     pub events: Vec<NewEvent>,
     pub persons: Vec<Versioned<PersonRow>>,
     pub households: Vec<Versioned<HouseholdRow>>,
+    /// Review-queue cases opened or decided by this change.
+    pub cases: Vec<Versioned<CaseRow>>,
     /// Access records; `event_seq: Some(i)` means "the i-th event of this batch".
     pub access: Vec<AccessRecord>,
     pub idempotency: Option<IdempotencyRecord>,
@@ -254,6 +282,23 @@ pub trait Store: Send + Sync + 'static {
         persons: &[PersonRow],
         households: &[HouseholdRow],
     ) -> Result<()>;
+
+    // --- search and duplicate detection ---
+    /// The persons having any of `keys` (see [`PersonRow::search_keys`]), at most
+    /// `per_key_limit` per key: `(key, pin)` pairs, in no particular order.
+    async fn search_candidates(&self, keys: &[String], per_key_limit: u32)
+        -> Result<Vec<(String, String)>>;
+    /// The whole key index in `(key, pin)` order, after `after` (for the whole-register
+    /// duplicate pass).
+    async fn key_postings(&self, after: &(String, String), limit: u32)
+        -> Result<Vec<(String, String)>>;
+    async fn review_case(&self, id: &str) -> Result<Option<CaseRow>>;
+    /// Cases with `status` (any when `None`), in id order after `after_id`.
+    async fn review_cases(&self, status: Option<&str>, after_id: &str, limit: u32)
+        -> Result<Vec<CaseRow>>;
+    async fn put_linkage_model(&self, model: &LinkageModelRow) -> Result<()>;
+    /// The newest model (largest id).
+    async fn latest_linkage_model(&self) -> Result<Option<LinkageModelRow>>;
 
     // --- migrations from legacy registers ---
     /// Records keys of `kind` ([`IMPORT_PERSON`]: a PIN,
