@@ -56,6 +56,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/imports", post(import_record))
         .route("/v1/households", post(create_household))
         .route("/v1/households/{id}", get(get_household))
+        .route("/v1/persons/search", get(search_persons))
+        .route("/v1/review-cases", get(list_review_cases))
+        .route("/v1/review-cases/{id}", get(get_review_case))
+        .route("/v1/review-cases/{id}/decision", post(decide_review_case))
         .route("/v1/persons/{pin}", get(get_person))
         .route("/v1/persons/{pin}/history", get(get_history))
         .route("/v1/persons/{pin}/relatives", get(get_relatives))
@@ -90,7 +94,8 @@ pub fn router(state: AppState) -> Router {
         healthz, register_birth, import_record, create_household, get_household, get_person, get_history,
         get_relatives, get_person_access_log, submit_event, get_feed, get_log_key, get_latest_checkpoint,
         get_checkpoint, get_inclusion_proof, get_consistency_proof, list_officials, create_official,
-        disable_official, list_tokens, issue_token, revoke_token
+        disable_official, list_tokens, issue_token, revoke_token, search_persons, list_review_cases,
+        get_review_case, decide_review_case
     ),
     modifiers(&BearerAuth, &ProblemResponses),
     security(("bearer" = []))
@@ -406,6 +411,25 @@ fn outcome_out(o: &Outcome) -> wire::ChangeResult {
         version: o.version,
         household: o.household.clone(),
         replayed: o.replayed,
+        review_case: o.review_case.clone(),
+        possible_duplicates: o
+            .possible_duplicates
+            .iter()
+            .map(|c| wire::DuplicateCandidate {
+                pin: c.pin.to_string(),
+                probability: c.probability,
+                weight: c.weight,
+                verdict: verdict_name(c.verdict).to_owned(),
+            })
+            .collect(),
+    }
+}
+
+fn verdict_name(v: thabian_model::linkage::Verdict) -> &'static str {
+    match v {
+        thabian_model::linkage::Verdict::Likely => "likely",
+        thabian_model::linkage::Verdict::Possible => "possible",
+        thabian_model::linkage::Verdict::Unlikely => "unlikely",
     }
 }
 
@@ -469,7 +493,9 @@ fn etag(version: u64) -> HeaderValue {
 }
 
 fn created(result: &Outcome, location: Option<String>) -> Response {
-    let status = if result.replayed {
+    let status = if result.review_case.is_some() {
+        StatusCode::ACCEPTED
+    } else if result.replayed {
         StatusCode::OK
     } else {
         StatusCode::CREATED
@@ -511,7 +537,9 @@ async fn openapi_json() -> Response {
 
 #[utoipa::path(post, path = "/v1/births", request_body = wire::BirthRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeated submission with the same key returns the first result")),
-    responses((status = 201, body = wire::ChangeResult), (status = 422, body = wire::Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = wire::ChangeResult, description = "Registered (possibly with a warning about possible duplicates)"),
+        (status = 202, body = wire::ChangeResult, description = "Held for review as a likely duplicate: see `review_case`"),
+        (status = 422, body = wire::Problem, content_type = "application/problem+json")))]
 async fn register_birth(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -533,7 +561,11 @@ async fn register_birth(
         if_match: None,
     };
     let result = state.register.submit(&ctx, submission).await?;
-    let location = result.pin.as_ref().map(|p| format!("/v1/persons/{p}"));
+    let location = match (&result.review_case, &result.pin) {
+        (Some(case), _) => Some(format!("/v1/review-cases/{case}")),
+        (None, Some(p)) => Some(format!("/v1/persons/{p}")),
+        _ => None,
+    };
     Ok(created(&result, location))
 }
 
@@ -816,6 +848,14 @@ async fn submit_event(
     let p = pin.clone();
     use wire::EventRequest as R;
     let payload = match &req.event {
+        R::RecordsMerged { retired } => EventPayload::RecordsMerged {
+            survivor: p,
+            retired: parse_pin(&state, retired)?,
+        },
+        R::RecordsUnmerged { retired } => EventPayload::RecordsUnmerged {
+            survivor: p,
+            retired: parse_pin(&state, retired)?,
+        },
         R::DeathRecorded { place_of_death } => EventPayload::DeathRecorded {
             pin: p,
             date_of_death: effective,
@@ -1213,4 +1253,136 @@ async fn revoke_token(
 ) -> ApiResult<StatusCode> {
     state.register.revoke_token(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------- search and review
+
+#[utoipa::path(get, path = "/v1/persons/search", params(wire::SearchParams),
+    responses((status = 200, body = wire::SearchResponse)))]
+async fn search_persons(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    ApiQuery(q): ApiQuery<wire::SearchParams>,
+) -> ApiResult<axum::Json<wire::SearchResponse>> {
+    let window = q.year_window.unwrap_or(0);
+    if window > 10 {
+        return Err(ApiError::bad_request("year_window is 0 to 10"));
+    }
+    let sex = match q.sex.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(via_json(&s)?),
+    };
+    let blank = |v: &Option<String>| v.as_ref().filter(|s| !s.trim().is_empty()).cloned();
+    let query = thabian_model::linkage::SearchQuery {
+        name: blank(&q.name),
+        date_of_birth: blank(&q.date_of_birth)
+            .map(|d| parse_date("date_of_birth", &d))
+            .transpose()?,
+        year_window: window,
+        sex,
+        place_of_birth: blank(&q.place_of_birth),
+        residence: blank(&q.residence),
+        father_name: blank(&q.father_name),
+        mother_name: blank(&q.mother_name),
+    };
+    let page = state
+        .register
+        .search(&ctx, &query, q.offset.unwrap_or(0), q.limit.unwrap_or(20))
+        .await?;
+    let mut hits = Vec::with_capacity(page.hits.len());
+    for h in page.hits {
+        hits.push(wire::SearchHit {
+            pin: h.pin.to_string(),
+            score: h.score,
+            fields: h.fields.iter().map(field_out).collect(),
+            person: h.person.as_ref().map(person_out).transpose()?,
+        });
+    }
+    Ok(axum::Json(wire::SearchResponse {
+        hits,
+        total: page.total,
+        offset: page.offset,
+        truncated: page.truncated,
+        model: page.model,
+    }))
+}
+
+fn field_out(f: &thabian_model::linkage::FieldExplanation) -> wire::FieldMatch {
+    wire::FieldMatch {
+        field: f.field.as_str().to_owned(),
+        level: f.level.as_str().to_owned(),
+        weight: f.weight,
+        how: f.how.clone(),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/review-cases", params(wire::CaseListParams),
+    responses((status = 200, description = "Review cases (JSON array)", body = Vec<Object>)))]
+async fn list_review_cases(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    ApiQuery(q): ApiQuery<wire::CaseListParams>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let status = match q.status.as_deref() {
+        None | Some("open") => Some("open"),
+        Some("decided") => Some("decided"),
+        Some("all") => None,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "status {other:?}: expected open, decided or all"
+            )))
+        }
+    };
+    let cases = state
+        .register
+        .review_cases(
+            &ctx,
+            status,
+            q.after.as_deref().unwrap_or(""),
+            q.limit.unwrap_or(50),
+        )
+        .await?;
+    Ok(axum::Json(serde_json::to_value(cases).unwrap_or_default()))
+}
+
+#[utoipa::path(get, path = "/v1/review-cases/{id}", params(("id" = String, Path)),
+    responses((status = 200, description = "The case and its records side by side, field by field", body = Object)))]
+async fn get_review_case(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let view = state.register.review_case(&ctx, &id).await?;
+    Ok(axum::Json(serde_json::to_value(view).unwrap_or_default()))
+}
+
+#[utoipa::path(post, path = "/v1/review-cases/{id}/decision", params(("id" = String, Path)),
+    request_body = wire::DecisionRequest,
+    responses((status = 200, description = "The decided case", body = Object)))]
+async fn decide_review_case(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<wire::DecisionRequest>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let decision = match req.decision.as_str() {
+        "same_person" => thabian_model::event::ReviewDecision::SamePerson,
+        "different_people" => thabian_model::event::ReviewDecision::DifferentPeople,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "decision {other:?}: expected same_person or different_people"
+            )))
+        }
+    };
+    let case = state
+        .register
+        .decide_case(
+            &ctx,
+            &id,
+            decision,
+            &req.reason,
+            &legal_basis(&req.legal_basis),
+        )
+        .await?;
+    Ok(axum::Json(serde_json::to_value(case).unwrap_or_default()))
 }

@@ -213,6 +213,15 @@ pub struct Corrections {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EventRequest {
+    /// The record `retired` is the same person as this one: its PIN is retired and points here
+    /// forever; its events show in this person's history. Supervisors only.
+    RecordsMerged {
+        retired: String,
+    },
+    /// Reverses a merge of `retired` into this record.
+    RecordsUnmerged {
+        retired: String,
+    },
     /// The date of death is the effective date.
     DeathRecorded {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -303,6 +312,102 @@ pub struct ChangeResult {
     pub household: Option<String>,
     /// True when this answers a repeated submission (same `Idempotency-Key`).
     pub replayed: bool,
+    /// Set (with status 202) when the registration is held for review as a likely duplicate:
+    /// nothing was registered yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_case: Option<String>,
+    /// Registered persons the record resembles (held: the likely duplicates; registered: a
+    /// warning about possible ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub possible_duplicates: Vec<DuplicateCandidate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DuplicateCandidate {
+    pub pin: String,
+    /// Posterior probability (Fellegi–Sunter) that both records are the same person.
+    pub probability: f64,
+    /// Fellegi–Sunter weight: sum over the fields of log2(m/u).
+    pub weight: f64,
+    /// `likely` or `possible`.
+    pub verdict: String,
+}
+
+/// `GET /v1/persons/search` query parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Any script, any part order, with or without diacritics.
+    pub name: Option<String>,
+    /// `YYYY-MM-DD`, `YYYY-MM` or `YYYY`.
+    pub date_of_birth: Option<String>,
+    /// ± years around the year of birth (0 to 10).
+    pub year_window: Option<u8>,
+    /// `male`, `female` or `unknown`.
+    pub sex: Option<String>,
+    /// Admin-area code.
+    pub place_of_birth: Option<String>,
+    /// Admin-area code of the residence.
+    pub residence: Option<String>,
+    pub father_name: Option<String>,
+    pub mother_name: Option<String>,
+    pub offset: Option<u32>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FieldMatch {
+    /// `given`, `family`, `middle`, `date_of_birth`, `sex`, `place_of_birth`, `residence`, `father`, `mother`, `name`.
+    pub field: String,
+    /// `exact`, `phonetic`, `similar`, `close`, `disagree`, `missing`, ...
+    pub level: String,
+    pub weight: f64,
+    /// In words.
+    pub how: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchHit {
+    pub pin: String,
+    pub score: f64,
+    pub fields: Vec<FieldMatch>,
+    /// Absent when the person lives outside the searcher's jurisdiction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<Person>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchResponse {
+    pub hits: Vec<SearchHit>,
+    /// Hits ranked in all.
+    pub total: usize,
+    pub offset: u32,
+    /// The candidate set was cut at a limit: a narrower query may find more.
+    pub truncated: bool,
+    /// The record-linkage model that scored the hits (`initial` before any training).
+    pub model: String,
+}
+
+/// `POST /v1/review-cases/{id}/decision`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// `same_person` or `different_people`.
+    pub decision: String,
+    pub reason: String,
+    pub legal_basis: LegalBasis,
+}
+
+/// `GET /v1/review-cases` query parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CaseListParams {
+    /// `open` (default), `decided` or `all`.
+    pub status: Option<String>,
+    /// The last case id of the previous page.
+    pub after: Option<String>,
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -324,6 +429,12 @@ pub struct Person {
     pub status: Status,
     pub date_of_death: Option<String>,
     pub place_of_death: Option<String>,
+    /// Set when this PIN was retired by a merge: the record to use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
+    /// PINs merged into this record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
     /// Also sent as the `ETag`; send it back in `If-Match`.
     pub version: u64,
 }

@@ -209,6 +209,81 @@ pub enum EventPayload {
         pin: Pin,
         status: Status,
     },
+    /// Two records found to be the same person: `retired` is retired and points to `survivor`
+    /// forever; its events stay in the log and show in the survivor's history.
+    RecordsMerged {
+        survivor: Pin,
+        retired: Pin,
+    },
+    /// A merge reversed: `retired` is a record of its own again.
+    RecordsUnmerged {
+        survivor: Pin,
+        retired: Pin,
+    },
+    /// A registration held for review because it is likely a duplicate of registered persons.
+    /// Concerns no person's record yet: the held person is registered only if a reviewer
+    /// decides they are someone new.
+    DuplicateHeld {
+        case: String,
+        registration: Box<HeldRegistration>,
+        candidates: Vec<DuplicateCandidate>,
+    },
+    /// Two registered records found by the whole-register duplicate pass, queued for review.
+    DuplicatePairFound {
+        case: String,
+        candidates: Vec<DuplicateCandidate>,
+    },
+    /// A reviewer's decision on a review case, with the reason.
+    DuplicateReviewed {
+        case: String,
+        decision: ReviewDecision,
+        reason: String,
+    },
+}
+
+/// What a held registration would have registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HeldRegistration {
+    Birth {
+        record: BirthRecord,
+    },
+    Import {
+        source_id: String,
+        record: ImportedRecord,
+    },
+}
+
+impl HeldRegistration {
+    pub fn pin(&self) -> &Pin {
+        match self {
+            HeldRegistration::Birth { record } => &record.pin,
+            HeldRegistration::Import { record, .. } => &record.pin,
+        }
+    }
+}
+
+/// A registered person a record resembles, with the record-linkage score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateCandidate {
+    pub pin: Pin,
+    /// Posterior probability that both records are the same person.
+    pub probability: f64,
+    /// Fellegi–Sunter weight (sum of log2 m/u over the fields).
+    pub weight: f64,
+}
+
+// Scores are finite numbers the register computed; equality on them is only used by tests.
+impl Eq for DuplicateCandidate {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    /// The records are the same person (for a held registration: it is not registered).
+    SamePerson,
+    /// Different people (for a held registration: it is registered now).
+    DifferentPeople,
 }
 
 impl EventPayload {
@@ -233,6 +308,11 @@ impl EventPayload {
             EventPayload::NationalityAcquired { .. } => "nationality_acquired",
             EventPayload::NationalityLost { .. } => "nationality_lost",
             EventPayload::StatusChanged { .. } => "status_changed",
+            EventPayload::RecordsMerged { .. } => "records_merged",
+            EventPayload::RecordsUnmerged { .. } => "records_unmerged",
+            EventPayload::DuplicateHeld { .. } => "duplicate_held",
+            EventPayload::DuplicatePairFound { .. } => "duplicate_pair_found",
+            EventPayload::DuplicateReviewed { .. } => "duplicate_reviewed",
         }
     }
 
@@ -256,6 +336,11 @@ impl EventPayload {
         "nationality_acquired",
         "nationality_lost",
         "status_changed",
+        "records_merged",
+        "records_unmerged",
+        "duplicate_held",
+        "duplicate_pair_found",
+        "duplicate_reviewed",
     ];
 
     /// The persons whose records this event changes, primary subject first.
@@ -289,6 +374,13 @@ impl EventPayload {
             | EventPayload::NationalityAcquired { pin, .. }
             | EventPayload::NationalityLost { pin, .. }
             | EventPayload::StatusChanged { pin, .. } => vec![pin.clone()],
+            EventPayload::RecordsMerged { survivor, retired }
+            | EventPayload::RecordsUnmerged { survivor, retired } => {
+                vec![survivor.clone(), retired.clone()]
+            }
+            EventPayload::DuplicateHeld { .. }
+            | EventPayload::DuplicatePairFound { .. }
+            | EventPayload::DuplicateReviewed { .. } => Vec::new(),
         }
     }
 

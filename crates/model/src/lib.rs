@@ -5,6 +5,7 @@
 pub mod date;
 pub mod event;
 pub mod legacy;
+pub mod linkage;
 pub mod name;
 pub mod person;
 pub mod pin;

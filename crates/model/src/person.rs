@@ -130,6 +130,12 @@ pub struct Person {
     pub status: Status,
     pub date_of_death: Option<PartialDate>,
     pub place_of_death: Option<String>,
+    /// Set when this record was merged into another: the PIN is retired and points there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<Pin>,
+    /// The retired PINs merged into this record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<Pin>,
     /// How many events this record is the fold of: the optimistic-concurrency version.
     pub version: u64,
 }
@@ -154,6 +160,8 @@ impl Person {
             status: Status::Living,
             date_of_death: None,
             place_of_death: None,
+            merged_into: None,
+            merged_from: Vec::new(),
             version: 0,
         }
     }
@@ -318,6 +326,25 @@ fn apply_change(p: &mut Person, pin: &Pin, payload: &EventPayload) {
             p.nationalities.retain(|n| n != nationality)
         }
         EventPayload::StatusChanged { status, .. } => p.status = *status,
+        EventPayload::RecordsMerged { survivor, retired } => {
+            if pin == retired {
+                p.merged_into = Some(survivor.clone());
+            } else if !p.merged_from.contains(retired) {
+                p.merged_from.push(retired.clone());
+            }
+        }
+        EventPayload::RecordsUnmerged { survivor, retired } => {
+            if pin == retired {
+                if p.merged_into.as_ref() == Some(survivor) {
+                    p.merged_into = None;
+                }
+            } else {
+                p.merged_from.retain(|r| r != retired);
+            }
+        }
+        EventPayload::DuplicateHeld { .. }
+        | EventPayload::DuplicatePairFound { .. }
+        | EventPayload::DuplicateReviewed { .. } => {}
     }
 }
 

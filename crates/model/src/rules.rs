@@ -137,6 +137,21 @@ pub fn check(event: &Event, ctx: &RuleContext<'_>) -> Result<(), Violation> {
     if !payload.creates_person() {
         for pin in payload.subjects() {
             let person = ctx.person(&pin)?;
+            if let Some(into) = &person.merged_into {
+                let unmerging = matches!(payload, EventPayload::RecordsUnmerged { retired, .. } if *retired == pin);
+                if !unmerging {
+                    return Err(violation(
+                        "pin-retired",
+                        format!("{pin} was merged into {into}: register changes on {into}"),
+                    ));
+                }
+            }
+            if matches!(
+                payload,
+                EventPayload::RecordsMerged { .. } | EventPayload::RecordsUnmerged { .. }
+            ) {
+                continue;
+            }
             let is_correction = matches!(payload, EventPayload::ParticularsCorrected { .. });
             if person.status == Status::Deceased && !is_correction {
                 return Err(violation(
@@ -163,6 +178,30 @@ pub fn check(event: &Event, ctx: &RuleContext<'_>) -> Result<(), Violation> {
     }
 
     match payload {
+        EventPayload::RecordsMerged { survivor, retired } => {
+            if survivor == retired {
+                return Err(violation(
+                    "invalid-merge",
+                    "a record cannot be merged into itself",
+                ));
+            }
+        }
+        EventPayload::RecordsUnmerged { survivor, retired } => {
+            if ctx.person(retired)?.merged_into.as_ref() != Some(survivor) {
+                return Err(violation(
+                    "not-merged",
+                    format!("{retired} is not merged into {survivor}"),
+                ));
+            }
+        }
+        EventPayload::DuplicateHeld { .. }
+        | EventPayload::DuplicatePairFound { .. }
+        | EventPayload::DuplicateReviewed { .. } => {
+            return Err(violation(
+                "invalid-event",
+                "review-queue events are recorded by the register itself",
+            ));
+        }
         EventPayload::BirthRegistered(b) => {
             check_particulars(&b.pin, &b.particulars, ctx)?;
             if b.particulars.date_of_birth != event.effective {

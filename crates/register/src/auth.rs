@@ -51,12 +51,18 @@ impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         use Permission::*;
         match self {
-            Role::Registrar => matches!(permission, ReadPerson | RegisterEvent),
+            Role::Registrar => matches!(permission, ReadPerson | RegisterEvent | SearchPersons),
             Role::Supervisor => matches!(
                 permission,
-                ReadPerson | RegisterEvent | RegisterSensitiveEvent | ReadAccessLog
+                ReadPerson
+                    | RegisterEvent
+                    | RegisterSensitiveEvent
+                    | ReadAccessLog
+                    | SearchPersons
+                    | SearchNationwide
+                    | ReviewDuplicates
             ),
-            Role::CardOfficer => matches!(permission, ReadPerson),
+            Role::CardOfficer => matches!(permission, ReadPerson | SearchPersons),
             Role::Auditor => matches!(permission, ReadAccessLog | ReadLog),
             Role::Administrator => matches!(permission, ManageOfficials | ReadLog),
             Role::ServiceAccount => matches!(permission, ReadPerson | ReadFeed),
@@ -80,6 +86,12 @@ pub enum Permission {
     ReadLog,
     /// Create officials, issue and revoke tokens.
     ManageOfficials,
+    /// Fuzzy demographic search (within the jurisdiction).
+    SearchPersons,
+    /// Search hits outside the jurisdiction too (shown by PIN and score only).
+    SearchNationwide,
+    /// The duplicate review queue, decisions, and the whole-register duplicate pass.
+    ReviewDuplicates,
 }
 
 /// The jurisdiction value that means the whole country.

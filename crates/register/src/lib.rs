@@ -6,6 +6,7 @@
 pub mod access;
 pub mod auth;
 pub mod committer;
+pub mod dedup;
 pub mod import;
 pub mod log;
 mod service;

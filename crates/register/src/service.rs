@@ -92,6 +92,23 @@ pub struct Outcome {
     /// True when this is the stored answer to an earlier submission with the same idempotency key.
     #[serde(default)]
     pub replayed: bool,
+    /// Set when the registration was held for review as a likely duplicate: nothing was
+    /// registered, and `pin` is `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_case: Option<String>,
+    /// Registered persons the new record may duplicate (below the "likely" threshold): the
+    /// registration went ahead, with this warning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub possible_duplicates: Vec<crate::dedup::ScoredCandidate>,
+}
+
+/// What a submission carries besides its main event (a review decision registering a held
+/// record): a fixed PIN, events without person subjects, review cases; one transaction.
+#[derive(Default)]
+pub(crate) struct Attached {
+    pub pin: Option<Pin>,
+    pub events: Vec<EventPayload>,
+    pub cases: Vec<Versioned<thabian_store::CaseRow>>,
 }
 
 /// Which state of a record to read.
@@ -160,6 +177,8 @@ pub struct Register {
     /// Where PINs are drawn from: a CSPRNG seeded by the OS, unless a test replays a seeded
     /// sequence.
     pin_rng: std::sync::Mutex<Box<dyn rand::RngCore + Send>>,
+    pub(crate) linkage: crate::dedup::ModelCache,
+    pub(crate) thresholds: thabian_model::linkage::Thresholds,
 }
 
 /// Attempts at one submission: optimistic-concurrency conflicts and PIN collisions are retried.
@@ -208,7 +227,16 @@ impl Register {
             pin_rng: std::sync::Mutex::new(Box::new(
                 <rand::rngs::StdRng as rand::SeedableRng>::from_entropy(),
             )),
+            linkage: crate::dedup::ModelCache::new(),
+            thresholds: thabian_model::linkage::Thresholds::DEFAULT,
         }
+    }
+
+    /// Commits a batch through the group committer and wakes the change feed.
+    pub(crate) async fn commit_batch(&self, batch: WriteBatch) -> Result<Vec<StoredEvent>> {
+        let committed = self.committer.commit(batch).await?;
+        self.feed_notify.notify_waiters();
+        Ok(committed)
     }
 
     /// Draws PINs from `rng` instead of the OS CSPRNG. For tests that need a known sequence
@@ -261,6 +289,12 @@ impl Register {
             mother: p.mother.pin().map(|p| p.to_string()),
             spouse: p.spouse.as_ref().map(|p| p.to_string()),
             record: json(p)?,
+            // A retired (merged-away) PIN is found through its survivor only.
+            search_keys: if p.merged_into.is_some() {
+                Vec::new()
+            } else {
+                thabian_model::linkage::MatchRecord::from_person(p).blocking_keys()
+            },
         })
     }
 
@@ -294,7 +328,7 @@ impl Register {
         }
     }
 
-    async fn log_reads(&self, records: Vec<AccessRecord>) -> Result<()> {
+    pub(crate) async fn log_reads(&self, records: Vec<AccessRecord>) -> Result<()> {
         self.access
             .record(records)
             .await
@@ -568,6 +602,8 @@ impl Register {
                     | EventPayload::StatusChanged { .. }
                     | EventPayload::RecordImported(_)
                     | EventPayload::BirthRegistered(_)
+                    | EventPayload::RecordsMerged { .. }
+                    | EventPayload::RecordsUnmerged { .. }
             ),
             _ => false,
         };
@@ -598,14 +634,203 @@ impl Register {
             return Ok(replay);
         }
         let now = self.clock.now();
+        let mut possible_duplicates = Vec::new();
+        if let Change::Birth {
+            particulars,
+            residence,
+            household,
+        } = &submission.change
+        {
+            let record = thabian_model::linkage::MatchRecord::from_particulars(
+                particulars,
+                residence.as_ref().map(|r| r.area.as_str()),
+            );
+            let found = self.duplicate_candidates(&record, &[]).await?;
+            if found
+                .iter()
+                .any(|c| c.verdict == thabian_model::linkage::Verdict::Likely)
+            {
+                let office = submission
+                    .office
+                    .clone()
+                    .unwrap_or_else(|| ctx.principal.office.clone());
+                return self
+                    .hold_birth(
+                        ctx,
+                        &submission,
+                        particulars,
+                        residence,
+                        household,
+                        &found,
+                        &office,
+                        &request_hash,
+                    )
+                    .await;
+            }
+            possible_duplicates = found;
+        }
+        self.submit_attempts(ctx, &submission, now, &request_hash, Attached::default())
+            .await
+            .map(|mut outcome| {
+                outcome.possible_duplicates = possible_duplicates;
+                outcome
+            })
+    }
+
+    /// Holds a birth that is likely a duplicate: its PIN is reserved (so no one else draws
+    /// it) and a review case opened; nothing is registered. Idempotent by idempotency key.
+    #[allow(clippy::too_many_arguments)]
+    async fn hold_birth(
+        &self,
+        ctx: &RequestContext,
+        submission: &Submission,
+        particulars: &thabian_model::event::PersonParticulars,
+        residence: &Option<Residence>,
+        household: &Option<Membership>,
+        found: &[crate::dedup::ScoredCandidate],
+        office: &str,
+        request_hash: &str,
+    ) -> Result<Outcome> {
+        let case_id = match &submission.idempotency_key {
+            Some(key) => format!(
+                "held-{}",
+                &hex::encode(Sha256::digest(key.as_bytes()))[..32]
+            ),
+            None => format!("held-{}", uuid::Uuid::now_v7()),
+        };
+        let held_outcome = |case: &str| Outcome {
+            events: Vec::new(),
+            pin: None,
+            version: None,
+            household: None,
+            replayed: false,
+            review_case: Some(case.to_owned()),
+            possible_duplicates: found.to_vec(),
+        };
+        if let Some(existing) = self.store.review_case(&case_id).await? {
+            let _ = request_hash;
+            let mut out = held_outcome(&existing.id);
+            out.replayed = true;
+            return Ok(out);
+        }
+        let pin = self.draw_free_pin(office, particulars).await?;
+        self.store
+            .reserve_import_keys(
+                thabian_store::IMPORT_PERSON,
+                &[thabian_store::ImportKey {
+                    source_id: case_id.clone(),
+                    value: pin.to_string(),
+                    digest: request_hash.to_owned(),
+                }],
+            )
+            .await?;
+        let registration = thabian_model::event::HeldRegistration::Birth {
+            record: BirthRecord {
+                pin,
+                particulars: particulars.clone(),
+                residence: residence.clone(),
+                household: household.clone(),
+            },
+        };
+        let case = self
+            .hold_registration(
+                ctx,
+                registration,
+                found,
+                office,
+                &submission.legal_basis,
+                case_id,
+            )
+            .await?;
+        Ok(held_outcome(&case.id))
+    }
+
+    /// A PIN neither issued nor reserved.
+    async fn draw_free_pin(
+        &self,
+        office: &str,
+        particulars: &thabian_model::event::PersonParticulars,
+    ) -> Result<Pin> {
         for _ in 0..MAX_ATTEMPTS {
-            match self.try_submit(ctx, &submission, now, &request_hash).await {
+            let pin = self.new_pin(office, particulars)?;
+            if self
+                .store
+                .taken(thabian_store::IMPORT_PERSON, &[pin.to_string()])
+                .await?
+                .is_empty()
+            {
+                return Ok(pin);
+            }
+        }
+        Err(RegisterError::Contention)
+    }
+
+    /// Registers a held registration under its reserved PIN, with the review decision and the
+    /// decided case, in one transaction.
+    pub(crate) async fn register_held(
+        &self,
+        ctx: &RequestContext,
+        reg: &thabian_model::event::HeldRegistration,
+        legal_basis: &LegalBasis,
+        decision: EventPayload,
+        case: Versioned<thabian_store::CaseRow>,
+    ) -> Result<Outcome> {
+        use thabian_model::event::HeldRegistration;
+        let (change, effective) = match reg {
+            HeldRegistration::Birth { record } => (
+                Change::Birth {
+                    particulars: record.particulars.clone(),
+                    residence: record.residence.clone(),
+                    household: record.household.clone(),
+                },
+                record.particulars.date_of_birth,
+            ),
+            HeldRegistration::Import { record, .. } => (
+                Change::Import {
+                    pin: Some(record.pin.clone()),
+                    record: Box::new(record.clone()),
+                },
+                record.particulars.date_of_birth,
+            ),
+        };
+        let submission = Submission {
+            change,
+            effective,
+            legal_basis: legal_basis.clone(),
+            office: None,
+            idempotency_key: None,
+            target: None,
+            if_match: None,
+        };
+        let request_hash = hex::encode(Sha256::digest(json(&submission)?.as_bytes()));
+        let attached = Attached {
+            pin: Some(reg.pin().clone()),
+            events: vec![decision],
+            cases: vec![case],
+        };
+        self.submit_attempts(ctx, &submission, self.clock.now(), &request_hash, attached)
+            .await
+    }
+
+    async fn submit_attempts(
+        &self,
+        ctx: &RequestContext,
+        submission: &Submission,
+        now: DateTime<Utc>,
+        request_hash: &str,
+        attached: Attached,
+    ) -> Result<Outcome> {
+        for _ in 0..MAX_ATTEMPTS {
+            match self
+                .try_submit(ctx, submission, now, request_hash, &attached)
+                .await
+            {
                 Err(RegisterError::Store(StoreError::Conflict { .. })) => continue,
                 Err(RegisterError::Store(StoreError::Duplicate {
                     what: "idempotency key",
                     ..
                 })) => {
-                    if let Some(replay) = self.replay(&submission, &request_hash).await? {
+                    if let Some(replay) = self.replay(submission, request_hash).await? {
                         return Ok(replay);
                     }
                 }
@@ -716,6 +941,7 @@ impl Register {
         sub: &Submission,
         now: DateTime<Utc>,
         request_hash: &str,
+        attached: &Attached,
     ) -> Result<Outcome> {
         let office = sub
             .office
@@ -727,7 +953,10 @@ impl Register {
                 residence,
                 household,
             } => EventPayload::BirthRegistered(BirthRecord {
-                pin: self.new_pin(&office, particulars)?,
+                pin: match &attached.pin {
+                    Some(pin) => pin.clone(),
+                    None => self.new_pin(&office, particulars)?,
+                },
                 particulars: particulars.clone(),
                 residence: residence.clone(),
                 household: household.clone(),
@@ -790,10 +1019,11 @@ impl Register {
         }
 
         // A freshly drawn PIN that is already issued is a collision, not an error: draw again.
-        let drew_pin = matches!(
-            sub.change,
-            Change::Birth { .. } | Change::Import { pin: None, .. }
-        );
+        let drew_pin = attached.pin.is_none()
+            && matches!(
+                sub.change,
+                Change::Birth { .. } | Change::Import { pin: None, .. }
+            );
         if drew_pin {
             if let Some(pin) = subjects.first() {
                 // Issued, or reserved by a migration in progress.
@@ -912,6 +1142,8 @@ impl Register {
             version: primary.map(|p| p.version),
             household: event.payload.household().map(str::to_owned),
             replayed: false,
+            review_case: None,
+            possible_duplicates: Vec::new(),
         };
         let idempotency = match &sub.idempotency_key {
             Some(key) => Some(IdempotencyRecord {
@@ -921,24 +1153,34 @@ impl Register {
             }),
             None => None,
         };
+        let mut events = vec![NewEvent {
+            id: event.id.clone(),
+            kind,
+            subjects: subject_keys,
+            area_path: area_path.clone(),
+            effective: event.effective.to_string(),
+            actor: event.actor.clone(),
+            office: event.office.clone(),
+            idempotency_key: event.idempotency_key.clone(),
+            body,
+        }];
+        for payload in &attached.events {
+            let extra = Event {
+                id: uuid::Uuid::now_v7().to_string(),
+                idempotency_key: None,
+                payload: payload.clone(),
+                ..event.clone()
+            };
+            events.push(self.new_event(&extra, Vec::new(), area_path.clone())?);
+        }
         let committed = self
             .committer
             .commit(WriteBatch {
                 now,
-                events: vec![NewEvent {
-                    id: event.id.clone(),
-                    kind,
-                    subjects: subject_keys,
-                    area_path,
-                    effective: event.effective.to_string(),
-                    actor: event.actor.clone(),
-                    office: event.office.clone(),
-                    idempotency_key: event.idempotency_key.clone(),
-                    body,
-                }],
+                events,
                 persons: person_writes,
                 households: household_writes,
-                cases: Vec::new(),
+                cases: attached.cases.clone(),
                 access,
                 idempotency,
             })
@@ -1088,9 +1330,16 @@ impl Register {
         ctx: &RequestContext,
         pin: &Pin,
     ) -> Result<Vec<(StoredEvent, Event)>> {
-        self.readable_person(ctx, pin).await?;
+        let person = self.readable_person(ctx, pin).await?;
+        // A survivor's history includes the events of the records merged into it.
+        let mut stored_events = self.store.person_events(pin.as_str(), None).await?;
+        for retired in &person.merged_from {
+            stored_events.extend(self.store.person_events(retired.as_str(), None).await?);
+        }
+        stored_events.sort_by_key(|e| e.seq);
+        stored_events.dedup_by_key(|e| e.seq);
         let mut out = Vec::new();
-        for stored in self.store.person_events(pin.as_str(), None).await? {
+        for stored in stored_events {
             let mut event = decode_event(&stored)?;
             event.seq = stored.seq;
             event.recorded_at = stored.recorded_at.clone();

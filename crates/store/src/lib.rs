@@ -286,16 +286,26 @@ pub trait Store: Send + Sync + 'static {
     // --- search and duplicate detection ---
     /// The persons having any of `keys` (see [`PersonRow::search_keys`]), at most
     /// `per_key_limit` per key: `(key, pin)` pairs, in no particular order.
-    async fn search_candidates(&self, keys: &[String], per_key_limit: u32)
-        -> Result<Vec<(String, String)>>;
+    async fn search_candidates(
+        &self,
+        keys: &[String],
+        per_key_limit: u32,
+    ) -> Result<Vec<(String, String)>>;
     /// The whole key index in `(key, pin)` order, after `after` (for the whole-register
     /// duplicate pass).
-    async fn key_postings(&self, after: &(String, String), limit: u32)
-        -> Result<Vec<(String, String)>>;
+    async fn key_postings(
+        &self,
+        after: &(String, String),
+        limit: u32,
+    ) -> Result<Vec<(String, String)>>;
     async fn review_case(&self, id: &str) -> Result<Option<CaseRow>>;
     /// Cases with `status` (any when `None`), in id order after `after_id`.
-    async fn review_cases(&self, status: Option<&str>, after_id: &str, limit: u32)
-        -> Result<Vec<CaseRow>>;
+    async fn review_cases(
+        &self,
+        status: Option<&str>,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<CaseRow>>;
     async fn put_linkage_model(&self, model: &LinkageModelRow) -> Result<()>;
     /// The newest model (largest id).
     async fn latest_linkage_model(&self) -> Result<Option<LinkageModelRow>>;

@@ -1711,34 +1711,63 @@ async fn case_search_index(store: &dyn Store) {
     };
     let pair = |k: &str, p: &str| (k.to_owned(), p.to_owned());
     let found = store
-        .search_candidates(&["d:19900101".into(), "n:an:nguyen".into(), "x:none".into()], 10)
+        .search_candidates(
+            &["d:19900101".into(), "n:an:nguyen".into(), "x:none".into()],
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(
         sorted(found),
-        vec![pair("d:19900101", "1111111111"), pair("n:an:nguyen", "2222222222")]
+        vec![
+            pair("d:19900101", "1111111111"),
+            pair("n:an:nguyen", "2222222222")
+        ]
     );
     // The per-key limit bounds what one common key returns.
-    let found = store.search_candidates(&["y:an:1990".into()], 2).await.unwrap();
+    let found = store
+        .search_candidates(&["y:an:1990".into()], 2)
+        .await
+        .unwrap();
     assert_eq!(found.len(), 2);
     // Many keys in one call (more than one statement's worth).
-    let many: Vec<String> = (0..250).map(|i| format!("z:{i}")).chain(["d:19900101".to_owned()]).collect();
-    assert_eq!(store.search_candidates(&many, 5).await.unwrap(), vec![pair("d:19900101", "1111111111")]);
+    let many: Vec<String> = (0..250)
+        .map(|i| format!("z:{i}"))
+        .chain(["d:19900101".to_owned()])
+        .collect();
+    assert_eq!(
+        store.search_candidates(&many, 5).await.unwrap(),
+        vec![pair("d:19900101", "1111111111")]
+    );
 
     // An update replaces the row's keys.
-    let mut b = batch(t(2), vec![event("e-2", "name_changed", &["1111111111"], "/01/")]);
+    let mut b = batch(
+        t(2),
+        vec![event("e-2", "name_changed", &["1111111111"], "/01/")],
+    );
     b.persons = vec![update(with_keys("1111111111", 2, &["y:binh:1990"]), 1)];
     store.commit(b).await.unwrap();
-    assert!(store.search_candidates(&["d:19900101".into()], 10).await.unwrap().is_empty());
+    assert!(store
+        .search_candidates(&["d:19900101".into()], 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     // A refused batch (version conflict) writes no key.
-    let mut b = batch(t(3), vec![event("e-3", "name_changed", &["2222222222"], "/01/")]);
+    let mut b = batch(
+        t(3),
+        vec![event("e-3", "name_changed", &["2222222222"], "/01/")],
+    );
     b.persons = vec![
         insert(with_keys("4444444444", 1, &["y:chi:2000"])),
         update(with_keys("2222222222", 5, &["y:dung:1990"]), 4),
     ];
     expect_conflict(store.commit(b).await, "person");
-    assert!(store.search_candidates(&["y:chi:2000".into()], 10).await.unwrap().is_empty());
+    assert!(store
+        .search_candidates(&["y:chi:2000".into()], 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     // The whole index in (key, pin) order, page by page.
     let mut all = Vec::new();
@@ -1761,13 +1790,20 @@ async fn case_search_index(store: &dyn Store) {
 
     // Projections cleared (for a rebuild): the index goes with them; put_projections restores it.
     store.clear_projections().await.unwrap();
-    assert!(store.key_postings(&(String::new(), String::new()), 10).await.unwrap().is_empty());
+    assert!(store
+        .key_postings(&(String::new(), String::new()), 10)
+        .await
+        .unwrap()
+        .is_empty());
     store
         .put_projections(&[with_keys("1111111111", 2, &["y:binh:1990"])], &[])
         .await
         .unwrap();
     assert_eq!(
-        store.search_candidates(&["y:binh:1990".into()], 10).await.unwrap(),
+        store
+            .search_candidates(&["y:binh:1990".into()], 10)
+            .await
+            .unwrap(),
         vec![pair("y:binh:1990", "1111111111")]
     );
 }
@@ -1782,29 +1818,56 @@ async fn case_review_cases_and_models(store: &dyn Store) {
         created_at: format_time(t(1)),
         record: format!(r#"{{"id":"{id}","v":{version}}}"#),
     };
-    let mut b = batch(t(1), vec![event("e-1", "duplicate_held", &["1111111111"], "/01/")]);
-    b.cases = vec![insert(case("c-1", 1, "open")), insert(case("c-2", 1, "open"))];
+    let mut b = batch(
+        t(1),
+        vec![event("e-1", "duplicate_held", &["1111111111"], "/01/")],
+    );
+    b.cases = vec![
+        insert(case("c-1", 1, "open")),
+        insert(case("c-2", 1, "open")),
+    ];
     store.commit(b).await.unwrap();
-    assert_eq!(store.review_case("c-1").await.unwrap(), Some(case("c-1", 1, "open")));
+    assert_eq!(
+        store.review_case("c-1").await.unwrap(),
+        Some(case("c-1", 1, "open"))
+    );
     assert_eq!(store.review_case("c-9").await.unwrap(), None);
 
-    let mut b = batch(t(2), vec![event("e-2", "duplicate_reviewed", &["1111111111"], "/01/")]);
+    let mut b = batch(
+        t(2),
+        vec![event("e-2", "duplicate_reviewed", &["1111111111"], "/01/")],
+    );
     b.cases = vec![update(case("c-1", 2, "decided"), 1)];
     store.commit(b).await.unwrap();
     // Deciding twice from the same version is a conflict, and the event goes with it.
-    let mut b = batch(t(3), vec![event("e-3", "duplicate_reviewed", &["1111111111"], "/01/")]);
+    let mut b = batch(
+        t(3),
+        vec![event("e-3", "duplicate_reviewed", &["1111111111"], "/01/")],
+    );
     b.cases = vec![update(case("c-1", 2, "decided"), 1)];
     expect_conflict(store.commit(b).await, "review case");
     assert_eq!(store.log_size().await.unwrap(), 2);
     // Opening the same case twice is a duplicate.
-    let mut b = batch(t(3), vec![event("e-4", "duplicate_held", &["1111111111"], "/01/")]);
+    let mut b = batch(
+        t(3),
+        vec![event("e-4", "duplicate_held", &["1111111111"], "/01/")],
+    );
     b.cases = vec![insert(case("c-2", 1, "open"))];
     expect_duplicate(store.commit(b).await, "review case");
 
     let ids = |v: Vec<CaseRow>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
-    assert_eq!(ids(store.review_cases(Some("open"), "", 10).await.unwrap()), vec!["c-2"]);
-    assert_eq!(ids(store.review_cases(None, "", 10).await.unwrap()), vec!["c-1", "c-2"]);
-    assert_eq!(ids(store.review_cases(None, "c-1", 10).await.unwrap()), vec!["c-2"]);
+    assert_eq!(
+        ids(store.review_cases(Some("open"), "", 10).await.unwrap()),
+        vec!["c-2"]
+    );
+    assert_eq!(
+        ids(store.review_cases(None, "", 10).await.unwrap()),
+        vec!["c-1", "c-2"]
+    );
+    assert_eq!(
+        ids(store.review_cases(None, "c-1", 10).await.unwrap()),
+        vec!["c-2"]
+    );
 
     assert_eq!(store.latest_linkage_model().await.unwrap(), None);
     let model = |id: &str| LinkageModelRow {
@@ -1814,7 +1877,10 @@ async fn case_review_cases_and_models(store: &dyn Store) {
     };
     store.put_linkage_model(&model("0190-a")).await.unwrap();
     store.put_linkage_model(&model("0190-b")).await.unwrap();
-    assert_eq!(store.latest_linkage_model().await.unwrap(), Some(model("0190-b")));
+    assert_eq!(
+        store.latest_linkage_model().await.unwrap(),
+        Some(model("0190-b"))
+    );
 }
 
 async fn case_import_keys(store: &dyn Store) {

@@ -809,7 +809,6 @@ where
                 },
                 persons: Vec::with_capacity(batch),
                 households: Vec::new(),
-                cases: Vec::new(),
             };
             let mut group: Vec<LegacyRecord> = Vec::new();
             for record in records()? {

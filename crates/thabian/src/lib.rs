@@ -9,6 +9,7 @@ use thabian_register::{Clock, Register, SystemClock};
 use thabian_store::DynStore;
 
 pub mod bench;
+pub mod dedup;
 pub mod demo;
 pub mod generate;
 pub mod import;

@@ -109,6 +109,10 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// The whole-register duplicate pass: blocks every record by its search keys, estimates the
+    /// record-linkage model by EM, stores it, and writes the candidate pairs with their scores
+    /// (for the clean-up after a migration).
+    Dedup(thabian::dedup::DedupArgs),
     /// Write a synthetic population (legacy NDJSON, the input of `import`), deterministic for a seed.
     Generate(thabian::generate::GenerateArgs),
     /// The benchmark suite: import (and a raw loader for comparison), PIN lookups, births and
@@ -206,6 +210,8 @@ enum PersonCommand {
         #[arg(long)]
         as_of: Option<String>,
     },
+    /// Fuzzy search: ranked matches with the fields that matched (recorded in the access log).
+    Search(thabian::dedup::SearchArgs),
 }
 
 fn config(g: &Global) -> Config {
@@ -466,6 +472,16 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
             }
+        }
+        Command::Dedup(args) => {
+            let platform = open(&cfg).await?;
+            thabian::dedup::run_dedup(&platform, &args).await?;
+        }
+        Command::Person {
+            command: PersonCommand::Search(args),
+        } => {
+            let platform = open(&cfg).await?;
+            thabian::dedup::run_search(&platform, &args).await?;
         }
         Command::Person {
             command:

@@ -967,6 +967,12 @@ async fn a_drawn_pin_already_issued_is_drawn_again() {
         })
         .collect();
 
+    // Different people (the duplicate check would hold look-alikes for review).
+    let dob = |given: &str| match given {
+        "One" => "2024-01-02",
+        "Two" => "2023-06-17",
+        _ => "2022-10-29",
+    };
     let birth = |given: &str| thabian_register::Submission {
         change: thabian_register::Change::Birth {
             particulars: thabian_model::event::PersonParticulars {
@@ -983,7 +989,7 @@ async fn a_drawn_pin_already_issued_is_drawn_again() {
                     }),
                 },
                 sex: thabian_model::sex::Sex::Female,
-                date_of_birth: thabian_model::date::PartialDate::parse("2024-01-02").unwrap(),
+                date_of_birth: thabian_model::date::PartialDate::parse(dob(given)).unwrap(),
                 place_of_birth: "01".into(),
                 nationalities: vec!["LAO".into()],
                 ethnicity: None,
@@ -994,7 +1000,7 @@ async fn a_drawn_pin_already_issued_is_drawn_again() {
             residence: None,
             household: None,
         },
-        effective: thabian_model::date::PartialDate::parse("2024-01-02").unwrap(),
+        effective: thabian_model::date::PartialDate::parse(dob(given)).unwrap(),
         legal_basis: thabian_model::event::LegalBasis {
             act: "test".into(),
             document_ref: None,

@@ -454,12 +454,34 @@ impl Remote {
     }
 }
 
-/// The `i`-th test birth (parents unknown, born in province 01, no residence).
+/// The `i`-th test birth (parents unknown, born in province 01, no residence). Each one a
+/// different person: names and birth dates vary, so the duplicate check lets them through.
 pub fn birth_request(i: usize) -> Value {
+    const SYLLABLES: [&str; 20] = [
+        "Bou", "Kham", "Phet", "Noy", "Vanh", "Thong", "Lat", "Mone", "Dao", "Keo", "Ming",
+        "Pheng", "Sith", "Vieng", "Oun", "Hak", "Lin", "Pao", "Chan", "Rid",
+    ];
+    const FAMILIES: [&str; 7] = [
+        "Phommachanh",
+        "Vongsa",
+        "Sisouphanh",
+        "Keomany",
+        "Inthavong",
+        "Douangchak",
+        "Luangrath",
+    ];
+    let given = format!(
+        "{}{}",
+        SYLLABLES[i % 20],
+        SYLLABLES[(i / 20 + 7) % 20].to_lowercase()
+    );
+    let family = FAMILIES[(i / 700) % 7];
+    let day = chrono::NaiveDate::from_ymd_opt(2022, 1, 1).unwrap()
+        + chrono::Duration::days(((i * 37) % 700) as i64);
     json!({
-        "names": {"national": {"given": format!("Child{i}"), "family": "Test"}, "latin": {"given": format!("Child{i}"), "family": "Test"}},
+        "names": {"national": {"given": given, "family": family}, "latin": {"given": given, "family": family}},
         "sex": if i.is_multiple_of(2) { "female" } else { "male" },
-        "date_of_birth": "2024-01-15",
+        "date_of_birth": day.format("%Y-%m-%d").to_string(),
         "place_of_birth": "01",
         "father": {"type": "unknown"},
         "mother": {"type": "unknown"},

@@ -8,3 +8,4 @@ mod harness;
 mod import;
 mod multinode;
 mod proofs;
+mod search;

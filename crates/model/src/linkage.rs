@@ -1,0 +1,1713 @@
+//! Probabilistic record linkage (Fellegi–Sunter) for finding duplicate person records, and
+//! ranked fuzzy search over the register.
+//!
+//! The pieces, in the order a deduplication run uses them:
+//!
+//! 1. [`MatchRecord`]: the compact comparison fields of a person (name tokens with precomputed
+//!    phonetic keys, sex, date and place of birth, residence area, parents).
+//! 2. [`MatchRecord::blocking_keys`]: short keys for an inverted index (`key → pin`). Records
+//!    sharing a key are candidate pairs; a [`SearchQuery`] computes the keys a matching record
+//!    could have.
+//! 3. [`compare`]: the agreement [`Level`] of every [`Field`] of a pair, as a small `Copy`
+//!    [`Comparison`] (no allocation).
+//! 4. [`LinkageModel`]: per-field, per-level m and u probabilities and the prior match
+//!    proportion; [`LinkageModel::weight`] is the Fellegi–Sunter weight (sum of
+//!    `log2(m/u)`), [`LinkageModel::probability`] the posterior. [`estimate`] fits a model by
+//!    expectation–maximisation.
+//! 5. [`Thresholds`] turn a posterior into a [`Verdict`]; [`precision_recall_curve`] and
+//!    [`at_threshold`] evaluate a scored benchmark.
+//!
+//! Pure: no I/O, no clock, no randomness.
+use crate::date::PartialDate;
+use crate::event::PersonParticulars;
+use crate::person::{Names, ParentRef, Person};
+use crate::sex::Sex;
+use crate::translit::{latin_tokens, phonetic};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use thiserror::Error;
+
+/// How many fields a [`Comparison`] has (the length of [`Field::ALL`]).
+pub const FIELD_COUNT: usize = 9;
+
+/// Agreement levels that carry a probability (every [`Level`] but [`Level::Missing`]).
+const LEVEL_SLOTS: usize = 4;
+
+/// Two name tokens whose Jaro–Winkler similarity is at least this are [`Level::Similar`]
+/// (the usual cut-off for personal names; "somsack"/"somsak" ≈ 0.97, "nguyen"/"nguyn" ≈ 0.96,
+/// "linh"/"minh" ≈ 0.83 is not similar).
+pub const SIMILAR_THRESHOLD: f64 = 0.88;
+
+/// Folded tokens that never form a blocking key: the Vietnamese middle-name particles "Văn"
+/// (most men) and "Thị" (most women) would make blocks of millions. They are still compared.
+const PARTICLES: &[&str] = &["van", "thi"];
+
+/// Longest key component (a phonetic key) used in a blocking key, in bytes.
+const MAX_KEY_COMPONENT: usize = 24;
+
+// ----- Fields and levels ------------------------------------------------------------------------
+
+/// A compared field of a person record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Given,
+    Family,
+    Middle,
+    DateOfBirth,
+    Sex,
+    PlaceOfBirth,
+    Residence,
+    Father,
+    Mother,
+}
+
+impl Field {
+    /// Every field, in the order of [`Field::index`].
+    pub const ALL: [Field; FIELD_COUNT] = [
+        Field::Given,
+        Field::Family,
+        Field::Middle,
+        Field::DateOfBirth,
+        Field::Sex,
+        Field::PlaceOfBirth,
+        Field::Residence,
+        Field::Father,
+        Field::Mother,
+    ];
+
+    /// Position in [`Field::ALL`] and in a [`Comparison`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The stable snake_case name (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Given => "given",
+            Field::Family => "family",
+            Field::Middle => "middle",
+            Field::DateOfBirth => "date_of_birth",
+            Field::Sex => "sex",
+            Field::PlaceOfBirth => "place_of_birth",
+            Field::Residence => "residence",
+            Field::Father => "father",
+            Field::Mother => "mother",
+        }
+    }
+
+    /// A short human label ("given name").
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::Given => "given name",
+            Field::Family => "family name",
+            Field::Middle => "middle name",
+            Field::DateOfBirth => "date of birth",
+            Field::Sex => "sex",
+            Field::PlaceOfBirth => "place of birth",
+            Field::Residence => "residence",
+            Field::Father => "father",
+            Field::Mother => "mother",
+        }
+    }
+
+    /// The levels [`compare`] can give this field, besides [`Level::Missing`] (which every
+    /// field can have). The model has an m and a u probability for exactly these.
+    pub fn levels(self) -> &'static [Level] {
+        match self {
+            Field::Sex => &[Level::Exact, Level::Disagree],
+            Field::PlaceOfBirth | Field::Residence => {
+                &[Level::Exact, Level::Close, Level::Disagree]
+            }
+            _ => &[Level::Exact, Level::Close, Level::Similar, Level::Disagree],
+        }
+    }
+
+    /// Whether `level` is one this field can have (including [`Level::Missing`]).
+    pub fn has_level(self, level: Level) -> bool {
+        level == Level::Missing || self.levels().contains(&level)
+    }
+
+    /// What `level` means for this field, in words.
+    pub fn describe(self, level: Level) -> &'static str {
+        match (self, level) {
+            (_, Level::Missing) => "missing on one side (no evidence)",
+            (Field::Given | Field::Family | Field::Middle, l) => match l {
+                Level::Exact => "same name",
+                Level::Close => "phonetically equal",
+                Level::Similar => "similar spelling",
+                _ => "different",
+            },
+            (Field::Father | Field::Mother, l) => match l {
+                Level::Exact => "same registered parent or same name",
+                Level::Close => "phonetically equal names",
+                Level::Similar => "similar names",
+                _ => "different parent",
+            },
+            (Field::DateOfBirth, l) => match l {
+                Level::Exact => "same date",
+                Level::Close => {
+                    "one component off (year ±1, day and month swapped, day or month differs), \
+                     or same year and month where a day is unknown"
+                }
+                Level::Similar => "same year only",
+                _ => "different",
+            },
+            (Field::Sex, Level::Exact) => "same",
+            (Field::Sex, _) => "different",
+            (Field::PlaceOfBirth | Field::Residence, l) => match l {
+                Level::Exact => "same area",
+                Level::Close => "same province",
+                _ => "different province",
+            },
+        }
+    }
+}
+
+/// How well one field of two records agrees. Field-specific meanings are in
+/// [`Field::describe`]; names: exact / phonetic / similar (Jaro–Winkler ≥
+/// [`SIMILAR_THRESHOLD`]) / different; date of birth: exact / one component off / same year /
+/// different; places: same / same province / different.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Exact,
+    Close,
+    Similar,
+    Disagree,
+    /// One side (or both) lacks the field, or the two cannot be compared. Contributes 0 to the
+    /// weight (missing at random).
+    Missing,
+}
+
+impl Level {
+    /// The stable snake_case name (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Exact => "exact",
+            Level::Close => "close",
+            Level::Similar => "similar",
+            Level::Disagree => "disagree",
+            Level::Missing => "missing",
+        }
+    }
+
+    /// Total order of "how good": exact > close > similar > missing > disagree.
+    fn rank(self) -> u8 {
+        match self {
+            Level::Exact => 4,
+            Level::Close => 3,
+            Level::Similar => 2,
+            Level::Missing => 1,
+            Level::Disagree => 0,
+        }
+    }
+
+    /// Index into the per-level probability arrays.
+    fn slot(self) -> Option<usize> {
+        match self {
+            Level::Exact => Some(0),
+            Level::Close => Some(1),
+            Level::Similar => Some(2),
+            Level::Disagree => Some(3),
+            Level::Missing => None,
+        }
+    }
+
+    fn better(self, other: Level) -> Level {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+// ----- Match records ----------------------------------------------------------------------------
+
+/// One folded Latin name token and its phonetic key (computed once, on construction).
+///
+/// Serialized as the token text alone; the phonetic key is recomputed on deserialization, so
+/// stored records follow improvements of [`crate::translit::phonetic`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct NameToken {
+    text: String,
+    phonetic: String,
+}
+
+impl NameToken {
+    /// A token from an already folded token (an element of [`latin_tokens`]); use
+    /// [`name_tokens`] for whole names.
+    pub fn new(token: &str) -> NameToken {
+        NameToken {
+            text: token.to_owned(),
+            phonetic: phonetic(token),
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn phonetic(&self) -> &str {
+        &self.phonetic
+    }
+}
+
+impl From<String> for NameToken {
+    fn from(text: String) -> NameToken {
+        let phonetic = phonetic(&text);
+        NameToken { text, phonetic }
+    }
+}
+
+impl From<NameToken> for String {
+    fn from(t: NameToken) -> String {
+        t.text
+    }
+}
+
+/// The folded Latin tokens of the given name forms (any script), sorted and deduplicated.
+pub fn name_tokens(forms: &[&str]) -> Vec<NameToken> {
+    let mut texts: Vec<String> = forms.iter().flat_map(|f| latin_tokens(f)).collect();
+    texts.sort();
+    texts.dedup();
+    texts.into_iter().map(NameToken::from).collect()
+}
+
+/// A parent, as far as linkage can compare it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParentKey {
+    /// A registered parent: compared by PIN.
+    Pin(String),
+    /// A described parent: compared by name tokens (serialized as a list of token strings).
+    Name(Vec<NameToken>),
+}
+
+impl ParentKey {
+    /// `Registered` → PIN, `Described` → its name tokens (`None` when the name has no
+    /// letters), `Unknown` → `None`.
+    pub fn from_ref(parent: &ParentRef) -> Option<ParentKey> {
+        match parent {
+            ParentRef::Registered { pin } => Some(ParentKey::Pin(pin.as_str().to_owned())),
+            ParentRef::Described { name, .. } => {
+                let tokens = name_tokens(&[name]);
+                (!tokens.is_empty()).then_some(ParentKey::Name(tokens))
+            }
+            ParentRef::Unknown => None,
+        }
+    }
+}
+
+/// The comparison fields of one person.
+///
+/// Name tokens are the union of the national-script and Latin forms, each folded to Latin by
+/// [`latin_tokens`] (Lao romanized, Vietnamese diacritics removed), sorted and deduplicated.
+///
+/// Places are admin-area codes; two codes with the same first two characters are in the same
+/// province (`"0101"` is a district of province `"01"`), which [`compare`] uses for
+/// [`Level::Close`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchRecord {
+    pub given: Vec<NameToken>,
+    #[serde(default)]
+    pub family: Vec<NameToken>,
+    #[serde(default)]
+    pub middle: Vec<NameToken>,
+    pub sex: Sex,
+    pub date_of_birth: PartialDate,
+    /// Admin-area code (may be empty when unknown).
+    pub place_of_birth: String,
+    /// Admin-area code of the residence.
+    #[serde(default)]
+    pub residence: Option<String>,
+    #[serde(default)]
+    pub father: Option<ParentKey>,
+    #[serde(default)]
+    pub mother: Option<ParentKey>,
+}
+
+impl MatchRecord {
+    /// The comparison fields of a current person record. The residence is the permanent one,
+    /// else the temporary one.
+    pub fn from_person(p: &Person) -> MatchRecord {
+        let residence = p
+            .permanent_residence
+            .as_ref()
+            .or(p.temporary_residence.as_ref())
+            .map(|r| r.area.as_str());
+        MatchRecord::build(
+            &p.names,
+            p.sex,
+            p.date_of_birth,
+            &p.place_of_birth,
+            residence,
+            &p.father,
+            &p.mother,
+        )
+    }
+
+    /// The comparison fields of particulars (a birth or import not yet committed), with the
+    /// residence area if known.
+    pub fn from_particulars(p: &PersonParticulars, residence_area: Option<&str>) -> MatchRecord {
+        MatchRecord::build(
+            &p.names,
+            p.sex,
+            p.date_of_birth,
+            &p.place_of_birth,
+            residence_area,
+            &p.father,
+            &p.mother,
+        )
+    }
+
+    fn build(
+        names: &Names,
+        sex: Sex,
+        date_of_birth: PartialDate,
+        place_of_birth: &str,
+        residence: Option<&str>,
+        father: &ParentRef,
+        mother: &ParentRef,
+    ) -> MatchRecord {
+        let latin = names.latin.as_ref();
+        let forms = |national: Option<&str>, latin: Option<&str>| -> Vec<NameToken> {
+            let v: Vec<&str> = national.into_iter().chain(latin).collect();
+            name_tokens(&v)
+        };
+        MatchRecord {
+            given: forms(
+                Some(names.national.given.as_str()),
+                latin.map(|l| l.given.as_str()),
+            ),
+            family: forms(
+                names.national.family.as_deref(),
+                latin.and_then(|l| l.family.as_deref()),
+            ),
+            middle: forms(
+                names.national.middle.as_deref(),
+                latin.and_then(|l| l.middle.as_deref()),
+            ),
+            sex,
+            date_of_birth,
+            place_of_birth: place_of_birth.trim().to_owned(),
+            residence: residence
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned),
+            father: ParentKey::from_ref(father),
+            mother: ParentKey::from_ref(mother),
+        }
+    }
+
+    /// Every name token (given, family, middle).
+    pub fn all_name_tokens(&self) -> impl Iterator<Item = &NameToken> {
+        self.given.iter().chain(&self.family).chain(&self.middle)
+    }
+
+    /// The keys of this record in the blocking index (sorted, deduplicated, ASCII).
+    ///
+    /// `<g>` is a given-name token's phonetic key, `<f>` a family-name token's, both reduced to
+    /// ASCII letters and digits. Middle names and the particles "van"/"thi" never form a key.
+    ///
+    /// | key | when | catches duplicates with | block at 10 M persons |
+    /// |---|---|---|---|
+    /// | `d:YYYYMMDD` | full date of birth | any name error: typos, swapped or missing parts, other script | ≈ 10 M / 29 000 days of birth ≈ 350 |
+    /// | `y:<g>:YYYY` | each given token | day or month wrong or swapped, partial dates, other residence | common given name (≈ 3 %) / 80 years ≈ 4 000 |
+    /// | `m:<g>:MMDD` | each given token, full date | year wrong (±1 or a typo) | ≈ 3 % / 366 ≈ 800 |
+    /// | `n:<a>:<b>` | each family × given token pair, ordered so `a ≤ b` | swapped family/given with a date error, missing date | rare names: tens; "Nguyễn" + a common given name: ≈ 10⁴–10⁵ |
+    ///
+    /// No key is built from the family name alone, nor from the family name and the year: with
+    /// ≈ 38 % of Vietnamese named Nguyễn such blocks would hold millions (or ≈ 50 000 per year).
+    /// A duplicate with one or two errors keeps at least one key in nearly all cases: a name
+    /// typo that changes the phonetic key leaves `d:`; a date error leaves `y:`, `m:` or `n:`;
+    /// a swap leaves `d:` and `n:`. Three errors touching both the given name and the date
+    /// (e.g. given-name typo + year ±1) can lose every key.
+    ///
+    /// Deduplication jobs should skip keys whose posting list exceeds a cap (a few thousand):
+    /// the `n:` keys of very common name pairs, and the `y:` keys a swapped record makes from
+    /// its family name, only add cost there; their duplicates are found through the other keys.
+    pub fn blocking_keys(&self) -> Vec<String> {
+        let given = key_components(&self.given);
+        let family = key_components(&self.family);
+        let dob = &self.date_of_birth;
+        let mut keys = Vec::with_capacity(2 + 2 * given.len() + given.len() * family.len());
+        let mmdd = match (dob.month(), dob.day()) {
+            (Some(m), Some(d)) => Some(format!("{m:02}{d:02}")),
+            _ => None,
+        };
+        if let Some(md) = &mmdd {
+            keys.push(format!("d:{:04}{md}", dob.year()));
+        }
+        for g in &given {
+            keys.push(format!("y:{g}:{:04}", dob.year()));
+            if let Some(md) = &mmdd {
+                keys.push(format!("m:{g}:{md}"));
+            }
+            for f in &family {
+                keys.push(pair_key(f, g));
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+/// The key components of some tokens: phonetic keys reduced to ASCII alphanumerics, without
+/// the particles, sorted and deduplicated.
+fn key_components(tokens: &[NameToken]) -> Vec<String> {
+    let mut out: Vec<String> = tokens
+        .iter()
+        .filter(|t| !PARTICLES.contains(&t.text.as_str()))
+        .filter_map(key_component)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn key_component(t: &NameToken) -> Option<String> {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .take(MAX_KEY_COMPONENT)
+            .collect()
+    };
+    let p = clean(&t.phonetic);
+    let p = if p.is_empty() { clean(&t.text) } else { p };
+    (!p.is_empty()).then_some(p)
+}
+
+fn pair_key(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("n:{a}:{b}")
+    } else {
+        format!("n:{b}:{a}")
+    }
+}
+
+// ----- Comparison -------------------------------------------------------------------------------
+
+/// The agreement level of every field of a pair, indexed by [`Field::index`]. `Copy`, 9 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Comparison([Level; FIELD_COUNT]);
+
+impl Comparison {
+    /// A comparison from explicit levels; `None` if a field is given a level it cannot have
+    /// (see [`Field::levels`]).
+    pub fn new(levels: [Level; FIELD_COUNT]) -> Option<Comparison> {
+        Field::ALL
+            .iter()
+            .zip(levels.iter())
+            .all(|(f, l)| f.has_level(*l))
+            .then_some(Comparison(levels))
+    }
+
+    /// Every field missing.
+    pub fn missing() -> Comparison {
+        Comparison([Level::Missing; FIELD_COUNT])
+    }
+
+    pub fn level(&self, field: Field) -> Level {
+        self.0[field.index()]
+    }
+
+    pub fn levels(&self) -> [Level; FIELD_COUNT] {
+        self.0
+    }
+}
+
+/// Compares two records field by field. Symmetric (`compare(a, b) == compare(b, a)`), and
+/// allocation-free.
+///
+/// Names are bags of tokens: a field's level is the best of the two directions, where a
+/// direction's level is the worst, over the tokens of one side, of that token's best match in
+/// the other side (exact text, equal phonetic key, Jaro–Winkler ≥ [`SIMILAR_THRESHOLD`]). So
+/// "van an" vs "an" (a middle name merged into the given name) is exact.
+///
+/// Family and given names are also compared crosswise; when that agrees better (the parts were
+/// swapped), the crosswise levels are used, the better one on the family name and the worse on
+/// the given name (a canonical order, which keeps `compare` symmetric).
+pub fn compare(a: &MatchRecord, b: &MatchRecord) -> Comparison {
+    let gg = compare_tokens(&a.given, &b.given);
+    let ff = compare_tokens(&a.family, &b.family);
+    let straight = gg.rank() + ff.rank();
+    let (given, family) = if straight < 2 * Level::Exact.rank() {
+        let gf = compare_tokens(&a.given, &b.family);
+        let fg = compare_tokens(&a.family, &b.given);
+        if gf.rank() + fg.rank() > straight {
+            if gf.rank() >= fg.rank() {
+                (fg, gf)
+            } else {
+                (gf, fg)
+            }
+        } else {
+            (gg, ff)
+        }
+    } else {
+        (gg, ff)
+    };
+    let mut levels = [Level::Missing; FIELD_COUNT];
+    levels[Field::Given.index()] = given;
+    levels[Field::Family.index()] = family;
+    levels[Field::Middle.index()] = compare_tokens(&a.middle, &b.middle);
+    levels[Field::DateOfBirth.index()] = compare_dates(&a.date_of_birth, &b.date_of_birth);
+    levels[Field::Sex.index()] = compare_sex(a.sex, b.sex);
+    levels[Field::PlaceOfBirth.index()] = compare_places(&a.place_of_birth, &b.place_of_birth);
+    levels[Field::Residence.index()] = match (&a.residence, &b.residence) {
+        (Some(x), Some(y)) => compare_places(x, y),
+        _ => Level::Missing,
+    };
+    levels[Field::Father.index()] = compare_parents(a.father.as_ref(), b.father.as_ref());
+    levels[Field::Mother.index()] = compare_parents(a.mother.as_ref(), b.mother.as_ref());
+    Comparison(levels)
+}
+
+/// The level of two name-token bags (see [`compare`]); [`Level::Missing`] if either is empty.
+pub fn compare_tokens(a: &[NameToken], b: &[NameToken]) -> Level {
+    if a.is_empty() || b.is_empty() {
+        return Level::Missing;
+    }
+    const N: usize = 8;
+    if a.len() <= N && b.len() <= N {
+        // Each pair once, on the stack.
+        let mut m = [[Level::Disagree; N]; N];
+        for (i, x) in a.iter().enumerate() {
+            for (j, y) in b.iter().enumerate() {
+                m[i][j] = token_level(x, y);
+            }
+        }
+        let mut ab = Level::Exact;
+        for row in m.iter().take(a.len()) {
+            let best = row
+                .iter()
+                .take(b.len())
+                .fold(Level::Disagree, |acc, l| acc.better(*l));
+            ab = worse(ab, best);
+        }
+        let mut ba = Level::Exact;
+        for j in 0..b.len() {
+            let best = m
+                .iter()
+                .take(a.len())
+                .fold(Level::Disagree, |acc, row| acc.better(row[j]));
+            ba = worse(ba, best);
+        }
+        ab.better(ba)
+    } else {
+        directed(a, b).better(directed(b, a))
+    }
+}
+
+fn worse(a: Level, b: Level) -> Level {
+    if b.rank() < a.rank() {
+        b
+    } else {
+        a
+    }
+}
+
+fn directed(a: &[NameToken], b: &[NameToken]) -> Level {
+    let mut worst = Level::Exact;
+    for x in a {
+        let best = b
+            .iter()
+            .fold(Level::Disagree, |acc, y| acc.better(token_level(x, y)));
+        worst = worse(worst, best);
+    }
+    worst
+}
+
+/// Exact text, else equal (non-empty) phonetic keys, else Jaro–Winkler ≥ threshold.
+fn token_level(x: &NameToken, y: &NameToken) -> Level {
+    if x.text == y.text {
+        Level::Exact
+    } else if !x.phonetic.is_empty() && x.phonetic == y.phonetic {
+        Level::Close
+    } else if jaro_winkler(&x.text, &y.text) >= SIMILAR_THRESHOLD {
+        Level::Similar
+    } else {
+        Level::Disagree
+    }
+}
+
+/// Jaro–Winkler similarity, equal to `strsim::jaro_winkler`, without allocating for ASCII
+/// tokens of up to 64 bytes. Arguments are put in a canonical order first, so the result is
+/// symmetric.
+pub fn jaro_winkler(a: &str, b: &str) -> f64 {
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    const CAP: usize = 64;
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    if !a.is_ascii() || !b.is_ascii() || x.len() > CAP || y.len() > CAP {
+        return strsim::jaro_winkler(a, b);
+    }
+    if x.is_empty() && y.is_empty() {
+        return 1.0;
+    }
+    if x.is_empty() || y.is_empty() {
+        return 0.0;
+    }
+    let range = (x.len().max(y.len()) / 2).saturating_sub(1);
+    let mut xf = [false; CAP];
+    let mut yf = [false; CAP];
+    let mut matches = 0usize;
+    for (i, xc) in x.iter().enumerate() {
+        let lo = i.saturating_sub(range);
+        let hi = (i + range + 1).min(y.len());
+        for j in lo..hi {
+            if !yf[j] && y[j] == *xc {
+                xf[i] = true;
+                yf[j] = true;
+                matches += 1;
+                break;
+            }
+        }
+    }
+    if matches == 0 {
+        return 0.0;
+    }
+    let mut transpositions = 0usize;
+    let mut k = 0usize;
+    for (i, xc) in x.iter().enumerate() {
+        if xf[i] {
+            while k < y.len() && !yf[k] {
+                k += 1;
+            }
+            if k < y.len() && y[k] != *xc {
+                transpositions += 1;
+            }
+            k += 1;
+        }
+    }
+    transpositions /= 2;
+    let m = matches as f64;
+    let jaro =
+        (m / x.len() as f64 + m / y.len() as f64 + (matches - transpositions) as f64 / m) / 3.0;
+    if jaro > 0.7 {
+        let prefix = x.iter().take(4).zip(y).take_while(|(p, q)| p == q).count();
+        jaro + 0.1 * prefix as f64 * (1.0 - jaro)
+    } else {
+        jaro
+    }
+}
+
+/// Dates of birth.
+///
+/// Both full: equal → exact; one component off → close (same day and month with year ±1;
+/// same year with day and month swapped; same year and month, other day; same year and day,
+/// other month); same year → similar; else disagree.
+/// Otherwise (a part unknown on one side) the parts both sides know are compared: year and
+/// month known and equal → close; same year → similar; else disagree. Exact needs two full
+/// dates.
+pub fn compare_dates(a: &PartialDate, b: &PartialDate) -> Level {
+    let same_year = a.year() == b.year();
+    let year_off_by_one = (a.year() - b.year()).abs() == 1;
+    match (a.month(), a.day(), b.month(), b.day()) {
+        (Some(am), Some(ad), Some(bm), Some(bd)) => {
+            if same_year && am == bm && ad == bd {
+                Level::Exact
+            } else if (year_off_by_one && am == bm && ad == bd)
+                || (same_year && am == bd && ad == bm)
+                || (same_year && am == bm)
+                || (same_year && ad == bd)
+            {
+                Level::Close
+            } else if same_year {
+                Level::Similar
+            } else {
+                Level::Disagree
+            }
+        }
+        (Some(am), _, Some(bm), _) if same_year && am == bm => Level::Close,
+        _ if same_year => Level::Similar,
+        _ => Level::Disagree,
+    }
+}
+
+/// Sex: unknown on either side → missing.
+pub fn compare_sex(a: Sex, b: Sex) -> Level {
+    match (a, b) {
+        (Sex::Unknown, _) | (_, Sex::Unknown) => Level::Missing,
+        _ if a == b => Level::Exact,
+        _ => Level::Disagree,
+    }
+}
+
+/// Admin-area codes: same code → exact; same first two characters (the province) → close;
+/// else disagree. An empty code is missing.
+pub fn compare_places(a: &str, b: &str) -> Level {
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() || b.is_empty() {
+        Level::Missing
+    } else if a == b {
+        Level::Exact
+    } else {
+        match (a.get(..2), b.get(..2)) {
+            (Some(x), Some(y)) if x == y => Level::Close,
+            _ => Level::Disagree,
+        }
+    }
+}
+
+/// Parents: two PINs are exact or disagree; two names are compared as name tokens; a PIN and
+/// a name cannot be compared here (missing).
+pub fn compare_parents(a: Option<&ParentKey>, b: Option<&ParentKey>) -> Level {
+    match (a, b) {
+        (Some(ParentKey::Pin(x)), Some(ParentKey::Pin(y))) => {
+            if x == y {
+                Level::Exact
+            } else {
+                Level::Disagree
+            }
+        }
+        (Some(ParentKey::Name(x)), Some(ParentKey::Name(y))) => compare_tokens(x, y),
+        _ => Level::Missing,
+    }
+}
+
+// ----- The model --------------------------------------------------------------------------------
+
+/// Why a model was rejected.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum LinkageError {
+    #[error("the prior match proportion {0} is not strictly between 0 and 1")]
+    BadPrior(f64),
+    #[error("{field:?}/{level:?}: probability {value} is not strictly between 0 and 1")]
+    BadProbability {
+        field: Field,
+        level: Level,
+        value: f64,
+    },
+    #[error("{field:?}: the {which} probabilities sum to {sum}, not 1")]
+    NotNormalised {
+        field: Field,
+        which: &'static str,
+        sum: f64,
+    },
+    #[error("{field:?}: no probabilities for level {level:?}")]
+    MissingLevel { field: Field, level: Level },
+}
+
+/// How a model was estimated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Training {
+    /// Candidate pairs EM ran over.
+    pub pairs: u64,
+    /// Distinct comparison vectors among them.
+    pub distinct_patterns: u64,
+    /// Random pairs the u probabilities were initialised from.
+    pub random_pairs: u64,
+    pub iterations: u64,
+    /// Whether EM stopped because no parameter changed by more than 1e-7.
+    pub converged: bool,
+}
+
+/// The m and u probability of one level of one field.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LevelProbabilities {
+    /// P(level | the pair is a match).
+    pub m: f64,
+    /// P(level | the pair is not a match).
+    pub u: f64,
+}
+
+/// A Fellegi–Sunter model: m and u probabilities for every level of every field, and the prior
+/// proportion of matches among candidate pairs.
+///
+/// Stored as JSON: `{"prior": .., "fields": {"given": {"exact": {"m": .., "u": ..}, ..}, ..},
+/// "training": {..}}`; deserialization validates it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ModelRepr", into = "ModelRepr")]
+pub struct LinkageModel {
+    prior: f64,
+    m: [[f64; LEVEL_SLOTS]; FIELD_COUNT],
+    u: [[f64; LEVEL_SLOTS]; FIELD_COUNT],
+    /// `log2(m/u)`, 0 for levels a field cannot have.
+    weights: [[f64; LEVEL_SLOTS]; FIELD_COUNT],
+    training: Training,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelRepr {
+    prior: f64,
+    fields: BTreeMap<Field, BTreeMap<Level, LevelProbabilities>>,
+    #[serde(default)]
+    training: Training,
+}
+
+impl From<LinkageModel> for ModelRepr {
+    fn from(model: LinkageModel) -> ModelRepr {
+        let fields = Field::ALL
+            .iter()
+            .map(|f| {
+                let levels = f
+                    .levels()
+                    .iter()
+                    .filter_map(|l| {
+                        let s = l.slot()?;
+                        Some((
+                            *l,
+                            LevelProbabilities {
+                                m: model.m[f.index()][s],
+                                u: model.u[f.index()][s],
+                            },
+                        ))
+                    })
+                    .collect();
+                (*f, levels)
+            })
+            .collect();
+        ModelRepr {
+            prior: model.prior,
+            fields,
+            training: model.training,
+        }
+    }
+}
+
+impl TryFrom<ModelRepr> for LinkageModel {
+    type Error = LinkageError;
+
+    fn try_from(r: ModelRepr) -> Result<LinkageModel, LinkageError> {
+        let mut missing = None;
+        let model = LinkageModel::new(r.prior, |field, level| {
+            match r.fields.get(&field).and_then(|l| l.get(&level)) {
+                Some(p) => (p.m, p.u),
+                None => {
+                    missing.get_or_insert((field, level));
+                    (0.5, 0.5)
+                }
+            }
+        });
+        if let Some((field, level)) = missing {
+            return Err(LinkageError::MissingLevel { field, level });
+        }
+        let mut model = model?;
+        model.training = r.training;
+        Ok(model)
+    }
+}
+
+/// Smallest and largest probability a parameter may take.
+const P_MIN: f64 = 1e-9;
+const P_MAX: f64 = 1.0 - 1e-9;
+
+impl LinkageModel {
+    /// A model from explicit parameters: `probabilities(field, level)` returns `(m, u)` for
+    /// every level of [`Field::levels`]. Each must be strictly between 0 and 1, and the m (and
+    /// the u) of a field must sum to 1 (within 1e-6).
+    pub fn new(
+        prior: f64,
+        mut probabilities: impl FnMut(Field, Level) -> (f64, f64),
+    ) -> Result<LinkageModel, LinkageError> {
+        if !(prior > 0.0 && prior < 1.0) {
+            return Err(LinkageError::BadPrior(prior));
+        }
+        let mut m = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+        let mut u = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+        for field in Field::ALL {
+            let (mut sm, mut su) = (0.0, 0.0);
+            for level in field.levels() {
+                let (pm, pu) = probabilities(field, *level);
+                for value in [pm, pu] {
+                    if !(value > 0.0 && value < 1.0) {
+                        return Err(LinkageError::BadProbability {
+                            field,
+                            level: *level,
+                            value,
+                        });
+                    }
+                }
+                if let Some(s) = level.slot() {
+                    m[field.index()][s] = pm;
+                    u[field.index()][s] = pu;
+                }
+                sm += pm;
+                su += pu;
+            }
+            for (which, sum) in [("m", sm), ("u", su)] {
+                if (sum - 1.0).abs() > 1e-6 {
+                    return Err(LinkageError::NotNormalised { field, which, sum });
+                }
+            }
+        }
+        Ok(LinkageModel::from_arrays(prior, m, u, Training::default()))
+    }
+
+    fn from_arrays(
+        prior: f64,
+        m: [[f64; LEVEL_SLOTS]; FIELD_COUNT],
+        u: [[f64; LEVEL_SLOTS]; FIELD_COUNT],
+        training: Training,
+    ) -> LinkageModel {
+        let mut weights = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+        for field in Field::ALL {
+            let i = field.index();
+            for level in field.levels() {
+                if let Some(s) = level.slot() {
+                    weights[i][s] = (m[i][s] / u[i][s]).log2();
+                }
+            }
+        }
+        LinkageModel {
+            prior,
+            m,
+            u,
+            weights,
+            training,
+        }
+    }
+
+    /// Generic starting values for [`estimate`]: agreement is likely among matches and
+    /// unlikely among non-matches, prior 1 %. They are *starting values* for EM (which only
+    /// needs them on the right side of the match/non-match split), not a calibrated decision
+    /// rule: estimate a model on the register's own data before trusting its probabilities.
+    pub fn initial() -> LinkageModel {
+        let name_m = [0.85, 0.06, 0.04, 0.05];
+        let name_u = [0.02, 0.01, 0.02, 0.95];
+        let parent_m = [0.85, 0.05, 0.03, 0.07];
+        let parent_u = [0.005, 0.005, 0.01, 0.98];
+        let dob_m = [0.85, 0.08, 0.04, 0.03];
+        let dob_u = [0.0005, 0.002, 0.0125, 0.985];
+        let sex_m = [0.97, 0.0, 0.0, 0.03];
+        let sex_u = [0.5, 0.0, 0.0, 0.5];
+        let place_m = [0.80, 0.10, 0.0, 0.10];
+        let place_u = [0.01, 0.05, 0.0, 0.94];
+        let res_m = [0.60, 0.20, 0.0, 0.20];
+        let res_u = [0.005, 0.05, 0.0, 0.945];
+        let mut m = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+        let mut u = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+        for field in Field::ALL {
+            let (pm, pu) = match field {
+                Field::Given | Field::Family | Field::Middle => (name_m, name_u),
+                Field::Father | Field::Mother => (parent_m, parent_u),
+                Field::DateOfBirth => (dob_m, dob_u),
+                Field::Sex => (sex_m, sex_u),
+                Field::PlaceOfBirth => (place_m, place_u),
+                Field::Residence => (res_m, res_u),
+            };
+            m[field.index()] = pm;
+            u[field.index()] = pu;
+        }
+        LinkageModel::from_arrays(0.01, m, u, Training::default())
+    }
+
+    /// The prior proportion of matches among candidate pairs.
+    pub fn prior(&self) -> f64 {
+        self.prior
+    }
+
+    pub fn training(&self) -> &Training {
+        &self.training
+    }
+
+    /// m and u of a level (`None` for [`Level::Missing`] and levels the field cannot have).
+    pub fn probabilities(&self, field: Field, level: Level) -> Option<LevelProbabilities> {
+        let s = level.slot()?;
+        field.levels().contains(&level).then(|| LevelProbabilities {
+            m: self.m[field.index()][s],
+            u: self.u[field.index()][s],
+        })
+    }
+
+    /// `log2(m/u)` of one level; 0 for [`Level::Missing`].
+    pub fn level_weight(&self, field: Field, level: Level) -> f64 {
+        match level.slot() {
+            Some(s) => self.weights[field.index()][s],
+            None => 0.0,
+        }
+    }
+
+    /// The Fellegi–Sunter weight: the sum over fields of `log2(m/u)` of their level; missing
+    /// fields contribute 0.
+    pub fn weight(&self, c: &Comparison) -> f64 {
+        let mut w = 0.0;
+        for (i, level) in c.0.iter().enumerate() {
+            if let Some(s) = level.slot() {
+                w += self.weights[i][s];
+            }
+        }
+        w
+    }
+
+    /// The posterior probability that the pair is a match: `1 / (1 + 2^-(w + log2(p/(1-p))))`.
+    pub fn probability(&self, c: &Comparison) -> f64 {
+        posterior(self.weight(c), self.prior)
+    }
+
+    /// One explanation per field, in [`Field::ALL`] order.
+    pub fn explain(&self, c: &Comparison) -> Vec<FieldExplanation> {
+        Field::ALL
+            .iter()
+            .map(|f| {
+                let level = c.level(*f);
+                let weight = self.level_weight(*f, level);
+                FieldExplanation {
+                    field: *f,
+                    level,
+                    weight,
+                    how: format!("{}: {} ({weight:+.2})", f.label(), f.describe(level)),
+                }
+            })
+            .collect()
+    }
+}
+
+fn posterior(weight: f64, prior: f64) -> f64 {
+    let logit = weight + (prior / (1.0 - prior)).log2();
+    let p = 1.0 / (1.0 + (-logit).exp2());
+    if p.is_nan() {
+        0.0
+    } else {
+        p
+    }
+}
+
+/// Laplace pseudo-count added to every level in every count.
+const PSEUDO_COUNT: f64 = 1.0;
+/// EM stops when no parameter moves by more than this.
+const TOLERANCE: f64 = 1e-7;
+
+/// Estimates a model.
+///
+/// * u: initialised from `random_pairs` (pairs of random records, almost all non-matches), as
+///   level frequencies among non-missing values with Laplace smoothing (+1 per level). Without
+///   random pairs the u of `start` are used.
+/// * m, u and the prior are then fitted by expectation–maximisation over the candidate `pairs`
+///   (latent class model with conditional independence of fields given match status; missing
+///   levels are ignored, i.e. missing at random), starting from the m and prior of `start`.
+///
+/// Why EM on u as well, rather than u fixed at the random-pair estimate: the pairs we decide on
+/// are *blocked* pairs, and blocked non-matches agree far more often than random ones on the
+/// fields the keys are built from (every pair of a `d:` block has the same date of birth).
+/// With u fixed at the random-pair values that agreement would be credited to matches, and the
+/// prior estimated on blocked pairs combined with population u would count the blocking
+/// evidence twice. Fitting u on the blocked pairs keeps weights, prior and posterior on one
+/// population; the random-pair u are a good start on the right side of the split.
+///
+/// Every count gets a pseudo-count of 1 per level, so no probability is 0 or 1. Identical
+/// comparison vectors are aggregated first, so an iteration costs the number of distinct
+/// patterns (a few thousand at most), not the number of pairs. Stops after `max_iterations` or
+/// when no parameter changes by more than 1e-7 (`training.converged`). If EM ends with the
+/// classes switched (agreement more likely among "non-matches"), they are swapped back.
+pub fn estimate(
+    pairs: &[Comparison],
+    random_pairs: &[Comparison],
+    start: &LinkageModel,
+    max_iterations: usize,
+) -> LinkageModel {
+    let mut u = start.u;
+    if !random_pairs.is_empty() {
+        let ones: Vec<(Comparison, f64)> = aggregate(random_pairs);
+        u = fit_levels(ones.iter().map(|(c, n)| (c, *n)));
+    }
+    let m_start = start.m;
+    let patterns = aggregate(pairs);
+    let total: f64 = patterns.iter().map(|(_, n)| n).sum();
+    let mut m = m_start;
+    let mut prior = start.prior.clamp(P_MIN, P_MAX);
+    let mut iterations = 0u64;
+    let mut converged = false;
+    if total > 0.0 {
+        for _ in 0..max_iterations {
+            iterations += 1;
+            let (ln_m, ln_u) = (ln_table(&m), ln_table(&u));
+            let ln_odds = (prior / (1.0 - prior)).ln();
+            let mut cm = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+            let mut cu = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+            let mut matched = 0.0;
+            for (c, n) in &patterns {
+                let mut logit = ln_odds;
+                for (i, level) in c.0.iter().enumerate() {
+                    if let Some(s) = level.slot() {
+                        logit += ln_m[i][s] - ln_u[i][s];
+                    }
+                }
+                let g = 1.0 / (1.0 + (-logit).exp());
+                let g = if g.is_nan() { 0.0 } else { g };
+                matched += n * g;
+                for (i, level) in c.0.iter().enumerate() {
+                    if let Some(s) = level.slot() {
+                        cm[i][s] += n * g;
+                        cu[i][s] += n * (1.0 - g);
+                    }
+                }
+            }
+            let new_prior = (matched / total).clamp(P_MIN, P_MAX);
+            let new_m = normalise(&cm);
+            let new_u = normalise(&cu);
+            let delta = max_change(&m, &new_m)
+                .max(max_change(&u, &new_u))
+                .max((prior - new_prior).abs());
+            m = new_m;
+            u = new_u;
+            prior = new_prior;
+            if delta < TOLERANCE {
+                converged = true;
+                break;
+            }
+        }
+    }
+    // Keep the "match" class the one that agrees more.
+    let lean: f64 = (0..FIELD_COUNT).map(|i| m[i][0] - u[i][0]).sum();
+    if lean < 0.0 {
+        std::mem::swap(&mut m, &mut u);
+        prior = 1.0 - prior;
+    }
+    LinkageModel::from_arrays(
+        prior,
+        m,
+        u,
+        Training {
+            pairs: pairs.len() as u64,
+            distinct_patterns: patterns.len() as u64,
+            random_pairs: random_pairs.len() as u64,
+            iterations,
+            converged,
+        },
+    )
+}
+
+/// Distinct comparison vectors and their counts, in a deterministic order.
+fn aggregate(pairs: &[Comparison]) -> Vec<(Comparison, f64)> {
+    let mut counts: HashMap<Comparison, u64> = HashMap::new();
+    for c in pairs {
+        *counts.entry(*c).or_insert(0) += 1;
+    }
+    let mut v: Vec<(Comparison, f64)> = counts.into_iter().map(|(c, n)| (c, n as f64)).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Smoothed level frequencies of weighted comparisons.
+fn fit_levels<'a>(
+    items: impl Iterator<Item = (&'a Comparison, f64)>,
+) -> [[f64; LEVEL_SLOTS]; FIELD_COUNT] {
+    let mut counts = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+    for (c, n) in items {
+        for (i, level) in c.0.iter().enumerate() {
+            if let Some(s) = level.slot() {
+                counts[i][s] += n;
+            }
+        }
+    }
+    normalise(&counts)
+}
+
+/// Per field: (count + pseudo-count) / (total + pseudo-count × levels), over the field's levels.
+fn normalise(counts: &[[f64; LEVEL_SLOTS]; FIELD_COUNT]) -> [[f64; LEVEL_SLOTS]; FIELD_COUNT] {
+    let mut out = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+    for field in Field::ALL {
+        let i = field.index();
+        let slots: Vec<usize> = field.levels().iter().filter_map(|l| l.slot()).collect();
+        let total: f64 =
+            slots.iter().map(|s| counts[i][*s]).sum::<f64>() + PSEUDO_COUNT * slots.len() as f64;
+        for s in &slots {
+            out[i][*s] = ((counts[i][*s] + PSEUDO_COUNT) / total).clamp(P_MIN, P_MAX);
+        }
+    }
+    out
+}
+
+fn ln_table(p: &[[f64; LEVEL_SLOTS]; FIELD_COUNT]) -> [[f64; LEVEL_SLOTS]; FIELD_COUNT] {
+    let mut out = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+    for (o, row) in out.iter_mut().zip(p) {
+        for (x, v) in o.iter_mut().zip(row) {
+            *x = if *v > 0.0 { v.ln() } else { 0.0 };
+        }
+    }
+    out
+}
+
+fn max_change(a: &[[f64; LEVEL_SLOTS]; FIELD_COUNT], b: &[[f64; LEVEL_SLOTS]; FIELD_COUNT]) -> f64 {
+    a.iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+// ----- Decision ---------------------------------------------------------------------------------
+
+/// Posterior-probability cut-offs for reviewing candidate duplicates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// At or above: a likely duplicate (default 0.9).
+    pub likely: f64,
+    /// At or above (and below `likely`): a possible duplicate for clerical review (default 0.5).
+    pub possible: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds::DEFAULT
+    }
+}
+
+/// What a posterior probability means for a candidate pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Likely,
+    Possible,
+    Unlikely,
+}
+
+impl Thresholds {
+    /// 0.9 and 0.5: a pair is "likely" when at most one in ten such pairs is expected not to be
+    /// a duplicate, "possible" when a duplicate is at least as probable as not.
+    pub const DEFAULT: Thresholds = Thresholds {
+        likely: 0.9,
+        possible: 0.5,
+    };
+
+    /// The verdict for posterior `p` (NaN is unlikely).
+    pub fn verdict(&self, p: f64) -> Verdict {
+        if p >= self.likely {
+            Verdict::Likely
+        } else if p >= self.possible {
+            Verdict::Possible
+        } else {
+            Verdict::Unlikely
+        }
+    }
+}
+
+// ----- Evaluation -------------------------------------------------------------------------------
+
+/// Precision and recall of "score ≥ threshold".
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub threshold: f64,
+    /// True positives / predicted positives (1 when nothing is predicted).
+    pub precision: f64,
+    /// True positives / `total_true_pairs` (0 when there are none).
+    pub recall: f64,
+    pub f1: f64,
+    pub true_positives: usize,
+    pub false_positives: usize,
+}
+
+/// How many thresholds [`precision_recall_curve`] reports at most.
+pub const CURVE_POINTS: usize = 40;
+
+/// Precision and recall at up to [`CURVE_POINTS`] thresholds taken from the scores themselves
+/// (evenly spaced by rank among the distinct scores, always including the highest and the
+/// lowest), sorted by descending threshold.
+///
+/// `scored` holds (probability or weight, whether the pair is a true match) for the pairs a
+/// method found; `total_true_pairs` counts every true match, found or not, so recall includes
+/// what blocking missed. NaN scores are never predicted positive.
+pub fn precision_recall_curve(scored: &[(f64, bool)], total_true_pairs: usize) -> Vec<CurvePoint> {
+    let mut sorted: Vec<(f64, bool)> = scored.iter().copied().filter(|s| !s.0.is_nan()).collect();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    // (threshold, tp, fp) at the end of each group of equal scores.
+    let mut steps: Vec<(f64, usize, usize)> = Vec::new();
+    let (mut tp, mut fp) = (0usize, 0usize);
+    for (i, (score, truth)) in sorted.iter().enumerate() {
+        if *truth {
+            tp += 1;
+        } else {
+            fp += 1;
+        }
+        let last_of_group = sorted.get(i + 1).is_none_or(|next| next.0 != *score);
+        if last_of_group {
+            steps.push((*score, tp, fp));
+        }
+    }
+    let picked: Vec<usize> = if steps.len() <= CURVE_POINTS {
+        (0..steps.len()).collect()
+    } else {
+        let last = steps.len() - 1;
+        let mut v: Vec<usize> = (0..CURVE_POINTS)
+            .map(|k| k * last / (CURVE_POINTS - 1))
+            .collect();
+        v.dedup();
+        v
+    };
+    picked
+        .into_iter()
+        .filter_map(|i| steps.get(i))
+        .map(|(t, tp, fp)| point(*t, *tp, *fp, total_true_pairs))
+        .collect()
+}
+
+/// Precision and recall of "score ≥ `threshold`".
+pub fn at_threshold(scored: &[(f64, bool)], total_true_pairs: usize, threshold: f64) -> CurvePoint {
+    let (mut tp, mut fp) = (0, 0);
+    for (score, truth) in scored {
+        if *score >= threshold {
+            if *truth {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+        }
+    }
+    point(threshold, tp, fp, total_true_pairs)
+}
+
+fn point(threshold: f64, tp: usize, fp: usize, total_true: usize) -> CurvePoint {
+    let precision = if tp + fp == 0 {
+        1.0
+    } else {
+        tp as f64 / (tp + fp) as f64
+    };
+    let recall = if total_true == 0 {
+        0.0
+    } else {
+        tp as f64 / total_true as f64
+    };
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    CurvePoint {
+        threshold,
+        precision,
+        recall,
+        f1,
+        true_positives: tp,
+        false_positives: fp,
+    }
+}
+
+// ----- Search -----------------------------------------------------------------------------------
+
+/// A fuzzy search of the register. Every field is optional; names may be in any script and any
+/// part order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub date_of_birth: Option<PartialDate>,
+    /// ± years around the year of `date_of_birth` (0: that year only).
+    #[serde(default)]
+    pub year_window: u8,
+    #[serde(default)]
+    pub sex: Option<Sex>,
+    #[serde(default)]
+    pub place_of_birth: Option<String>,
+    #[serde(default)]
+    pub residence: Option<String>,
+    #[serde(default)]
+    pub father_name: Option<String>,
+    #[serde(default)]
+    pub mother_name: Option<String>,
+}
+
+/// A scored search candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// Sum of the model's weights (`log2(m/u)`) for the fields the query gives.
+    pub score: f64,
+    pub fields: Vec<FieldExplanation>,
+}
+
+/// How one field contributed to a weight or score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldExplanation {
+    pub field: Field,
+    /// Serialized as its stable snake_case name ([`Level::as_str`]).
+    pub level: Level,
+    pub weight: f64,
+    /// In words, e.g. "given name 'somsack' ~ 'somsak' (close)".
+    pub how: String,
+}
+
+impl SearchQuery {
+    fn name_tokens(&self) -> Vec<NameToken> {
+        self.name
+            .as_deref()
+            .map(|n| latin_tokens(n).into_iter().map(NameToken::from).collect())
+            .unwrap_or_default()
+    }
+
+    /// The blocking keys a record matching this query could have (see
+    /// [`MatchRecord::blocking_keys`]); look them up and score the union. Since the query does
+    /// not say which name is the given one, every token is tried as a given name, and every
+    /// pair of tokens as a family/given pair:
+    ///
+    /// * `d:` for every year of the window, when the date is full;
+    /// * `y:<t>:<year>` for every token and every year of the window;
+    /// * `m:<t>:<MMDD>` for every token, when the date is full (finds a record whose year is
+    ///   wrong beyond the window);
+    /// * `n:<a>:<b>` for every pair of tokens (also without a date).
+    ///
+    /// Empty when the query has nothing the index can find: no name and no full date, or a
+    /// single name token (without particles) and no date.
+    pub fn blocking_keys(&self) -> Vec<String> {
+        let tokens = self.name_tokens();
+        let mut comps: Vec<String> = tokens
+            .iter()
+            .filter(|t| !PARTICLES.contains(&t.text.as_str()))
+            .filter_map(key_component)
+            .collect();
+        comps.sort();
+        let mut keys = Vec::new();
+        for i in 0..comps.len() {
+            for j in (i + 1)..comps.len() {
+                keys.push(pair_key(&comps[i], &comps[j]));
+            }
+        }
+        comps.dedup();
+        if let Some(d) = &self.date_of_birth {
+            let w = i32::from(self.year_window);
+            let years = (d.year() - w).max(1)..=(d.year() + w).min(9999);
+            if let (Some(m), Some(day)) = (d.month(), d.day()) {
+                for y in years.clone() {
+                    if PartialDate::from_ymd(y, m, day).is_ok() {
+                        keys.push(format!("d:{y:04}{m:02}{day:02}"));
+                    }
+                }
+                for c in &comps {
+                    keys.push(format!("m:{c}:{m:02}{day:02}"));
+                }
+            }
+            for c in &comps {
+                for y in years.clone() {
+                    keys.push(format!("y:{c}:{y:04}"));
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Scores a candidate: the sum of the model's weights for the fields the query gives
+    /// (fields it does not give contribute nothing), with an explanation per compared item.
+    ///
+    /// The name is a bag of tokens: each query token's best level (exact, phonetic, similar,
+    /// none) against the candidate's given, family and middle names is found, and tokens are
+    /// assigned to name parts one to one, highest weight first, so that "An Nguyen" scores like
+    /// "Nguyen An". Query tokens left over (more tokens than the candidate has name parts) add
+    /// nothing; name parts no token was assigned to are not compared.
+    ///
+    /// The date of birth is compared as in [`compare_dates`], except that a year within
+    /// `year_window` counts as the query's year (an otherwise exact date then is close).
+    /// Parents are compared by name; a candidate's registered (PIN) parent is not compared.
+    pub fn score(&self, model: &LinkageModel, candidate: &MatchRecord) -> SearchHit {
+        let mut fields = Vec::new();
+        let mut total = 0.0;
+        let tokens = self.name_tokens();
+        if !tokens.is_empty() {
+            total += score_name(model, &tokens, candidate, &mut fields);
+        }
+        if let Some(d) = &self.date_of_birth {
+            let level = self.date_level(d, &candidate.date_of_birth);
+            let how = format!(
+                "date of birth {d} vs {} ({})",
+                candidate.date_of_birth,
+                Field::DateOfBirth.describe(level)
+            );
+            total += push(&mut fields, model, Field::DateOfBirth, level, how);
+        }
+        if let Some(sex) = self.sex {
+            let level = compare_sex(sex, candidate.sex);
+            let how = format!(
+                "sex {} vs {} ({})",
+                sex_str(sex),
+                sex_str(candidate.sex),
+                Field::Sex.describe(level)
+            );
+            total += push(&mut fields, model, Field::Sex, level, how);
+        }
+        if let Some(place) = &self.place_of_birth {
+            let level = compare_places(place, &candidate.place_of_birth);
+            let how = format!(
+                "place of birth {place} vs {} ({})",
+                candidate.place_of_birth,
+                Field::PlaceOfBirth.describe(level)
+            );
+            total += push(&mut fields, model, Field::PlaceOfBirth, level, how);
+        }
+        if let Some(area) = &self.residence {
+            let theirs = candidate.residence.as_deref().unwrap_or("");
+            let level = compare_places(area, theirs);
+            let how = format!(
+                "residence {area} vs {} ({})",
+                if theirs.is_empty() { "none" } else { theirs },
+                Field::Residence.describe(level)
+            );
+            total += push(&mut fields, model, Field::Residence, level, how);
+        }
+        for (field, query, theirs) in [
+            (Field::Father, &self.father_name, &candidate.father),
+            (Field::Mother, &self.mother_name, &candidate.mother),
+        ] {
+            if let Some(name) = query {
+                let q = name_tokens(&[name]);
+                let (level, how) = match theirs {
+                    Some(ParentKey::Name(t)) => {
+                        let level = compare_tokens(&q, t);
+                        (
+                            level,
+                            format!(
+                                "{} '{}' vs '{}' ({})",
+                                field.label(),
+                                join(&q),
+                                join(t),
+                                field.describe(level)
+                            ),
+                        )
+                    }
+                    Some(ParentKey::Pin(_)) => (
+                        Level::Missing,
+                        format!("{}: registered parent, names not compared", field.label()),
+                    ),
+                    None => (
+                        Level::Missing,
+                        format!("{}: not recorded for the candidate", field.label()),
+                    ),
+                };
+                total += push(&mut fields, model, field, level, how);
+            }
+        }
+        SearchHit {
+            score: total,
+            fields,
+        }
+    }
+
+    fn date_level(&self, query: &PartialDate, theirs: &PartialDate) -> Level {
+        let within = (query.year() - theirs.year()).abs() <= i32::from(self.year_window);
+        if within && query.year() != theirs.year() {
+            let shifted = PartialDate::new(theirs.year(), query.month(), query.day());
+            if let Ok(shifted) = shifted {
+                return match compare_dates(&shifted, theirs) {
+                    Level::Exact => Level::Close,
+                    other => other,
+                };
+            }
+        }
+        compare_dates(query, theirs)
+    }
+
+    /// Scores candidates and returns them best first, as (index into `candidates`, hit); ties
+    /// keep the candidates' order.
+    pub fn rank(
+        &self,
+        model: &LinkageModel,
+        candidates: &[MatchRecord],
+    ) -> Vec<(usize, SearchHit)> {
+        let mut hits: Vec<(usize, SearchHit)> = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, self.score(model, c)))
+            .collect();
+        hits.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+        hits
+    }
+}
+
+fn push(
+    fields: &mut Vec<FieldExplanation>,
+    model: &LinkageModel,
+    field: Field,
+    level: Level,
+    how: String,
+) -> f64 {
+    let weight = model.level_weight(field, level);
+    fields.push(FieldExplanation {
+        field,
+        level,
+        weight,
+        how,
+    });
+    weight
+}
+
+fn sex_str(s: Sex) -> &'static str {
+    match s {
+        Sex::Male => "male",
+        Sex::Female => "female",
+        Sex::Unknown => "unknown",
+    }
+}
+
+fn join(tokens: &[NameToken]) -> String {
+    tokens
+        .iter()
+        .map(|t| t.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Name part of [`SearchQuery::score`]: one-to-one assignment of query tokens to the
+/// candidate's name parts, highest weight first.
+fn score_name(
+    model: &LinkageModel,
+    query: &[NameToken],
+    candidate: &MatchRecord,
+    out: &mut Vec<FieldExplanation>,
+) -> f64 {
+    let parts = [
+        (Field::Given, &candidate.given),
+        (Field::Family, &candidate.family),
+        (Field::Middle, &candidate.middle),
+    ];
+    // (weight, query index, part index, level, best candidate token)
+    let mut cells: Vec<(f64, usize, usize, Level, &str)> = Vec::new();
+    for (qi, q) in query.iter().enumerate() {
+        for (pi, (field, tokens)) in parts.iter().enumerate() {
+            let mut best: Option<(Level, &str)> = None;
+            for t in tokens.iter() {
+                let level = token_level(q, t);
+                if best.is_none_or(|(b, _)| level.rank() > b.rank()) {
+                    best = Some((level, t.text.as_str()));
+                }
+            }
+            if let Some((level, text)) = best {
+                cells.push((model.level_weight(*field, level), qi, pi, level, text));
+            }
+        }
+    }
+    cells.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut query_used = vec![false; query.len()];
+    let mut part_used = [false; 3];
+    let mut total = 0.0;
+    for (weight, qi, pi, level, text) in cells {
+        if query_used[qi] || part_used[pi] {
+            continue;
+        }
+        query_used[qi] = true;
+        part_used[pi] = true;
+        let field = parts[pi].0;
+        let q = &query[qi].text;
+        let how = match level {
+            Level::Exact => format!("{} '{q}' = '{text}' (exact)", field.label()),
+            Level::Close => format!("{} '{q}' ~ '{text}' (phonetic)", field.label()),
+            Level::Similar => format!("{} '{q}' ~ '{text}' (similar)", field.label()),
+            _ => format!("{} '{q}' ≠ '{text}' (different)", field.label()),
+        };
+        total += weight;
+        out.push(FieldExplanation {
+            field,
+            level,
+            weight,
+            how,
+        });
+    }
+    for (qi, used) in query_used.iter().enumerate() {
+        if !used {
+            out.push(FieldExplanation {
+                field: Field::Given,
+                level: Level::Missing,
+                weight: 0.0,
+                how: format!(
+                    "name '{}': no name part of the candidate left to compare",
+                    query[qi].text
+                ),
+            });
+        }
+    }
+    total
+}

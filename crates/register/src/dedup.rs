@@ -1,0 +1,1156 @@
+//! Finding people: ranked fuzzy search, duplicate checks on new records, the review queue,
+//! merges, and the whole-register duplicate pass.
+//!
+//! Candidates come from the blocking-key index (`person_keys`, written with every person row in
+//! the commit transaction, so every node sees the index the register itself sees). They are
+//! scored by the Fellegi–Sunter model of `thabian_model::linkage`, whose m and u probabilities
+//! are estimated from the register by EM ([`Register::train_linkage`]) and stored in the database.
+use crate::auth::{Permission, RequestContext};
+use crate::service::{decode_person, json, Register};
+use crate::{RegisterError, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thabian_model::event::{
+    DuplicateCandidate, Event, EventPayload, HeldRegistration, LegalBasis, ReviewDecision,
+    EVENT_SCHEMA,
+};
+use thabian_model::linkage::{
+    compare, estimate, FieldExplanation, LinkageModel, MatchRecord, SearchQuery, Thresholds,
+    Verdict,
+};
+use thabian_model::person::Person;
+use thabian_model::pin::Pin;
+use thabian_store::{
+    format_time, AccessRecord, CaseRow, LinkageModelRow, NewEvent, PersonRow, Versioned, WriteBatch,
+};
+
+/// Postings read per key: bounds the work of one search or check whatever the key's frequency.
+pub const SEARCH_PER_KEY: u32 = 1_000;
+pub const CHECK_PER_KEY: u32 = 300;
+/// Candidates scored per search at most (the best-connected first).
+pub const MAX_CANDIDATES: usize = 3_000;
+/// Results per page at most.
+pub const MAX_PAGE: u32 = 100;
+/// EM needs enough pairs to separate matches from non-matches: a smaller register keeps the
+/// model it has (EM's starting values at first).
+pub const MIN_TRAINING_PERSONS: usize = 1_000;
+/// How long a node keeps the linkage model before it looks for a newer one.
+const MODEL_REFRESH: Duration = Duration::from_secs(30);
+
+/// The model in use and where it came from.
+#[derive(Debug, Clone)]
+pub struct ActiveModel {
+    pub model: Arc<LinkageModel>,
+    /// The stored model's id, or `initial` (EM's starting values) before any training.
+    pub id: String,
+}
+
+pub(crate) struct ModelCache {
+    inner: tokio::sync::RwLock<Option<(Instant, ActiveModel)>>,
+}
+
+impl ModelCache {
+    pub(crate) fn new() -> ModelCache {
+        ModelCache {
+            inner: tokio::sync::RwLock::new(None),
+        }
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResultHit {
+    pub pin: Pin,
+    pub score: f64,
+    pub fields: Vec<FieldExplanation>,
+    /// `None` when the person lives outside the searcher's jurisdiction (only roles that may
+    /// search nationwide see such hits, by PIN and score only).
+    pub person: Option<Person>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchPage {
+    pub hits: Vec<SearchResultHit>,
+    /// Hits ranked in all (up to [`MAX_CANDIDATES`]).
+    pub total: usize,
+    pub offset: u32,
+    /// The candidate set was cut at a limit: a narrower query may find more.
+    pub truncated: bool,
+    pub model: String,
+}
+
+/// A registered person a new record resembles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredCandidate {
+    pub pin: Pin,
+    pub probability: f64,
+    pub weight: f64,
+    pub verdict: Verdict,
+}
+
+// Scores are finite numbers computed by the register; equality is only compared in tests.
+impl Eq for ScoredCandidate {}
+
+/// The review-queue case as stored (the `review_cases.record` JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewCase {
+    pub id: String,
+    /// `held_registration` or `pair`.
+    pub kind: String,
+    /// `open` or `decided`.
+    pub status: String,
+    pub opened_at: String,
+    pub opened_by: String,
+    pub office: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<HeldRegistration>,
+    pub candidates: Vec<DuplicateCandidate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<CaseDecision>,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseDecision {
+    pub decision: ReviewDecision,
+    pub reason: String,
+    pub by: String,
+    pub at: String,
+    /// The PIN the held registration was registered under (different people).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered: Option<Pin>,
+}
+
+/// Two records side by side, field by field.
+#[derive(Debug, Clone, Serialize)]
+pub struct SideBySide {
+    pub left: Person,
+    pub right: Person,
+    pub probability: f64,
+    pub weight: f64,
+    pub fields: Vec<FieldExplanation>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseView {
+    pub case: ReviewCase,
+    pub comparisons: Vec<SideBySide>,
+}
+
+/// Settings of the whole-register pass.
+#[derive(Debug, Clone)]
+pub struct DedupSettings {
+    /// Blocks (persons sharing a key) larger than this are skipped (counted in the report):
+    /// their pairs are found through the person's other, more selective keys.
+    pub max_block: usize,
+    /// Random pairs for the u probabilities.
+    pub random_pairs: usize,
+    pub max_iterations: usize,
+    pub thresholds: Thresholds,
+    /// Pairs at or above this probability are reported (default: the "possible" threshold).
+    pub report_from: f64,
+    /// Store the trained model for the register's checks.
+    pub save_model: bool,
+}
+
+impl Default for DedupSettings {
+    fn default() -> Self {
+        DedupSettings {
+            max_block: 200,
+            random_pairs: 200_000,
+            max_iterations: 200,
+            thresholds: Thresholds::DEFAULT,
+            report_from: Thresholds::DEFAULT.possible,
+            save_model: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FoundPair {
+    pub a: Pin,
+    pub b: Pin,
+    pub probability: f64,
+    pub weight: f64,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DedupReport {
+    pub persons: usize,
+    pub keys: u64,
+    pub blocks: u64,
+    pub blocks_skipped: u64,
+    /// Pair comparisons made (a pair sharing several keys is compared once per block).
+    pub comparisons: u64,
+    pub distinct_pairs: usize,
+    /// The model that scored the pairs: newly estimated and stored, or (below
+    /// [`MIN_TRAINING_PERSONS`]) the one in use.
+    pub model_id: Option<String>,
+    pub trained: bool,
+    pub model: LinkageModel,
+    /// Pairs at or above `report_from`, most probable first.
+    pub pairs: Vec<FoundPair>,
+    pub load_seconds: f64,
+    pub block_seconds: f64,
+    pub train_seconds: f64,
+    pub score_seconds: f64,
+}
+
+/// Every person's comparison fields, as the whole-register pass holds them.
+pub struct Population {
+    pub pins: Vec<Pin>,
+    pub records: Vec<MatchRecord>,
+    index: HashMap<String, u32>,
+}
+
+impl Population {
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+    pub fn position(&self, pin: &str) -> Option<u32> {
+        self.index.get(pin).copied()
+    }
+}
+
+fn candidates_from(rows: Vec<PersonRow>) -> Result<Vec<Person>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let p = decode_person(row)?;
+        if p.merged_into.is_none() {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// The pins hit by the most keys first, at most `max`; whether the set was cut.
+fn rank_postings(postings: Vec<(String, String)>, max: usize, per_key: u32) -> (Vec<String>, bool) {
+    let mut per_key_count: HashMap<&str, u32> = HashMap::new();
+    let mut hits: HashMap<&str, u32> = HashMap::new();
+    for (key, pin) in &postings {
+        *per_key_count.entry(key.as_str()).or_default() += 1;
+        *hits.entry(pin.as_str()).or_default() += 1;
+    }
+    let mut truncated = per_key_count.values().any(|n| *n >= per_key);
+    let mut ranked: Vec<(&str, u32)> = hits.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    if ranked.len() > max {
+        ranked.truncate(max);
+        truncated = true;
+    }
+    (
+        ranked.into_iter().map(|(p, _)| p.to_owned()).collect(),
+        truncated,
+    )
+}
+
+impl Register {
+    // ------------------------------------------------------------------ the model
+
+    /// The linkage model in use: the newest stored one (refreshed every 30 s, so a model
+    /// trained on one node reaches the others), or EM's starting values before any training.
+    pub async fn linkage_model(&self) -> Result<ActiveModel> {
+        if let Some((at, m)) = self.linkage.inner.read().await.as_ref() {
+            if at.elapsed() < MODEL_REFRESH {
+                return Ok(m.clone());
+            }
+        }
+        let active = match self.store.latest_linkage_model().await? {
+            Some(row) => ActiveModel {
+                model: Arc::new(serde_json::from_str(&row.model).map_err(|e| {
+                    RegisterError::Internal(format!("stored linkage model {}: {e}", row.id))
+                })?),
+                id: row.id,
+            },
+            None => ActiveModel {
+                model: Arc::new(LinkageModel::initial()),
+                id: "initial".into(),
+            },
+        };
+        *self.linkage.inner.write().await = Some((Instant::now(), active.clone()));
+        Ok(active)
+    }
+
+    async fn store_model(&self, model: &LinkageModel) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        self.store
+            .put_linkage_model(&LinkageModelRow {
+                id: id.clone(),
+                created_at: format_time(self.now()),
+                model: json(model)?,
+            })
+            .await?;
+        *self.linkage.inner.write().await = None;
+        Ok(id)
+    }
+
+    // ------------------------------------------------------------------ search
+
+    /// Ranked fuzzy search. Registrars search their jurisdiction; roles that may search
+    /// nationwide also see hits elsewhere, by PIN and score only. The search and every person
+    /// shown are recorded in the access log.
+    pub async fn search(
+        &self,
+        ctx: &RequestContext,
+        query: &SearchQuery,
+        offset: u32,
+        limit: u32,
+    ) -> Result<SearchPage> {
+        ctx.principal.require(Permission::SearchPersons)?;
+        let nationwide = ctx.principal.role.allows(Permission::SearchNationwide);
+        let keys = query.blocking_keys();
+        if keys.is_empty() {
+            return Err(RegisterError::Invalid(
+                "a search needs a name or a full date of birth".into(),
+            ));
+        }
+        let limit = limit.clamp(1, MAX_PAGE);
+        let active = self.linkage_model().await?;
+        let postings = self.store.search_candidates(&keys, SEARCH_PER_KEY).await?;
+        let (pins, truncated) = rank_postings(postings, MAX_CANDIDATES, SEARCH_PER_KEY);
+        let rows = self.store.persons(&pins).await?;
+        let mut scored = Vec::with_capacity(rows.len());
+        for row in rows {
+            let inside = ctx.principal.covers_path(&row.residence_path);
+            if !inside && !nationwide {
+                continue;
+            }
+            let person = decode_person(&row)?;
+            if person.merged_into.is_some() {
+                continue;
+            }
+            let hit = query.score(&active.model, &MatchRecord::from_person(&person));
+            scored.push((hit, person, inside));
+        }
+        scored.sort_by(|a, b| {
+            b.0.score
+                .total_cmp(&a.0.score)
+                .then_with(|| a.1.pin.as_str().cmp(b.1.pin.as_str()))
+        });
+        let total = scored.len();
+        let given: Vec<&str> = [
+            query.name.as_ref().map(|_| "name"),
+            query.date_of_birth.as_ref().map(|_| "date_of_birth"),
+            query.sex.as_ref().map(|_| "sex"),
+            query.place_of_birth.as_ref().map(|_| "place_of_birth"),
+            query.residence.as_ref().map(|_| "residence"),
+            query.father_name.as_ref().map(|_| "father_name"),
+            query.mother_name.as_ref().map(|_| "mother_name"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut reads = vec![self.access_record(
+            ctx,
+            None,
+            "search",
+            Some(format!(
+                "fields: {}; year window ±{}; {total} ranked; offset {offset}",
+                given.join(", "),
+                query.year_window
+            )),
+        )];
+        let hits: Vec<SearchResultHit> = scored
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .map(|(hit, person, inside)| {
+                reads.push(self.access_record(
+                    ctx,
+                    Some(person.pin.as_str()),
+                    "search-hit",
+                    Some(format!("score {:.2}", hit.score)),
+                ));
+                SearchResultHit {
+                    pin: person.pin.clone(),
+                    score: hit.score,
+                    fields: hit.fields,
+                    person: inside.then_some(person),
+                }
+            })
+            .collect();
+        self.log_reads(reads).await?;
+        Ok(SearchPage {
+            hits,
+            total,
+            offset,
+            truncated,
+            model: active.id,
+        })
+    }
+
+    // ------------------------------------------------------------------ duplicate checks
+
+    /// Registered persons `record` may duplicate, at or above the "possible" threshold, most
+    /// probable first. Reads no personal data out of the register (only scores leave it).
+    pub async fn duplicate_candidates(
+        &self,
+        record: &MatchRecord,
+        exclude: &[Pin],
+    ) -> Result<Vec<ScoredCandidate>> {
+        let active = self.linkage_model().await?;
+        let keys = record.blocking_keys();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let postings = self.store.search_candidates(&keys, CHECK_PER_KEY).await?;
+        let (pins, _) = rank_postings(postings, MAX_CANDIDATES, CHECK_PER_KEY);
+        let persons = candidates_from(self.store.persons(&pins).await?)?;
+        Ok(score_candidates(
+            &active.model,
+            &self.thresholds,
+            record,
+            persons.iter().filter(|p| !exclude.contains(&p.pin)),
+        ))
+    }
+
+    /// Opens a review case holding `registration` (which is not registered): one event with
+    /// the held record and its candidates, and the case, in one transaction.
+    pub(crate) async fn hold_registration(
+        &self,
+        ctx: &RequestContext,
+        registration: HeldRegistration,
+        candidates: &[ScoredCandidate],
+        office: &str,
+        legal_basis: &LegalBasis,
+        case_id: String,
+    ) -> Result<ReviewCase> {
+        let now = self.now();
+        let candidates: Vec<DuplicateCandidate> = candidates
+            .iter()
+            .map(|c| DuplicateCandidate {
+                pin: c.pin.clone(),
+                probability: c.probability,
+                weight: c.weight,
+            })
+            .collect();
+        let area = match &registration {
+            HeldRegistration::Birth { record } => record
+                .residence
+                .as_ref()
+                .map(|r| r.area.clone())
+                .unwrap_or_else(|| record.particulars.place_of_birth.clone()),
+            HeldRegistration::Import { record, .. } => record
+                .permanent_residence
+                .as_ref()
+                .map(|r| r.area.clone())
+                .unwrap_or_else(|| record.particulars.place_of_birth.clone()),
+        };
+        let case = ReviewCase {
+            id: case_id.clone(),
+            kind: "held_registration".into(),
+            status: "open".into(),
+            opened_at: format_time(now),
+            opened_by: ctx.principal.official_id.clone(),
+            office: office.to_owned(),
+            registration: Some(registration.clone()),
+            candidates: candidates.clone(),
+            decision: None,
+            version: 1,
+        };
+        let payload = EventPayload::DuplicateHeld {
+            case: case_id,
+            registration: Box::new(registration),
+            candidates,
+        };
+        let effective = match &payload {
+            EventPayload::DuplicateHeld { registration, .. } => match registration.as_ref() {
+                HeldRegistration::Birth { record } => record.particulars.date_of_birth,
+                HeldRegistration::Import { record, .. } => record.particulars.date_of_birth,
+            },
+            _ => thabian_model::date::PartialDate::from_year(1900)
+                .map_err(|e| RegisterError::Internal(e.to_string()))?,
+        };
+        let area_path = self.area_path(&area);
+        self.commit_case_event(
+            ctx,
+            payload,
+            effective,
+            office,
+            legal_basis,
+            &case,
+            None,
+            area_path,
+        )
+        .await?;
+        Ok(case)
+    }
+
+    /// Appends a review-queue event (no person subjects) with the case row and an access
+    /// record, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_case_event(
+        &self,
+        ctx: &RequestContext,
+        payload: EventPayload,
+        effective: thabian_model::date::PartialDate,
+        office: &str,
+        legal_basis: &LegalBasis,
+        case: &ReviewCase,
+        expected_version: Option<u64>,
+        area_path: String,
+    ) -> Result<()> {
+        let now = self.now();
+        let event = Event {
+            schema: EVENT_SCHEMA,
+            id: uuid::Uuid::now_v7().to_string(),
+            seq: u64::MAX,
+            effective,
+            recorded_at: String::new(),
+            office: office.to_owned(),
+            actor: ctx.principal.official_id.clone(),
+            legal_basis: legal_basis.clone(),
+            idempotency_key: None,
+            payload,
+        };
+        let kind = event.payload.kind().to_owned();
+        let batch = WriteBatch {
+            now,
+            events: vec![self.new_event(&event, Vec::new(), area_path.clone())?],
+            persons: Vec::new(),
+            households: Vec::new(),
+            cases: vec![Versioned {
+                row: self.case_row(case, &area_path)?,
+                expected_version,
+            }],
+            access: vec![AccessRecord {
+                event_seq: Some(0),
+                ..self.access_record(ctx, None, "change", Some(format!("{kind} {}", case.id)))
+            }],
+            idempotency: None,
+        };
+        self.commit_batch(batch).await?;
+        Ok(())
+    }
+
+    pub(crate) fn case_row(&self, case: &ReviewCase, area_path: &str) -> Result<CaseRow> {
+        Ok(CaseRow {
+            id: case.id.clone(),
+            version: case.version,
+            status: case.status.clone(),
+            area_path: area_path.to_owned(),
+            created_at: case.opened_at.clone(),
+            record: json(case)?,
+        })
+    }
+
+    // ------------------------------------------------------------------ the review queue
+
+    fn decode_case(row: &CaseRow) -> Result<ReviewCase> {
+        serde_json::from_str(&row.record).map_err(|e| {
+            RegisterError::Internal(format!(
+                "review case {}: stored record is corrupt: {e}",
+                row.id
+            ))
+        })
+    }
+
+    /// Cases in the official's jurisdiction, by status, in id (time) order.
+    pub async fn review_cases(
+        &self,
+        ctx: &RequestContext,
+        status: Option<&str>,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<ReviewCase>> {
+        ctx.principal.require(Permission::ReviewDuplicates)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut out = Vec::new();
+        let mut after = after.to_owned();
+        // Pages of the whole queue filtered by jurisdiction, until `limit` cases are found.
+        loop {
+            let rows = self.store.review_cases(status, &after, 500).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.id.clone();
+            for row in &rows {
+                if row
+                    .area_path
+                    .split(' ')
+                    .any(|p| ctx.principal.covers_path(p))
+                {
+                    out.push(Self::decode_case(row)?);
+                    if out.len() == limit as usize {
+                        break;
+                    }
+                }
+            }
+            if out.len() == limit as usize || rows.len() < 500 {
+                break;
+            }
+        }
+        let reads = out
+            .iter()
+            .map(|c| self.access_record(ctx, None, "read", Some(format!("review case {}", c.id))))
+            .collect();
+        self.log_reads(reads).await?;
+        Ok(out)
+    }
+
+    async fn readable_case(&self, ctx: &RequestContext, id: &str) -> Result<(CaseRow, ReviewCase)> {
+        ctx.principal.require(Permission::ReviewDuplicates)?;
+        let row = self
+            .store
+            .review_case(id)
+            .await?
+            .ok_or_else(|| RegisterError::NotFound(format!("no review case {id}")))?;
+        if !row
+            .area_path
+            .split(' ')
+            .any(|p| ctx.principal.covers_path(p))
+        {
+            return Err(RegisterError::Forbidden(format!(
+                "review case {id} is outside your jurisdiction"
+            )));
+        }
+        let case = Self::decode_case(&row)?;
+        Ok((row, case))
+    }
+
+    /// A case with its records side by side, field by field.
+    pub async fn review_case(&self, ctx: &RequestContext, id: &str) -> Result<CaseView> {
+        let (_, case) = self.readable_case(ctx, id).await?;
+        let active = self.linkage_model().await?;
+        let pins: Vec<Pin> = case.candidates.iter().map(|c| c.pin.clone()).collect();
+        let persons = self.load_persons(&pins).await?;
+        let mut reads = Vec::new();
+        let mut comparisons = Vec::new();
+        let left_of_pairs = match &case.registration {
+            Some(reg) => vec![held_person(reg)?],
+            None => Vec::new(),
+        };
+        let pair = |l: &Person, r: &Person| {
+            let c = compare(&MatchRecord::from_person(l), &MatchRecord::from_person(r));
+            SideBySide {
+                left: l.clone(),
+                right: r.clone(),
+                probability: active.model.probability(&c),
+                weight: active.model.weight(&c),
+                fields: active.model.explain(&c),
+            }
+        };
+        match left_of_pairs.first() {
+            Some(held) => {
+                for pin in &pins {
+                    if let Some(p) = persons.get(pin) {
+                        comparisons.push(pair(held, p));
+                    }
+                }
+            }
+            None => {
+                if let (Some(a), Some(b)) = (
+                    pins.first().and_then(|p| persons.get(p)),
+                    pins.get(1).and_then(|p| persons.get(p)),
+                ) {
+                    comparisons.push(pair(a, b));
+                }
+            }
+        }
+        for pin in persons.keys() {
+            reads.push(self.access_record(
+                ctx,
+                Some(pin.as_str()),
+                "read",
+                Some(format!("review case {id}")),
+            ));
+        }
+        self.log_reads(reads).await?;
+        Ok(CaseView { case, comparisons })
+    }
+
+    /// Decides a case. For a held registration, "different people" registers it now, in the
+    /// same transaction as the decision; "same person" leaves it unregistered. For a pair,
+    /// the decision is recorded; merging is its own change ([`Register::merge`]).
+    pub async fn decide_case(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        decision: ReviewDecision,
+        reason: &str,
+        legal_basis: &LegalBasis,
+    ) -> Result<ReviewCase> {
+        let (row, case) = self.readable_case(ctx, id).await?;
+        if reason.trim().is_empty() {
+            return Err(RegisterError::Invalid("a decision needs a reason".into()));
+        }
+        if case.status != "open" {
+            return Err(RegisterError::Rule(thabian_model::rules::Violation {
+                code: "case-decided",
+                message: format!("review case {id} is already decided"),
+            }));
+        }
+        let now = self.now();
+        let mut decided = case.clone();
+        decided.status = "decided".into();
+        decided.version = case.version + 1;
+        let decision_payload = EventPayload::DuplicateReviewed {
+            case: id.to_owned(),
+            decision,
+            reason: reason.to_owned(),
+        };
+        let mut record = CaseDecision {
+            decision,
+            reason: reason.to_owned(),
+            by: ctx.principal.official_id.clone(),
+            at: format_time(now),
+            registered: None,
+        };
+        match (&case.registration, decision) {
+            (Some(reg), ReviewDecision::DifferentPeople) => {
+                record.registered = Some(reg.pin().clone());
+                decided.decision = Some(record);
+                let case_write = Versioned {
+                    row: self.case_row(&decided, &row.area_path)?,
+                    expected_version: Some(case.version),
+                };
+                self.register_held(ctx, reg, legal_basis, decision_payload, case_write)
+                    .await?;
+            }
+            _ => {
+                decided.decision = Some(record);
+                let effective = thabian_model::date::PartialDate::from_ymd(
+                    chrono::Datelike::year(&now.date_naive()),
+                    u8::try_from(chrono::Datelike::month(&now.date_naive())).unwrap_or(1),
+                    u8::try_from(chrono::Datelike::day(&now.date_naive())).unwrap_or(1),
+                )
+                .map_err(|e| RegisterError::Internal(e.to_string()))?;
+                self.commit_case_event(
+                    ctx,
+                    decision_payload,
+                    effective,
+                    &ctx.principal.office.clone(),
+                    legal_basis,
+                    &decided,
+                    Some(case.version),
+                    row.area_path.clone(),
+                )
+                .await?;
+            }
+        }
+        Ok(decided)
+    }
+
+    /// Merges `retired` into `survivor`: the retired PIN points to the survivor forever and its
+    /// events show in the survivor's history. Supervisors only, with a legal basis.
+    pub async fn merge(
+        &self,
+        ctx: &RequestContext,
+        survivor: &Pin,
+        retired: &Pin,
+        legal_basis: LegalBasis,
+        effective: thabian_model::date::PartialDate,
+        idempotency_key: Option<String>,
+    ) -> Result<crate::Outcome> {
+        self.submit(
+            ctx,
+            crate::Submission {
+                change: crate::Change::Event(EventPayload::RecordsMerged {
+                    survivor: survivor.clone(),
+                    retired: retired.clone(),
+                }),
+                effective,
+                legal_basis,
+                office: None,
+                idempotency_key,
+                target: Some(survivor.clone()),
+                if_match: None,
+            },
+        )
+        .await
+    }
+
+    /// Reverses a merge.
+    pub async fn unmerge(
+        &self,
+        ctx: &RequestContext,
+        survivor: &Pin,
+        retired: &Pin,
+        legal_basis: LegalBasis,
+        effective: thabian_model::date::PartialDate,
+        idempotency_key: Option<String>,
+    ) -> Result<crate::Outcome> {
+        self.submit(
+            ctx,
+            crate::Submission {
+                change: crate::Change::Event(EventPayload::RecordsUnmerged {
+                    survivor: survivor.clone(),
+                    retired: retired.clone(),
+                }),
+                effective,
+                legal_basis,
+                office: None,
+                idempotency_key,
+                target: Some(survivor.clone()),
+                if_match: None,
+            },
+        )
+        .await
+    }
+
+    // ------------------------------------------------------------------ the whole register
+
+    /// Every person's comparison fields (merged-away records left out).
+    pub async fn load_population(&self) -> Result<Population> {
+        let mut pins = Vec::new();
+        let mut records = Vec::new();
+        let mut index = HashMap::new();
+        let mut after = String::new();
+        loop {
+            let rows = self.store.all_persons(&after, 5_000).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.pin.clone();
+            for row in &rows {
+                let p = decode_person(row)?;
+                if p.merged_into.is_some() {
+                    continue;
+                }
+                index.insert(
+                    row.pin.clone(),
+                    u32::try_from(records.len()).unwrap_or(u32::MAX),
+                );
+                records.push(MatchRecord::from_person(&p));
+                pins.push(p.pin);
+            }
+        }
+        Ok(Population {
+            pins,
+            records,
+            index,
+        })
+    }
+
+    /// The whole-register duplicate pass: blocks by the key index, estimates the model by EM
+    /// from the blocked pairs (u from random pairs), stores it, and reports every pair at or
+    /// above `report_from`. Reads every record: the caller's role must allow it.
+    pub async fn dedup(
+        &self,
+        ctx: &RequestContext,
+        settings: &DedupSettings,
+    ) -> Result<DedupReport> {
+        ctx.principal.require(Permission::ReviewDuplicates)?;
+        if !ctx.principal.covers_path("/") {
+            return Err(RegisterError::Forbidden(
+                "the whole-register duplicate pass needs a national jurisdiction".into(),
+            ));
+        }
+        let started = Instant::now();
+        let population = self.load_population().await?;
+        let load_seconds = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let mut report = DedupReport {
+            persons: population.len(),
+            keys: 0,
+            blocks: 0,
+            blocks_skipped: 0,
+            comparisons: 0,
+            distinct_pairs: 0,
+            model_id: None,
+            trained: population.len() >= MIN_TRAINING_PERSONS,
+            model: LinkageModel::initial(),
+            pairs: Vec::new(),
+            load_seconds,
+            block_seconds: 0.0,
+            train_seconds: 0.0,
+            score_seconds: 0.0,
+        };
+        let mut pairs: HashSet<(u32, u32)> = HashSet::new();
+        let mut after = (String::new(), String::new());
+        let mut block: Vec<u32> = Vec::new();
+        let mut block_key = String::new();
+        let flush =
+            |block: &mut Vec<u32>, pairs: &mut HashSet<(u32, u32)>, report: &mut DedupReport| {
+                if block.len() > settings.max_block {
+                    report.blocks_skipped += 1;
+                } else if block.len() > 1 {
+                    report.blocks += 1;
+                    for (i, a) in block.iter().enumerate() {
+                        for b in &block[i + 1..] {
+                            report.comparisons += 1;
+                            pairs.insert(((*a).min(*b), (*a).max(*b)));
+                        }
+                    }
+                }
+                block.clear();
+            };
+        loop {
+            let page = self.store.key_postings(&after, 20_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.clone();
+            for (key, pin) in page {
+                report.keys += 1;
+                if key != block_key {
+                    flush(&mut block, &mut pairs, &mut report);
+                    block_key = key;
+                }
+                if let Some(i) = population.position(&pin) {
+                    block.push(i);
+                }
+            }
+        }
+        flush(&mut block, &mut pairs, &mut report);
+        let pairs: Vec<(u32, u32)> = pairs.into_iter().collect();
+        report.distinct_pairs = pairs.len();
+        report.block_seconds = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let model = if population.len() >= MIN_TRAINING_PERSONS {
+            let model = train(&population, &pairs, settings);
+            if settings.save_model {
+                report.model_id = Some(self.store_model(&model).await?);
+            }
+            model
+        } else {
+            let active = self.linkage_model().await?;
+            report.model_id = Some(active.id);
+            (*active.model).clone()
+        };
+        report.train_seconds = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let mut found = Vec::new();
+        for (a, b) in &pairs {
+            let (ra, rb) = (
+                &population.records[*a as usize],
+                &population.records[*b as usize],
+            );
+            let c = compare(ra, rb);
+            let p = model.probability(&c);
+            if p >= settings.report_from {
+                found.push(FoundPair {
+                    a: population.pins[*a as usize].clone(),
+                    b: population.pins[*b as usize].clone(),
+                    probability: p,
+                    weight: model.weight(&c),
+                    verdict: settings.thresholds.verdict(p),
+                });
+            }
+        }
+        found.sort_by(|x, y| {
+            y.weight
+                .total_cmp(&x.weight)
+                .then_with(|| x.a.as_str().cmp(y.a.as_str()))
+        });
+        report.score_seconds = started.elapsed().as_secs_f64();
+        report.pairs = found;
+        report.model = model;
+        self.log_reads(vec![self.access_record(
+            ctx,
+            None,
+            "dedup",
+            Some(format!(
+                "whole-register pass: {} persons, {} pairs compared, {} reported",
+                report.persons,
+                report.distinct_pairs,
+                report.pairs.len()
+            )),
+        )])
+        .await?;
+        Ok(report)
+    }
+
+    /// Queues the likely pairs of a dedup report for review (cases already open for the same
+    /// pair are not opened twice: the case id is derived from the two PINs).
+    pub async fn queue_pairs(&self, ctx: &RequestContext, pairs: &[FoundPair]) -> Result<usize> {
+        ctx.principal.require(Permission::ReviewDuplicates)?;
+        let mut opened = 0;
+        let legal_basis = LegalBasis {
+            act: "duplicate review".into(),
+            document_ref: None,
+        };
+        for pair in pairs.iter().filter(|p| p.verdict == Verdict::Likely) {
+            let id = format!("pair-{}-{}", pair.a, pair.b);
+            if self.store.review_case(&id).await?.is_some() {
+                continue;
+            }
+            let persons = self.load_persons(&[pair.a.clone(), pair.b.clone()]).await?;
+            let mut paths: Vec<String> = persons
+                .values()
+                .map(|p| self.area_path(p.jurisdiction_area()))
+                .collect();
+            paths.sort();
+            paths.dedup();
+            let candidates = vec![
+                DuplicateCandidate {
+                    pin: pair.a.clone(),
+                    probability: pair.probability,
+                    weight: pair.weight,
+                },
+                DuplicateCandidate {
+                    pin: pair.b.clone(),
+                    probability: pair.probability,
+                    weight: pair.weight,
+                },
+            ];
+            let case = ReviewCase {
+                id: id.clone(),
+                kind: "pair".into(),
+                status: "open".into(),
+                opened_at: format_time(self.now()),
+                opened_by: ctx.principal.official_id.clone(),
+                office: ctx.principal.office.clone(),
+                registration: None,
+                candidates: candidates.clone(),
+                decision: None,
+                version: 1,
+            };
+            let effective = persons
+                .values()
+                .map(|p| p.date_of_birth)
+                .max_by_key(|d| d.sort_key())
+                .ok_or_else(|| {
+                    RegisterError::NotFound(format!("{} or {} is gone", pair.a, pair.b))
+                })?;
+            match self
+                .commit_case_event(
+                    ctx,
+                    EventPayload::DuplicatePairFound {
+                        case: id,
+                        candidates,
+                    },
+                    effective,
+                    &ctx.principal.office.clone(),
+                    &legal_basis,
+                    &case,
+                    None,
+                    paths.join(" "),
+                )
+                .await
+            {
+                Ok(()) => opened += 1,
+                // Another node queued it first.
+                Err(RegisterError::Store(thabian_store::StoreError::Duplicate { .. })) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(opened)
+    }
+
+    pub(crate) fn new_event(
+        &self,
+        event: &Event,
+        subjects: Vec<String>,
+        area_path: String,
+    ) -> Result<NewEvent> {
+        let mut body = match serde_json::to_value(event) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) => {
+                return Err(RegisterError::Internal(
+                    "an event must serialize to an object".into(),
+                ))
+            }
+            Err(e) => return Err(RegisterError::Internal(e.to_string())),
+        };
+        body.remove("seq");
+        body.remove("recorded_at");
+        Ok(NewEvent {
+            id: event.id.clone(),
+            kind: event.payload.kind().to_owned(),
+            subjects,
+            area_path,
+            effective: event.effective.to_string(),
+            actor: event.actor.clone(),
+            office: event.office.clone(),
+            idempotency_key: event.idempotency_key.clone(),
+            body,
+        })
+    }
+}
+
+/// Scores `persons` against `record`; those at or above "possible", most probable first.
+pub fn score_candidates<'a>(
+    model: &LinkageModel,
+    thresholds: &Thresholds,
+    record: &MatchRecord,
+    persons: impl Iterator<Item = &'a Person>,
+) -> Vec<ScoredCandidate> {
+    let mut out: Vec<ScoredCandidate> = persons
+        .filter_map(|p| {
+            let c = compare(record, &MatchRecord::from_person(p));
+            let probability = model.probability(&c);
+            let verdict = thresholds.verdict(probability);
+            (verdict != Verdict::Unlikely).then(|| ScoredCandidate {
+                pin: p.pin.clone(),
+                probability,
+                weight: model.weight(&c),
+                verdict,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.weight
+            .total_cmp(&a.weight)
+            .then_with(|| a.pin.as_str().cmp(b.pin.as_str()))
+    });
+    out
+}
+
+/// EM over the blocked pairs, u from random pairs of the population.
+pub fn train(
+    population: &Population,
+    pairs: &[(u32, u32)],
+    settings: &DedupSettings,
+) -> LinkageModel {
+    use rand::{Rng, SeedableRng};
+    let comparisons: Vec<_> = pairs
+        .iter()
+        .map(|(a, b)| {
+            compare(
+                &population.records[*a as usize],
+                &population.records[*b as usize],
+            )
+        })
+        .collect();
+    // A fixed seed: the same register gives the same model.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x7468_6162);
+    let n = population.len();
+    let mut random = Vec::with_capacity(settings.random_pairs);
+    if n > 1 {
+        for _ in 0..settings.random_pairs {
+            let a = rng.gen_range(0..n);
+            let b = rng.gen_range(0..n);
+            if a != b {
+                random.push(compare(&population.records[a], &population.records[b]));
+            }
+        }
+    }
+    estimate(
+        &comparisons,
+        &random,
+        &LinkageModel::initial(),
+        settings.max_iterations,
+    )
+}
+
+/// The person a held registration would create.
+pub fn held_person(reg: &HeldRegistration) -> Result<Person> {
+    let payload = match reg {
+        HeldRegistration::Birth { record } => EventPayload::BirthRegistered(record.clone()),
+        HeldRegistration::Import { record, .. } => EventPayload::RecordImported(record.clone()),
+    };
+    let event = Event {
+        schema: EVENT_SCHEMA,
+        id: String::new(),
+        seq: 0,
+        effective: match reg {
+            HeldRegistration::Birth { record } => record.particulars.date_of_birth,
+            HeldRegistration::Import { record, .. } => record.particulars.date_of_birth,
+        },
+        recorded_at: String::new(),
+        office: String::new(),
+        actor: String::new(),
+        legal_basis: LegalBasis {
+            act: String::new(),
+            document_ref: None,
+        },
+        idempotency_key: None,
+        payload,
+    };
+    Person::fold(reg.pin(), std::iter::once(&event))
+        .ok_or_else(|| RegisterError::Internal("a held registration creates no person".into()))
+}

@@ -1,0 +1,432 @@
+//! Finding people over HTTP: fuzzy search (diacritics, part order, romanizations, typos),
+//! jurisdiction and the access log; duplicate checks on births with the review queue; merge
+//! and unmerge; the whole-register duplicate pass.
+use crate::harness::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+fn vn(
+    src: &str,
+    family: &str,
+    middle: &str,
+    given: &str,
+    sex: &str,
+    dob: &str,
+    area: &str,
+) -> Value {
+    json!({
+        "source_id": src, "names": {"national": {"family": family, "middle": middle, "given": given}},
+        "sex": sex, "date_of_birth": dob, "place_of_birth": area,
+        "father": {"type": "unknown"}, "mother": {"type": "unknown"},
+        "permanent_residence": {"area": area, "since": "2000-01-01"},
+        "status": "living", "effective": "2000-01-01", "legal_basis": basis()
+    })
+}
+
+async fn import(s: &TestServer, token: &str, body: Value) -> String {
+    let (status, b) = s.post("/v1/imports", token, body, &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    b["pin"].as_str().unwrap().to_owned()
+}
+
+async fn search(s: &TestServer, token: &str, query: &str) -> Value {
+    let (status, b) = s.get(&format!("/v1/persons/search?{query}"), token).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {b}");
+    b
+}
+
+fn pins(b: &Value) -> Vec<String> {
+    b["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["pin"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn etag(s: &TestServer, token: &str, pin: &str) -> String {
+    let r = s
+        .call(Method::GET, &format!("/v1/persons/{pin}"), token, None, &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+async fn finding_people(database_url: Option<String>) {
+    let s = TestServer::start("vn", database_url).await;
+    let sup = s.official("sup", "supervisor", "*", "01").await;
+    let hanoi = s.official("reg-01", "registrar", "01", "01").await;
+    let other = s.official("reg-79", "registrar", "79", "79").await;
+
+    let an = import(
+        &s,
+        &sup,
+        vn("a", "Nguyễn", "Văn", "An", "male", "1985-03-14", "01"),
+    )
+    .await;
+    let binh = import(
+        &s,
+        &sup,
+        vn("b", "Nguyễn", "Văn", "Bình", "male", "1985-03-14", "01"),
+    )
+    .await;
+    let lan = import(
+        &s,
+        &sup,
+        vn("c", "Trần", "Thị", "Lan", "female", "1990-07-02", "01"),
+    )
+    .await;
+    let phuong = import(
+        &s,
+        &sup,
+        vn("d", "Lê", "Thị", "Phương", "female", "1972-11-30", "79"),
+    )
+    .await;
+
+    // Without diacritics, in another part order, with a birth year one off.
+    let b = search(&s, &hanoi, "name=nguyen%20van%20an&date_of_birth=1985").await;
+    assert_eq!(pins(&b)[0], an, "{b}");
+    let b = search(
+        &s,
+        &hanoi,
+        "name=An%20Nguyen&date_of_birth=1986&year_window=1",
+    )
+    .await;
+    assert_eq!(pins(&b)[0], an, "{b}");
+    let hit = &b["hits"][0];
+    assert!(hit["score"].as_f64().unwrap() > 0.0, "{b}");
+    assert!(hit["person"]["pin"] == an.as_str(), "{b}");
+    let fields: Vec<&str> = hit["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert!(!fields.is_empty(), "{b}");
+    // A typo in the given name, found through the date of birth.
+    let b = search(
+        &s,
+        &hanoi,
+        "name=Nguyen%20Van%20Binnh&date_of_birth=1985-03-14",
+    )
+    .await;
+    assert_eq!(pins(&b)[0], binh, "{b}");
+    // The ranking puts the better match first: An before Bình for "An".
+    let b = search(&s, &hanoi, "name=Nguyen%20An&date_of_birth=1985-03-14").await;
+    assert_eq!(pins(&b)[0], an, "{b}");
+    let b = search(&s, &hanoi, "name=tran%20thi%20lan&sex=female").await;
+    assert_eq!(pins(&b)[0], lan, "{b}");
+
+    // Jurisdiction: a registrar of province 79 does not see Hà Nội's persons; a national
+    // supervisor sees everyone, in full.
+    let b = search(&s, &other, "name=nguyen%20van%20an&date_of_birth=1985").await;
+    assert!(!pins(&b).contains(&an), "{b}");
+    let b = search(&s, &other, "name=le%20thi%20phuong&date_of_birth=1972").await;
+    assert_eq!(pins(&b)[0], phuong, "{b}");
+    let b = search(&s, &hanoi, "name=le%20thi%20phuong&date_of_birth=1972").await;
+    assert!(!pins(&b).contains(&phuong), "{b}");
+
+    // Bad queries get a problem.
+    let (status, b) = s.get("/v1/persons/search?sex=male", &hanoi).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["code"], "invalid-request");
+    let (status, b) = s
+        .get("/v1/persons/search?name=an&date_of_birth=1985-13", &hanoi)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["code"], "invalid-date");
+    let (status, _) = s
+        .get("/v1/persons/search?name=an&date_of_birth=1985", "thb_wrong")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Every search is in the access log, and the persons it showed see who found them.
+    let (status, log) = s.get(&format!("/v1/persons/{an}/access-log"), &sup).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let text = log.to_string();
+    assert!(
+        text.contains("search-hit") && text.contains("reg-01"),
+        "{log}"
+    );
+
+    // A birth that duplicates a registered child is held for review; nothing is registered.
+    let child = json!({
+        "names": {"national": {"family": "Phạm", "middle": "Minh", "given": "Khôi"}},
+        "sex": "male", "date_of_birth": "2024-05-06", "place_of_birth": "01",
+        "father": {"type": "described", "name": "Phạm Văn Hùng"}, "mother": {"type": "described", "name": "Đỗ Thị Mai"},
+        "residence": {"area": "01", "since": "2024-05-06"},
+        "legal_basis": basis()
+    });
+    let (status, first) = s.post("/v1/births", &hanoi, child.clone(), &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let khoi = first["pin"].as_str().unwrap().to_owned();
+    let size = s.store.log_size().await.unwrap();
+    let mut again = child.clone();
+    again["names"]["national"]["given"] = json!("Khoi");
+    let (status, held) = s
+        .post(
+            "/v1/births",
+            &hanoi,
+            again.clone(),
+            &[("idempotency-key", "dup-1".into())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    assert!(held.get("pin").is_none(), "{held}");
+    let case = held["review_case"].as_str().unwrap().to_owned();
+    assert_eq!(
+        held["possible_duplicates"][0]["pin"],
+        khoi.as_str(),
+        "{held}"
+    );
+    assert_eq!(
+        held["possible_duplicates"][0]["verdict"], "likely",
+        "{held}"
+    );
+    assert_eq!(
+        s.store.log_size().await.unwrap(),
+        size + 1,
+        "one duplicate_held event"
+    );
+    // The same request again answers with the same case.
+    let (status, replay) = s
+        .post(
+            "/v1/births",
+            &hanoi,
+            again.clone(),
+            &[("idempotency-key", "dup-1".into())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{replay}");
+    assert_eq!(replay["review_case"], case.as_str());
+
+    // The queue: registrars may not review; the supervisor lists, compares and decides.
+    let (status, _) = s.get("/v1/review-cases", &hanoi).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, list) = s.get("/v1/review-cases", &sup).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let (status, view) = s.get(&format!("/v1/review-cases/{case}"), &sup).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let cmp = &view["comparisons"][0];
+    assert_eq!(cmp["right"]["pin"], khoi.as_str(), "{view}");
+    let dob = cmp["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "date_of_birth")
+        .unwrap();
+    assert_eq!(dob["level"], "exact", "{view}");
+    let decide = |decision: &str| json!({"decision": decision, "reason": "checked the birth notification", "legal_basis": basis()});
+    let (status, b) = s
+        .post(
+            &format!("/v1/review-cases/{case}/decision"),
+            &sup,
+            json!({"decision": "maybe", "reason": "x", "legal_basis": basis()}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{b}");
+    let (status, decided) = s
+        .post(
+            &format!("/v1/review-cases/{case}/decision"),
+            &sup,
+            decide("different_people"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    let twin = decided["decision"]["registered"]
+        .as_str()
+        .expect(&decided.to_string())
+        .to_owned();
+    let (status, p) = s.get(&format!("/v1/persons/{twin}"), &hanoi).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(p["names"]["national"]["given"], "Khoi");
+    // Deciding twice is refused and writes nothing.
+    let size = s.store.log_size().await.unwrap();
+    let (status, b) = s
+        .post(
+            &format!("/v1/review-cases/{case}/decision"),
+            &sup,
+            decide("same_person"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["code"], "case-decided");
+    assert_eq!(s.store.log_size().await.unwrap(), size);
+    // A third submission of the same child, decided "same person": never registered.
+    let (status, held) = s.post("/v1/births", &hanoi, child.clone(), &[]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let case2 = held["review_case"].as_str().unwrap().to_owned();
+    let (status, decided) = s
+        .post(
+            &format!("/v1/review-cases/{case2}/decision"),
+            &sup,
+            decide("same_person"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    assert!(decided["decision"].get("registered").is_none(), "{decided}");
+    let (_, list) = s.get("/v1/review-cases?status=decided", &sup).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+
+    // Merge: the twin record was the same person after all. Retired PIN points to the survivor.
+    let tag = etag(&s, &sup, &khoi).await;
+    let (status, b) = s.post(&format!("/v1/persons/{khoi}/events"), &hanoi,
+        json!({"effective": "2024-06-01", "legal_basis": basis(), "event": {"type": "records_merged", "retired": twin}}), &[("if-match", tag.clone())]).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "registrars cannot merge: {b}"
+    );
+    let (status, b) = s.post(&format!("/v1/persons/{khoi}/events"), &sup,
+        json!({"effective": "2024-06-01", "legal_basis": basis(), "event": {"type": "records_merged", "retired": twin}}), &[("if-match", tag)]).await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let (_, retired) = s.get(&format!("/v1/persons/{twin}"), &sup).await;
+    assert_eq!(retired["merged_into"], khoi.as_str(), "{retired}");
+    let (_, survivor) = s.get(&format!("/v1/persons/{khoi}"), &sup).await;
+    assert_eq!(survivor["merged_from"][0], twin.as_str(), "{survivor}");
+    let (_, history) = s.get(&format!("/v1/persons/{khoi}/history"), &sup).await;
+    let kinds: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["birth_registered", "birth_registered", "records_merged"],
+        "{history}"
+    );
+    // No change on a retired PIN; it no longer turns up in searches.
+    let tag = etag(&s, &sup, &twin).await;
+    let (status, b) = s.post(&format!("/v1/persons/{twin}/events"), &sup,
+        json!({"effective": "2024-07-01", "legal_basis": basis(), "event": {"type": "permanent_residence_changed", "area": "01", "address_lines": []}}), &[("if-match", tag)]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["code"], "pin-retired");
+    let b = search(&s, &sup, "name=pham%20minh%20khoi&date_of_birth=2024-05-06").await;
+    assert_eq!(pins(&b), [khoi.clone()], "{b}");
+    // Unmerge: both records again.
+    let tag = etag(&s, &sup, &khoi).await;
+    let (status, b) = s.post(&format!("/v1/persons/{khoi}/events"), &sup,
+        json!({"effective": "2024-06-02", "legal_basis": basis(), "event": {"type": "records_unmerged", "retired": twin}}), &[("if-match", tag)]).await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let (_, back) = s.get(&format!("/v1/persons/{twin}"), &sup).await;
+    assert!(back.get("merged_into").is_none(), "{back}");
+    let b = search(&s, &sup, "name=pham%20minh%20khoi&date_of_birth=2024-05-06").await;
+    assert_eq!(pins(&b).len(), 2, "{b}");
+
+    // The whole-register pass finds the pair and queues it once.
+    let platform = thabian::open(&s.config).await.unwrap();
+    let out = s.data_dir.path().join("pairs.csv");
+    let args = thabian::dedup::DedupArgs {
+        out: out.clone(),
+        report_from: 0.5,
+        max_block: 200,
+        queue: true,
+        no_save_model: false,
+        purpose: "test".into(),
+    };
+    let report = thabian::dedup::run_dedup(&platform, &args).await.unwrap();
+    let found: Vec<(String, String)> = report
+        .pairs
+        .iter()
+        .map(|p| (p.a.to_string(), p.b.to_string()))
+        .collect();
+    let (x, y) = if khoi < twin {
+        (khoi.clone(), twin.clone())
+    } else {
+        (twin.clone(), khoi.clone())
+    };
+    assert!(found.contains(&(x, y)), "{found:?}");
+    assert!(
+        !found.iter().any(|(a, b)| [a, b].contains(&&lan)),
+        "{found:?}"
+    );
+    assert!(std::fs::read_to_string(&out).unwrap().lines().count() > 1);
+    let (_, open) = s.get("/v1/review-cases", &sup).await;
+    let queued = open.as_array().unwrap().clone();
+    let pair_id = format!(
+        "pair-{}-{}",
+        khoi.clone().min(twin.clone()),
+        khoi.clone().max(twin.clone())
+    );
+    assert!(
+        queued
+            .iter()
+            .any(|c| c["id"] == pair_id.as_str() && c["kind"] == "pair"),
+        "{open}"
+    );
+    // Too few persons to estimate a model: the one in use scored the pairs.
+    assert!(!report.trained);
+    let again = thabian::dedup::run_dedup(&platform, &args).await.unwrap();
+    assert_eq!(again.pairs.len(), report.pairs.len());
+    let (_, open) = s.get("/v1/review-cases", &sup).await;
+    assert_eq!(
+        open.as_array().unwrap().len(),
+        queued.len(),
+        "queued once: {open}"
+    );
+
+    // Rebuild reproduces the projections, keys and merges included.
+    let report = s.register.rebuild().await.unwrap();
+    assert!(report.persons >= 6);
+    let b = search(&s, &sup, "name=pham%20minh%20khoi&date_of_birth=2024-05-06").await;
+    assert_eq!(pins(&b).len(), 2, "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_people_sqlite() {
+    finding_people(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_people_postgres() {
+    if let Some(db) = PgDatabase::create().await {
+        finding_people(Some(db.url.clone())).await;
+    }
+}
+
+/// Lao script and its romanizations find each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lao_script_and_romanizations() {
+    let s = TestServer::start("la", None).await;
+    let sup = s.official("sup", "supervisor", "*", "01").await;
+    let body = json!({
+        "source_id": "l1",
+        "names": {"national": {"given": "ສົມສັກ", "family": "ວົງສາ"}, "latin": {"given": "Somsak", "family": "Vongsa"}},
+        "sex": "male", "date_of_birth": "1980-02-03", "place_of_birth": "01",
+        "father": {"type": "unknown"}, "mother": {"type": "unknown"},
+        "permanent_residence": {"area": "01", "since": "2000-01-01"},
+        "status": "living", "effective": "2000-01-01", "legal_basis": basis()
+    });
+    let somsak = import(&s, &sup, body).await;
+    // Found by other romanizations than the one recorded.
+    let body = json!({
+        "source_id": "l2",
+        "names": {"national": {"given": "ບຸນມີ", "family": "ພົມມະຈັນ"}, "latin": {"given": "Bounmi", "family": "Phomachan"}},
+        "sex": "female", "date_of_birth": "1975", "place_of_birth": "01",
+        "father": {"type": "unknown"}, "mother": {"type": "unknown"},
+        "permanent_residence": {"area": "01", "since": "2000-01-01"},
+        "status": "living", "effective": "2000-01-01", "legal_basis": basis()
+    });
+    let bounmy = import(&s, &sup, body).await;
+    for q in [
+        "name=%E0%BA%AA%E0%BA%BB%E0%BA%A1%E0%BA%AA%E0%BA%B1%E0%BA%81%20%E0%BA%A7%E0%BA%BB%E0%BA%87%E0%BA%AA%E0%BA%B2&date_of_birth=1980",
+        "name=Somsack%20Wongsa&date_of_birth=1980",
+        "name=Vongsa%20Sommsak&date_of_birth=1980",
+    ] {
+        let b = search(&s, &sup, q).await;
+        assert_eq!(pins(&b).first(), Some(&somsak), "{q}: {b}");
+    }
+    for q in [
+        "name=Bounmy%20Phommachanh&date_of_birth=1975",
+        "name=Bunmi%20Phommachan&date_of_birth=1975",
+    ] {
+        let b = search(&s, &sup, q).await;
+        assert_eq!(pins(&b).first(), Some(&bounmy), "{q}: {b}");
+    }
+}
