@@ -17,8 +17,7 @@ use thabian_model::event::{
     EVENT_SCHEMA,
 };
 use thabian_model::linkage::{
-    compare, estimate, FieldExplanation, LinkageModel, MatchRecord, SearchQuery, Thresholds,
-    Verdict,
+    compare, FieldExplanation, LinkageModel, MatchRecord, SearchQuery, Thresholds, Verdict,
 };
 use thabian_model::person::Person;
 use thabian_model::pin::Pin;
@@ -863,21 +862,33 @@ impl Register {
         let mut after = (String::new(), String::new());
         let mut block: Vec<u32> = Vec::new();
         let mut block_key = String::new();
-        let flush =
-            |block: &mut Vec<u32>, pairs: &mut HashSet<(u32, u32)>, report: &mut DedupReport| {
-                if block.len() > settings.max_block {
-                    report.blocks_skipped += 1;
-                } else if block.len() > 1 {
-                    report.blocks += 1;
-                    for (i, a) in block.iter().enumerate() {
-                        for b in &block[i + 1..] {
-                            report.comparisons += 1;
-                            pairs.insert(((*a).min(*b), (*a).max(*b)));
+        // Pairs by the kind of key that blocked them: EM runs per kind (see `train`).
+        let mut sessions: [Vec<(u32, u32)>; 2] = [Vec::new(), Vec::new()];
+        let flush = |block: &mut Vec<u32>,
+                     key: &str,
+                     pairs: &mut HashSet<(u32, u32)>,
+                     sessions: &mut [Vec<(u32, u32)>; 2],
+                     report: &mut DedupReport| {
+            if block.len() > settings.max_block {
+                report.blocks_skipped += 1;
+            } else if block.len() > 1 {
+                report.blocks += 1;
+                let session = session_of(key);
+                for (i, a) in block.iter().enumerate() {
+                    for b in &block[i + 1..] {
+                        report.comparisons += 1;
+                        let pair = ((*a).min(*b), (*a).max(*b));
+                        pairs.insert(pair);
+                        if let Some(k) = session {
+                            if sessions[k].len() < MAX_SESSION_PAIRS {
+                                sessions[k].push(pair);
+                            }
                         }
                     }
                 }
-                block.clear();
-            };
+            }
+            block.clear();
+        };
         loop {
             let page = self.store.key_postings(&after, 20_000).await?;
             let Some(last) = page.last() else { break };
@@ -885,7 +896,13 @@ impl Register {
             for (key, pin) in page {
                 report.keys += 1;
                 if key != block_key {
-                    flush(&mut block, &mut pairs, &mut report);
+                    flush(
+                        &mut block,
+                        &block_key,
+                        &mut pairs,
+                        &mut sessions,
+                        &mut report,
+                    );
                     block_key = key;
                 }
                 if let Some(i) = population.position(&pin) {
@@ -893,14 +910,20 @@ impl Register {
                 }
             }
         }
-        flush(&mut block, &mut pairs, &mut report);
+        flush(
+            &mut block,
+            &block_key,
+            &mut pairs,
+            &mut sessions,
+            &mut report,
+        );
         let pairs: Vec<(u32, u32)> = pairs.into_iter().collect();
         report.distinct_pairs = pairs.len();
         report.block_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
         let model = if population.len() >= MIN_TRAINING_PERSONS {
-            let model = train(&population, &pairs, settings);
+            let model = train(&population, &sessions, settings);
             if settings.save_model {
                 report.model_id = Some(self.store_model(&model).await?);
             }
@@ -1090,22 +1113,43 @@ pub fn score_candidates<'a>(
     out
 }
 
-/// EM over the blocked pairs, u from random pairs of the population.
+/// Pairs collected per EM session at most.
+const MAX_SESSION_PAIRS: usize = 3_000_000;
+
+/// The EM session of a blocking key: 0 for a full date of birth (`d:`), 1 for a family and
+/// given name pair (`n:`); other keys only find candidates.
+fn session_of(key: &str) -> Option<usize> {
+    if key.starts_with("d:") {
+        Some(0)
+    } else if key.starts_with("n:") {
+        Some(1)
+    } else {
+        None
+    }
+}
+
+/// The model estimated from the register: u from random pairs; m by EM in two sessions, pairs
+/// with the same date of birth (the names' m) and pairs with the same names (the date's m).
 pub fn train(
     population: &Population,
-    pairs: &[(u32, u32)],
+    sessions: &[Vec<(u32, u32)>; 2],
     settings: &DedupSettings,
 ) -> LinkageModel {
     use rand::{Rng, SeedableRng};
-    let comparisons: Vec<_> = pairs
-        .iter()
-        .map(|(a, b)| {
-            compare(
-                &population.records[*a as usize],
-                &population.records[*b as usize],
-            )
-        })
-        .collect();
+    use thabian_model::linkage::{estimate_by_sessions, Field, Session};
+    let compare_all = |pairs: &[(u32, u32)]| -> Vec<_> {
+        pairs
+            .iter()
+            .map(|(a, b)| {
+                compare(
+                    &population.records[*a as usize],
+                    &population.records[*b as usize],
+                )
+            })
+            .collect()
+    };
+    let by_date = compare_all(&sessions[0]);
+    let by_name = compare_all(&sessions[1]);
     // A fixed seed: the same register gives the same model.
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x7468_6162);
     let n = population.len();
@@ -1119,8 +1163,21 @@ pub fn train(
             }
         }
     }
-    estimate(
-        &comparisons,
+    estimate_by_sessions(
+        &[
+            Session {
+                pairs: &by_date,
+                blocked_on: &[Field::DateOfBirth],
+                keyed_on: &[Field::DateOfBirth],
+            },
+            // Namesakes mostly share their sex and middle name (Văn, Thị), unlike random
+            // pairs: with u from random pairs those fields would pass for evidence of a match.
+            Session {
+                pairs: &by_name,
+                blocked_on: &[Field::Given, Field::Family, Field::Middle, Field::Sex],
+                keyed_on: &[Field::Given, Field::Family],
+            },
+        ],
         &random,
         &LinkageModel::initial(),
         settings.max_iterations,

@@ -212,3 +212,27 @@ pub async fn run_search(platform: &Platform, args: &SearchArgs) -> anyhow::Resul
     }
     Ok(())
 }
+
+/// After a migration: the whole-register pass over what is now in the register (the imported
+/// records against each other and against earlier ones), the model re-estimated from it, the
+/// pairs written to `out` and the likely ones queued for review.
+pub async fn after_import(
+    register: &thabian_register::Register,
+    ctx: &thabian_register::RequestContext,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let report = register.dedup(ctx, &DedupSettings::default()).await?;
+    write_pairs(&out.to_path_buf(), &report)?;
+    let queued = register.queue_pairs(ctx, &report.pairs).await?;
+    eprintln!(
+        "duplicate check: {} persons, {} candidate pairs compared in {:.1} s; {} pairs written to {}, \
+         {queued} likely duplicates queued for review{}",
+        report.persons,
+        report.distinct_pairs,
+        report.load_seconds + report.block_seconds + report.train_seconds + report.score_seconds,
+        report.pairs.len(),
+        out.display(),
+        if report.trained { "; linkage model re-estimated" } else { "" },
+    );
+    Ok(())
+}

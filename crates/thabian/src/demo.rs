@@ -435,6 +435,7 @@ pub async fn populate(
         persons_per_second = summary.persons_per_second.round(),
         "demo population imported"
     );
+    crate::dedup::after_import(register, &ctx, &data_dir.join("demo-duplicates.csv")).await?;
     let (examples, household) = examples(register, &path).await?;
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     let errors = if summary.rejected > 0 {
@@ -465,7 +466,12 @@ fn write_population(
     let lines = thabian_synth::generate(
         profile,
         areas,
-        &thabian_synth::Config::new(people, POPULATION_SEED),
+        // A few duplicates, as a real migration brings: the duplicate check after the import
+        // queues them for review (GET /v1/review-cases as the supervisor).
+        &thabian_synth::Config {
+            duplicates: 0.005,
+            ..thabian_synth::Config::new(people, POPULATION_SEED)
+        },
     )?;
     let summary = thabian_synth::write_ndjson(lines, &mut out, None, None)
         .with_context(|| format!("writing {}", part.display()))?;

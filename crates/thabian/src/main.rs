@@ -108,6 +108,11 @@ enum Command {
         /// No progress bar or progress lines.
         #[arg(long)]
         quiet: bool,
+        /// Skip the duplicate check after the import (the whole-register pass: candidate
+        /// pairs to FILE.duplicates.csv, likely duplicates queued for review, the linkage
+        /// model re-estimated). Run `thabian dedup` later instead.
+        #[arg(long)]
+        no_dedup: bool,
     },
     /// The whole-register duplicate pass: blocks every record by its search keys, estimates the
     /// record-linkage model by EM, stores it, and writes the candidate pairs with their scores
@@ -125,7 +130,7 @@ enum Command {
             long,
             value_enum,
             value_delimiter = ',',
-            default_value = "import,raw,lookups,births,feed,disk"
+            default_value = "import,raw,lookups,births,feed,disk,dedup"
         )]
         phases: Vec<thabian::bench::Phase>,
         /// Persons generated, imported and raw-loaded.
@@ -294,6 +299,7 @@ async fn main() -> anyhow::Result<()> {
             batch,
             errors,
             quiet,
+            no_dedup,
         } => {
             if batch == 0 {
                 bail!("--batch must be at least 1");
@@ -341,6 +347,12 @@ async fn main() -> anyhow::Result<()> {
                 .checkpoint_if_due(platform.clock.now(), true)
                 .await?;
             summary.print(&errors, &mut std::io::stdout())?;
+            if !no_dedup {
+                let mut name = file.as_os_str().to_owned();
+                name.push(".duplicates.csv");
+                thabian::dedup::after_import(&platform.register, &ctx, &PathBuf::from(name))
+                    .await?;
+            }
         }
         Command::Openapi => {
             println!("{}", thabian_api::openapi_document());

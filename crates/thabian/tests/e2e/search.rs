@@ -238,7 +238,7 @@ async fn finding_people(database_url: Option<String>) {
     assert_eq!(status, StatusCode::OK, "{decided}");
     let twin = decided["decision"]["registered"]
         .as_str()
-        .expect(&decided.to_string())
+        .unwrap_or_else(|| panic!("{decided}"))
         .to_owned();
     let (status, p) = s.get(&format!("/v1/persons/{twin}"), &hanoi).await;
     assert_eq!(status, StatusCode::OK, "{p}");
@@ -308,7 +308,7 @@ async fn finding_people(database_url: Option<String>) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert_eq!(b["code"], "pin-retired");
     let b = search(&s, &sup, "name=pham%20minh%20khoi&date_of_birth=2024-05-06").await;
-    assert_eq!(pins(&b), [khoi.clone()], "{b}");
+    assert_eq!(pins(&b), vec![khoi.clone()], "{b}");
     // Unmerge: both records again.
     let tag = etag(&s, &sup, &khoi).await;
     let (status, b) = s.post(&format!("/v1/persons/{khoi}/events"), &sup,

@@ -1,0 +1,1033 @@
+//! Tests for `thabian_model::linkage`: comparison levels, blocking keys, EM estimation,
+//! duplicate scoring, search ranking, evaluation helpers.
+
+// Tests may unwrap and panic freely (the workspace denies it in library code only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proptest::prelude::*;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use thabian_model::date::PartialDate;
+use thabian_model::event::PersonParticulars;
+use thabian_model::linkage::{
+    at_threshold, compare, compare_dates, compare_places, estimate, jaro_winkler, name_tokens,
+    precision_recall_curve, Comparison, Field, Level, LinkageModel, MatchRecord, ParentKey,
+    SearchQuery, Thresholds, Verdict, FIELD_COUNT,
+};
+use thabian_model::person::{Names, ParentRef, PersonName};
+use thabian_model::pin::Pin;
+use thabian_model::sex::Sex;
+
+// ----- Helpers ------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+struct Spec {
+    family: String,
+    middle: Option<String>,
+    given: String,
+    dob: PartialDate,
+    sex: Sex,
+    pob: String,
+    residence: Option<String>,
+    father: ParentRef,
+    mother: ParentRef,
+}
+
+fn spec(family: &str, middle: &str, given: &str, dob: &str, sex: Sex) -> Spec {
+    Spec {
+        family: family.to_owned(),
+        middle: (!middle.is_empty()).then(|| middle.to_owned()),
+        given: given.to_owned(),
+        dob: PartialDate::parse(dob).unwrap(),
+        sex,
+        pob: "0101".to_owned(),
+        residence: Some("0101".to_owned()),
+        father: ParentRef::Unknown,
+        mother: ParentRef::Unknown,
+    }
+}
+
+fn record(s: &Spec) -> MatchRecord {
+    let p = PersonParticulars {
+        names: Names {
+            national: PersonName {
+                family: (!s.family.is_empty()).then(|| s.family.clone()),
+                middle: s.middle.clone(),
+                given: s.given.clone(),
+            },
+            latin: None,
+        },
+        sex: s.sex,
+        date_of_birth: s.dob,
+        place_of_birth: s.pob.clone(),
+        nationalities: vec!["VN".to_owned()],
+        ethnicity: None,
+        religion: None,
+        father: s.father.clone(),
+        mother: s.mother.clone(),
+    };
+    MatchRecord::from_particulars(&p, s.residence.as_deref())
+}
+
+fn an() -> Spec {
+    spec("Nguyễn", "Văn", "An", "1990-05-12", Sex::Male)
+}
+
+fn level(a: &Spec, b: &Spec, f: Field) -> Level {
+    compare(&record(a), &record(b)).level(f)
+}
+
+fn date(s: &str) -> PartialDate {
+    PartialDate::parse(s).unwrap()
+}
+
+// ----- Comparison levels --------------------------------------------------------------------------
+
+#[test]
+fn identical_records_agree_exactly_everywhere_they_have_data() {
+    let c = compare(&record(&an()), &record(&an()));
+    for f in [
+        Field::Given,
+        Field::Family,
+        Field::Middle,
+        Field::DateOfBirth,
+        Field::Sex,
+        Field::PlaceOfBirth,
+        Field::Residence,
+    ] {
+        assert_eq!(c.level(f), Level::Exact, "{f:?}");
+    }
+    assert_eq!(c.level(Field::Father), Level::Missing);
+    assert_eq!(c.level(Field::Mother), Level::Missing);
+}
+
+#[test]
+fn missing_diacritics_are_exact() {
+    let plain = spec("Nguyen", "Van", "An", "1990-05-12", Sex::Male);
+    let c = compare(&record(&an()), &record(&plain));
+    assert_eq!(c.level(Field::Given), Level::Exact);
+    assert_eq!(c.level(Field::Family), Level::Exact);
+    assert_eq!(c.level(Field::Middle), Level::Exact);
+}
+
+#[test]
+fn swapped_family_and_given_are_recognised() {
+    let mut swapped = an();
+    swapped.family = "An".to_owned();
+    swapped.given = "Nguyễn".to_owned();
+    assert_eq!(level(&an(), &swapped, Field::Given), Level::Exact);
+    assert_eq!(level(&an(), &swapped, Field::Family), Level::Exact);
+    // With a typo in one part the better (exact) level goes to the family name.
+    swapped.given = "Nguyen".to_owned();
+    swapped.family = "Ann".to_owned();
+    assert_eq!(level(&an(), &swapped, Field::Family), Level::Exact);
+    // "ann" vs "an": similar spelling, or phonetic if the phonetic key folds doubled letters.
+    assert!(matches!(
+        level(&an(), &swapped, Field::Given),
+        Level::Similar | Level::Close
+    ));
+    assert_eq!(
+        level(&swapped, &an(), Field::Given),
+        level(&an(), &swapped, Field::Given)
+    );
+}
+
+#[test]
+fn typos_are_similar_and_other_names_disagree() {
+    let mut typo = an();
+    typo.family = "Ngyuen".to_owned();
+    assert!(matches!(
+        level(&an(), &typo, Field::Family),
+        Level::Similar | Level::Close
+    ));
+    let mut other = an();
+    other.given = "Bình".to_owned();
+    assert_eq!(level(&an(), &other, Field::Given), Level::Disagree);
+    let mut other = an();
+    other.middle = Some("Thị".to_owned());
+    assert_eq!(level(&an(), &other, Field::Middle), Level::Disagree);
+}
+
+#[test]
+fn middle_name_merged_into_given_name_still_agrees() {
+    let mut merged = an();
+    merged.middle = None;
+    merged.given = "Văn An".to_owned();
+    assert_eq!(level(&an(), &merged, Field::Given), Level::Exact);
+    assert_eq!(level(&an(), &merged, Field::Middle), Level::Missing);
+}
+
+#[test]
+fn date_levels() {
+    let cases = [
+        ("1990-05-12", "1990-05-12", Level::Exact),
+        ("1990-05-12", "1991-05-12", Level::Close),
+        ("1990-05-12", "1989-05-12", Level::Close),
+        ("1990-05-12", "1990-12-05", Level::Close),
+        ("1990-05-12", "1990-05-13", Level::Close),
+        ("1990-05-12", "1990-06-12", Level::Close),
+        ("1990-05-12", "1990-07-01", Level::Similar),
+        ("1990-05-12", "1992-05-12", Level::Disagree),
+        ("1990-05-12", "1991-12-05", Level::Disagree),
+        ("1990-05-12", "1990-05", Level::Close),
+        ("1990-05-12", "1990", Level::Similar),
+        ("1990", "1990", Level::Similar),
+        ("1990-05", "1990-06", Level::Similar),
+        ("1990", "1991", Level::Disagree),
+    ];
+    for (a, b, want) in cases {
+        assert_eq!(compare_dates(&date(a), &date(b)), want, "{a} vs {b}");
+        assert_eq!(compare_dates(&date(b), &date(a)), want, "{b} vs {a}");
+    }
+}
+
+#[test]
+fn place_levels() {
+    assert_eq!(compare_places("0101", "0101"), Level::Exact);
+    assert_eq!(compare_places("0101", "0102"), Level::Close);
+    assert_eq!(compare_places("0101", "01"), Level::Close);
+    assert_eq!(compare_places("0101", "0201"), Level::Disagree);
+    assert_eq!(compare_places("", "0201"), Level::Missing);
+}
+
+#[test]
+fn sex_and_parents() {
+    let mut unknown = an();
+    unknown.sex = Sex::Unknown;
+    assert_eq!(level(&an(), &unknown, Field::Sex), Level::Missing);
+    let mut female = an();
+    female.sex = Sex::Female;
+    assert_eq!(level(&an(), &female, Field::Sex), Level::Disagree);
+
+    let pin = |s: &str| ParentRef::Registered {
+        pin: Pin::from_trusted(s.to_owned()),
+    };
+    let described = |n: &str| ParentRef::Described {
+        name: n.to_owned(),
+        date_of_birth: None,
+        nationality: None,
+    };
+    let (mut a, mut b) = (an(), an());
+    a.father = pin("123456789012");
+    b.father = pin("123456789012");
+    a.mother = described("Trần Thị Mai");
+    b.mother = described("Tran Thi Mai");
+    assert_eq!(level(&a, &b, Field::Father), Level::Exact);
+    assert_eq!(level(&a, &b, Field::Mother), Level::Exact);
+    b.father = pin("999999999999");
+    b.mother = described("Lê Thị Hoa");
+    assert_eq!(level(&a, &b, Field::Father), Level::Disagree);
+    assert_eq!(level(&a, &b, Field::Mother), Level::Disagree);
+    b.father = described("Nguyễn Văn Bình");
+    assert_eq!(level(&a, &b, Field::Father), Level::Missing);
+    assert_eq!(
+        record(&a).mother,
+        Some(ParentKey::Name(name_tokens(&["tran thi mai"])))
+    );
+}
+
+#[test]
+fn jaro_winkler_matches_strsim() {
+    for (a, b) in [
+        ("somsack", "somsak"),
+        ("nguyen", "ngyuen"),
+        ("an", "anh"),
+        ("linh", "minh"),
+        ("martha", "marhta"),
+        ("dixon", "dicksonx"),
+        ("", ""),
+        ("a", ""),
+        ("phommachanh", "phommachan"),
+    ] {
+        let ours = jaro_winkler(a, b);
+        assert!((ours - strsim::jaro_winkler(a, b)).abs() < 1e-12, "{a} {b}");
+        assert_eq!(ours, jaro_winkler(b, a));
+    }
+}
+
+#[test]
+fn comparison_rejects_impossible_levels() {
+    let mut levels = [Level::Missing; FIELD_COUNT];
+    levels[Field::Sex.index()] = Level::Close;
+    assert!(Comparison::new(levels).is_none());
+    levels[Field::Sex.index()] = Level::Exact;
+    assert!(Comparison::new(levels).is_some());
+}
+
+// ----- Blocking keys ------------------------------------------------------------------------------
+
+/// A key component as the library builds it (the phonetic key of a folded token).
+fn ph(token: &str) -> String {
+    thabian_model::translit::phonetic(token)
+}
+
+#[test]
+fn record_blocking_keys() {
+    let keys = record(&an()).blocking_keys();
+    let (a, n) = (ph("an"), ph("nguyen"));
+    let (lo, hi) = if a <= n { (&a, &n) } else { (&n, &a) };
+    let i = a.chars().next().unwrap();
+    let mut want = vec![
+        "d:19900512".to_owned(),
+        format!("y:{a}:1990"),
+        format!("m:{a}:0512"),
+        format!("n:{lo}:{hi}"),
+        format!("fy:{n}:{i}:1990"),
+        format!("fm:{n}:{i}:0512"),
+    ];
+    want.sort();
+    assert_eq!(keys, want);
+}
+
+#[test]
+fn no_key_is_built_from_the_family_name_alone() {
+    let people = [
+        an(),
+        spec("Nguyễn", "Thị", "Thu Hương", "1985-02", Sex::Female),
+        spec("Nguyễn", "", "", "1985", Sex::Female),
+        spec("Trần", "Văn", "Văn", "1970-01-01", Sex::Male),
+    ];
+    for p in &people {
+        let r = record(p);
+        let given: BTreeSet<String> = r.given.iter().map(|t| t.phonetic().to_owned()).collect();
+        for key in r.blocking_keys() {
+            assert!(key.is_ascii(), "{key}");
+            assert!(key.len() <= 64, "{key}");
+            let parts: Vec<&str> = key.split(':').collect();
+            match parts[0] {
+                "d" => assert_eq!(parts.len(), 2),
+                "y" | "m" => assert!(given.contains(parts[1]), "{key} not keyed on a given name"),
+                "fy" | "fm" => assert!(
+                    given.iter().any(|g| g.starts_with(parts[2])) && parts[2].len() == 1,
+                    "{key} has no given initial"
+                ),
+                "n" => assert!(
+                    given.contains(parts[1]) || given.contains(parts[2]),
+                    "{key} has no given name"
+                ),
+                other => panic!("unknown key type {other}"),
+            }
+            assert!(!key.contains(":van") && !key.contains(":thi"), "{key}");
+        }
+    }
+}
+
+#[test]
+fn record_and_query_keys_intersect() {
+    let r = record(&an()).blocking_keys();
+    let queries = [
+        SearchQuery {
+            name: Some("Nguyen Van An".to_owned()),
+            ..SearchQuery::default()
+        },
+        SearchQuery {
+            name: Some("An Nguyễn".to_owned()),
+            date_of_birth: Some(date("1991")),
+            year_window: 1,
+            ..SearchQuery::default()
+        },
+        SearchQuery {
+            name: Some("Ann".to_owned()),
+            date_of_birth: Some(date("1990-05-12")),
+            ..SearchQuery::default()
+        },
+        SearchQuery {
+            name: Some("An".to_owned()),
+            date_of_birth: Some(date("1988-05-12")),
+            ..SearchQuery::default()
+        },
+    ];
+    for q in &queries {
+        let k = q.blocking_keys();
+        assert!(k.iter().any(|key| r.contains(key)), "{q:?}: {k:?} vs {r:?}");
+    }
+}
+
+#[test]
+fn unusable_queries_have_no_keys() {
+    assert!(SearchQuery::default().blocking_keys().is_empty());
+    let q = SearchQuery {
+        sex: Some(Sex::Male),
+        place_of_birth: Some("0101".to_owned()),
+        date_of_birth: Some(date("1990")),
+        ..SearchQuery::default()
+    };
+    assert!(q.blocking_keys().is_empty());
+    let q = SearchQuery {
+        name: Some("Văn".to_owned()),
+        ..SearchQuery::default()
+    };
+    assert!(q.blocking_keys().is_empty());
+}
+
+#[test]
+fn query_keys_cover_the_year_window() {
+    let q = SearchQuery {
+        name: Some("Nguyễn Văn An".to_owned()),
+        date_of_birth: Some(date("1990-05-12")),
+        year_window: 1,
+        ..SearchQuery::default()
+    };
+    let keys = q.blocking_keys();
+    let (a, n) = (ph("an"), ph("nguyen"));
+    for y in 1989..=1991 {
+        assert!(keys.contains(&format!("d:{y}0512")), "{keys:?}");
+        assert!(keys.contains(&format!("y:{a}:{y}")), "{keys:?}");
+        assert!(keys.contains(&format!("y:{n}:{y}")), "{keys:?}");
+    }
+    assert!(keys.contains(&format!("m:{a}:0512")));
+    assert!(!keys
+        .iter()
+        .any(|k| k.contains("1988") || k.contains("1992")));
+    // 3 d:, 2 m:, 1 n:, 6 y:, 6 fy:, 2 fm: ("van" is a particle and forms no key).
+    assert_eq!(keys.len(), 20, "{keys:?}");
+    let record_keys = record(&an()).blocking_keys();
+    assert!(record_keys.iter().all(|k| keys.contains(k)), "{keys:?}");
+}
+
+// ----- Synthetic populations ----------------------------------------------------------------------
+
+const FAMILIES: &[(&str, u32)] = &[
+    ("Nguyễn", 38),
+    ("Trần", 11),
+    ("Lê", 9),
+    ("Phạm", 7),
+    ("Hoàng", 5),
+    ("Phan", 4),
+    ("Vũ", 4),
+    ("Đặng", 2),
+    ("Bùi", 2),
+    ("Đỗ", 2),
+    ("Hồ", 1),
+    ("Ngô", 1),
+];
+const GIVEN_M: &[&str] = &[
+    "An", "Bình", "Cường", "Dũng", "Đức", "Hải", "Hùng", "Huy", "Khánh", "Long", "Minh", "Nam",
+    "Phong", "Quang", "Sơn", "Thành", "Tuấn", "Việt", "Hoàng", "Trung",
+];
+const GIVEN_F: &[&str] = &[
+    "Anh", "Chi", "Dung", "Hà", "Hạnh", "Hoa", "Hương", "Lan", "Linh", "Mai", "Ngọc", "Nhung",
+    "Phương", "Quỳnh", "Thảo", "Thu", "Trang", "Vân", "Yến", "Hằng",
+];
+const MIDDLE_F: &[&str] = &["Thị", "Thị", "Thị", "Ngọc", "Thu"];
+const MIDDLE_M: &[&str] = &["Văn", "Văn", "Văn", "Đức", "Hữu", "Minh"];
+
+fn pick_family(rng: &mut ChaCha8Rng) -> String {
+    let total: u32 = FAMILIES.iter().map(|f| f.1).sum();
+    let mut x = rng.gen_range(0..total);
+    for (name, w) in FAMILIES {
+        if x < *w {
+            return (*name).to_owned();
+        }
+        x -= w;
+    }
+    FAMILIES[0].0.to_owned()
+}
+
+fn random_person(rng: &mut ChaCha8Rng) -> Spec {
+    let male = rng.gen_bool(0.5);
+    let (given, middle) = if male {
+        (GIVEN_M, MIDDLE_M)
+    } else {
+        (GIVEN_F, MIDDLE_F)
+    };
+    let y = rng.gen_range(1950..2015);
+    let m = rng.gen_range(1..=12u8);
+    let d = rng.gen_range(1..=28u8);
+    let province = rng.gen_range(1..=20);
+    let district = rng.gen_range(1..=9);
+    Spec {
+        family: pick_family(rng),
+        middle: Some((*middle.choose(rng).unwrap()).to_owned()),
+        given: (*given.choose(rng).unwrap()).to_owned(),
+        dob: PartialDate::from_ymd(y, m, d).unwrap(),
+        sex: if male { Sex::Male } else { Sex::Female },
+        pob: format!("{province:02}{district:02}"),
+        residence: Some(format!(
+            "{:02}{:02}",
+            rng.gen_range(1..=20),
+            rng.gen_range(1..=9)
+        )),
+        father: ParentRef::Unknown,
+        mother: ParentRef::Described {
+            name: format!("{} Thị {}", pick_family(rng), GIVEN_F.choose(rng).unwrap()),
+            date_of_birth: None,
+            nationality: None,
+        },
+    }
+}
+
+fn strip_diacritics(s: &str) -> String {
+    thabian_model::name::fold_for_search(s)
+}
+
+fn typo(rng: &mut ChaCha8Rng, s: &str) -> String {
+    let mut chars: Vec<char> = strip_diacritics(s).chars().collect();
+    if chars.len() < 3 {
+        chars.push('h');
+        return chars.into_iter().collect();
+    }
+    let i = rng.gen_range(1..chars.len() - 1);
+    match rng.gen_range(0..3) {
+        0 => chars.swap(i, i + 1),
+        1 => {
+            chars.remove(i);
+        }
+        _ => chars.insert(i, chars[i]),
+    }
+    chars.into_iter().collect()
+}
+
+/// A duplicate of `s` with 1 to 3 errors.
+fn corrupt(rng: &mut ChaCha8Rng, s: &Spec) -> Spec {
+    let mut d = s.clone();
+    let errors = rng.gen_range(1..=3);
+    let mut kinds: Vec<u32> = (0..8).collect();
+    kinds.shuffle(rng);
+    for kind in kinds.into_iter().take(errors) {
+        match kind {
+            0 => {
+                d.family = strip_diacritics(&d.family);
+                d.given = strip_diacritics(&d.given);
+                d.middle = d.middle.as_deref().map(strip_diacritics);
+            }
+            1 => std::mem::swap(&mut d.family, &mut d.given),
+            2 => {
+                let (y, m, day) = (d.dob.year(), d.dob.month().unwrap(), d.dob.day().unwrap());
+                if day <= 12 && day != m {
+                    d.dob = PartialDate::from_ymd(y, day, m).unwrap();
+                } else {
+                    d.dob = PartialDate::from_ymd(y, m, (day % 28) + 1).unwrap();
+                }
+            }
+            3 => {
+                let delta = if rng.gen_bool(0.5) { 1 } else { -1 };
+                let (m, day) = (d.dob.month().unwrap(), d.dob.day().unwrap());
+                d.dob = PartialDate::from_ymd(d.dob.year() + delta, m, day).unwrap();
+            }
+            4 => d.given = typo(rng, &d.given),
+            5 => d.family = typo(rng, &d.family),
+            6 => d.residence = Some(format!("{:02}01", rng.gen_range(21..=30))),
+            _ => d.mother = ParentRef::Unknown,
+        }
+    }
+    d
+}
+
+struct Population {
+    records: Vec<MatchRecord>,
+    /// Record index pairs that are the same person (i < j).
+    truth: HashSet<(usize, usize)>,
+}
+
+fn population(seed: u64, persons: usize, duplicates: usize) -> Population {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let specs: Vec<Spec> = (0..persons).map(|_| random_person(&mut rng)).collect();
+    let mut records: Vec<MatchRecord> = specs.iter().map(record).collect();
+    let mut truth = HashSet::new();
+    for k in 0..duplicates {
+        let original = k * (persons / duplicates);
+        let dup = corrupt(&mut rng, &specs[original]);
+        truth.insert((original, records.len()));
+        records.push(record(&dup));
+    }
+    Population { records, truth }
+}
+
+/// Candidate pairs from the blocking index, skipping blocks over `cap`.
+fn candidate_pairs(records: &[MatchRecord], cap: usize) -> BTreeSet<(usize, usize)> {
+    let mut index: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        for k in r.blocking_keys() {
+            index.entry(k).or_default().push(i);
+        }
+    }
+    let mut pairs = BTreeSet::new();
+    for list in index.values().filter(|l| l.len() <= cap) {
+        for (x, &i) in list.iter().enumerate() {
+            for &j in &list[x + 1..] {
+                pairs.insert((i.min(j), i.max(j)));
+            }
+        }
+    }
+    pairs
+}
+
+// ----- EM -----------------------------------------------------------------------------------------
+
+fn true_model() -> LinkageModel {
+    LinkageModel::new(0.2, |field, level| {
+        let (m, u): (&[f64], &[f64]) = match field {
+            Field::Given => (&[0.80, 0.08, 0.07, 0.05], &[0.04, 0.02, 0.04, 0.90]),
+            Field::Family => (&[0.85, 0.05, 0.05, 0.05], &[0.30, 0.05, 0.05, 0.60]),
+            Field::Middle => (&[0.75, 0.05, 0.05, 0.15], &[0.35, 0.05, 0.05, 0.55]),
+            Field::DateOfBirth => (&[0.70, 0.15, 0.10, 0.05], &[0.05, 0.05, 0.20, 0.70]),
+            Field::Sex => (&[0.98, 0.02], &[0.5, 0.5]),
+            Field::PlaceOfBirth => (&[0.80, 0.10, 0.10], &[0.05, 0.15, 0.80]),
+            Field::Residence => (&[0.55, 0.25, 0.20], &[0.03, 0.12, 0.85]),
+            Field::Father | Field::Mother => (&[0.70, 0.10, 0.05, 0.15], &[0.02, 0.02, 0.06, 0.90]),
+        };
+        let i = field.levels().iter().position(|l| *l == level).unwrap();
+        (m[i], u[i])
+    })
+    .unwrap()
+}
+
+fn draw(rng: &mut ChaCha8Rng, model: &LinkageModel, matched: bool) -> Comparison {
+    let mut levels = [Level::Missing; FIELD_COUNT];
+    for f in Field::ALL {
+        if rng.gen_bool(0.1) {
+            continue;
+        }
+        let mut x: f64 = rng.gen();
+        let mut chosen = *f.levels().last().unwrap();
+        for l in f.levels() {
+            let p = model.probabilities(f, *l).unwrap();
+            let p = if matched { p.m } else { p.u };
+            if x < p {
+                chosen = *l;
+                break;
+            }
+            x -= p;
+        }
+        levels[f.index()] = chosen;
+    }
+    Comparison::new(levels).unwrap()
+}
+
+#[test]
+fn em_recovers_known_parameters() {
+    let truth = true_model();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let pairs: Vec<Comparison> = (0..60_000)
+        .map(|_| {
+            let matched = rng.gen_bool(truth.prior());
+            draw(&mut rng, &truth, matched)
+        })
+        .collect();
+    let random: Vec<Comparison> = (0..20_000).map(|_| draw(&mut rng, &truth, false)).collect();
+    let fitted = estimate(&pairs, &random, &LinkageModel::initial(), 1_000);
+    let t = fitted.training();
+    assert!(t.converged, "{t:?}");
+    assert_eq!(t.pairs, 60_000);
+    assert_eq!(t.random_pairs, 20_000);
+    assert!(t.distinct_patterns < 60_000);
+    assert!(
+        (fitted.prior() - truth.prior()).abs() < 0.01,
+        "prior {}",
+        fitted.prior()
+    );
+    for f in Field::ALL {
+        for l in f.levels() {
+            let want = truth.probabilities(f, *l).unwrap();
+            let got = fitted.probabilities(f, *l).unwrap();
+            assert!(
+                (want.m - got.m).abs() < 0.02,
+                "{f:?}/{l:?} m {} vs {}",
+                got.m,
+                want.m
+            );
+            assert!(
+                (want.u - got.u).abs() < 0.01,
+                "{f:?}/{l:?} u {} vs {}",
+                got.u,
+                want.u
+            );
+            assert!(got.m > 0.0 && got.m < 1.0 && got.u > 0.0 && got.u < 1.0);
+        }
+    }
+}
+
+#[test]
+fn estimate_without_pairs_keeps_the_start_and_smooths() {
+    let fitted = estimate(&[], &[Comparison::missing()], &LinkageModel::initial(), 10);
+    assert_eq!(fitted.training().iterations, 0);
+    assert!(!fitted.training().converged);
+    // Random pairs without data: u is uniform over each field's levels (Laplace).
+    let p = fitted.probabilities(Field::Sex, Level::Exact).unwrap();
+    assert!((p.u - 0.5).abs() < 1e-12);
+}
+
+#[test]
+fn model_json_round_trips_and_is_validated() {
+    let model = true_model();
+    let json = serde_json::to_string(&model).unwrap();
+    let back: LinkageModel = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, model);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(value["fields"]["date_of_birth"]["close"]["m"].is_number());
+    assert!(value["fields"]["sex"].get("close").is_none());
+    let broken = json.replace("\"prior\":0.2", "\"prior\":1.5");
+    assert!(serde_json::from_str::<LinkageModel>(&broken).is_err());
+    let mut v = value.clone();
+    v["fields"]["given"]
+        .as_object_mut()
+        .unwrap()
+        .remove("similar");
+    assert!(serde_json::from_value::<LinkageModel>(v).is_err());
+}
+
+#[test]
+fn weights_and_explanations() {
+    let model = LinkageModel::initial();
+    let c = compare(&record(&an()), &record(&an()));
+    let expl = model.explain(&c);
+    assert_eq!(expl.len(), FIELD_COUNT);
+    let sum: f64 = expl.iter().map(|e| e.weight).sum();
+    assert!((sum - model.weight(&c)).abs() < 1e-9);
+    assert_eq!(model.weight(&Comparison::missing()), 0.0);
+    assert!((model.probability(&Comparison::missing()) - model.prior()).abs() < 1e-12);
+    assert!(model.probability(&c) > 0.99);
+    let json = serde_json::to_value(&expl[0]).unwrap();
+    assert_eq!(json["field"], "given");
+    assert_eq!(json["level"], "exact");
+}
+
+// ----- Duplicate detection end to end -------------------------------------------------------------
+
+struct Trained {
+    pop: Population,
+    candidates: BTreeSet<(usize, usize)>,
+    comparisons: Vec<Comparison>,
+    model: LinkageModel,
+}
+
+/// A synthetic population, its blocked candidate pairs and a model estimated on them.
+fn trained() -> Trained {
+    let pop = population(42, 3_000, 300);
+    let candidates = candidate_pairs(&pop.records, 2_000);
+    let comparisons: Vec<Comparison> = candidates
+        .iter()
+        .map(|(i, j)| compare(&pop.records[*i], &pop.records[*j]))
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let n = pop.records.len();
+    let random: Vec<Comparison> = (0..20_000)
+        .map(|_| {
+            let (i, j) = (rng.gen_range(0..n), rng.gen_range(0..n));
+            compare(&pop.records[i], &pop.records[j])
+        })
+        .collect();
+    let model = estimate(&comparisons, &random, &LinkageModel::initial(), 500);
+    Trained {
+        pop,
+        candidates,
+        comparisons,
+        model,
+    }
+}
+
+#[test]
+fn duplicates_score_above_non_duplicates() {
+    let Trained {
+        pop,
+        candidates,
+        comparisons,
+        model,
+    } = trained();
+    let found = pop.truth.iter().filter(|p| candidates.contains(p)).count();
+    let blocking_recall = found as f64 / pop.truth.len() as f64;
+    // Up to three errors per duplicate; typos in the given name combined with a date error
+    // are the main loss (the stub phonetic key is the token itself).
+    assert!(blocking_recall >= 0.93, "blocking recall {blocking_recall}");
+    assert!(model.training().converged);
+
+    let scored: Vec<(f64, bool)> = candidates
+        .iter()
+        .zip(&comparisons)
+        .map(|(pair, c)| (model.probability(c), pop.truth.contains(pair)))
+        .collect();
+
+    let at = at_threshold(&scored, pop.truth.len(), Thresholds::DEFAULT.possible);
+    eprintln!("blocking recall {blocking_recall}, at 0.5: {at:?}");
+    assert!(at.precision >= 0.9, "{at:?}");
+    assert!(at.recall >= 0.85, "{at:?}");
+
+    // Mean weight of duplicates is far above that of non-duplicates.
+    let (mut dup, mut non) = (vec![], vec![]);
+    for (pair, c) in candidates.iter().zip(&comparisons) {
+        if pop.truth.contains(pair) {
+            dup.push(model.weight(c));
+        } else {
+            non.push(model.weight(c));
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&dup) > mean(&non) + 10.0,
+        "{} {}",
+        mean(&dup),
+        mean(&non)
+    );
+
+    let curve = precision_recall_curve(&scored, pop.truth.len());
+    assert!(curve.len() >= 2 && curve.len() <= 40);
+    assert!(curve.windows(2).all(|w| w[0].threshold > w[1].threshold));
+    assert!(curve.windows(2).all(|w| w[0].recall <= w[1].recall));
+    let best = curve.iter().map(|p| p.f1).fold(0.0, f64::max);
+    assert!(best >= 0.9, "best f1 {best}");
+}
+
+#[test]
+fn specific_duplicates_outscore_namesakes() {
+    let model = trained().model;
+    let base = record(&an());
+    let mut dup = spec("Nguyen", "Van", "An", "1990-12-05", Sex::Male);
+    dup.residence = Some("0505".to_owned());
+    let mut swapped = an();
+    swapped.family = "An".to_owned();
+    swapped.given = "Nguyen".to_owned();
+    swapped.dob = date("1991-05-12");
+    // Same name, other person.
+    let namesake = spec("Nguyễn", "Văn", "An", "1975-03-02", Sex::Male);
+    let mut namesake = namesake;
+    namesake.pob = "3003".to_owned();
+    let w = |s: &Spec| model.probability(&compare(&base, &record(s)));
+    assert!(w(&dup) > 0.9, "{}", w(&dup));
+    assert!(w(&swapped) > 0.9, "{}", w(&swapped));
+    assert!(w(&namesake) < 0.5, "{}", w(&namesake));
+    assert_eq!(Thresholds::default().verdict(w(&dup)), Verdict::Likely);
+    assert_eq!(
+        Thresholds::default().verdict(w(&namesake)),
+        Verdict::Unlikely
+    );
+}
+
+// ----- Search -------------------------------------------------------------------------------------
+
+fn search_population() -> Vec<MatchRecord> {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut specs: Vec<Spec> = (0..500).map(|_| random_person(&mut rng)).collect();
+    specs.push(spec("Nguyễn", "Văn", "Anh", "1990-05-12", Sex::Male));
+    specs.push(spec("Nguyễn", "Thị", "An", "1990-05-12", Sex::Female));
+    specs.push(spec("Trần", "Văn", "An", "1990-05-12", Sex::Male));
+    specs.push(spec("Nguyễn", "Văn", "An", "1966-01-30", Sex::Male));
+    specs.push(an()); // index 504: the person searched for
+    specs.push(spec("Nguyễn", "Văn", "Ân", "1990-06-12", Sex::Male));
+    specs.iter().map(record).collect()
+}
+
+const TARGET: usize = 504;
+
+fn top(q: &SearchQuery, records: &[MatchRecord]) -> usize {
+    let model = LinkageModel::initial();
+    // Candidates through the index, as the service would do.
+    let keys: HashSet<String> = q.blocking_keys().into_iter().collect();
+    let candidates: Vec<usize> = (0..records.len())
+        .filter(|i| records[*i].blocking_keys().iter().any(|k| keys.contains(k)))
+        .collect();
+    assert!(candidates.contains(&TARGET), "target not a candidate");
+    let subset: Vec<MatchRecord> = candidates.iter().map(|i| records[*i].clone()).collect();
+    let ranked = q.rank(&model, &subset);
+    candidates[ranked[0].0]
+}
+
+#[test]
+fn search_ranks_the_person_first() {
+    let records = search_population();
+    let queries = [
+        ("Nguyen Van An", Some("1990-05-12"), 0),
+        ("Nguyễn Văn An", Some("1990"), 0),
+        ("An Nguyen Van", Some("1990-05-12"), 0),
+        ("Van An Nguyen", Some("1991"), 1),
+        ("Ngyuen Van An", Some("1990-05-12"), 0),
+        ("Nguyen Van Ann", Some("1990-05-12"), 0),
+        ("Nguyen An", Some("1989-05-12"), 1),
+    ];
+    for (name, dob, window) in queries {
+        let q = SearchQuery {
+            name: Some(name.to_owned()),
+            date_of_birth: dob.map(date),
+            year_window: window,
+            sex: Some(Sex::Male),
+            ..SearchQuery::default()
+        };
+        assert_eq!(top(&q, &records), TARGET, "{name} {dob:?}");
+    }
+}
+
+#[test]
+fn search_explains_fields() {
+    let model = LinkageModel::initial();
+    let q = SearchQuery {
+        name: Some("An Nguyen".to_owned()),
+        date_of_birth: Some(date("1990-12-05")),
+        place_of_birth: Some("0102".to_owned()),
+        mother_name: Some("Mai".to_owned()),
+        ..SearchQuery::default()
+    };
+    let hit = q.score(&model, &record(&an()));
+    let hows: Vec<String> = hit
+        .fields
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {:+.1}: {}",
+                f.field.as_str(),
+                f.level.as_str(),
+                f.weight,
+                f.how
+            )
+        })
+        .collect();
+    expect_test::expect![[r#"
+        [
+            "given exact +5.4: given name 'an' = 'an' (exact)",
+            "family exact +5.4: family name 'nguyen' = 'nguyen' (exact)",
+            "date_of_birth close +5.3: date of birth 1990-12-05 vs 1990-05-12 (one component off (year ±1, day and month swapped, day or month differs), or same year and month where a day is unknown)",
+            "place_of_birth close +1.0: place of birth 0102 vs 0101 (same province)",
+            "mother missing +0.0: mother: not recorded for the candidate",
+        ]
+    "#]]
+    .assert_debug_eq(&hows);
+    let sum: f64 = hit.fields.iter().map(|f| f.weight).sum();
+    assert!((sum - hit.score).abs() < 1e-9);
+}
+
+// ----- Evaluation helpers -------------------------------------------------------------------------
+
+#[test]
+fn curve_on_a_small_example() {
+    let scored = [
+        (0.99, true),
+        (0.95, true),
+        (0.90, false),
+        (0.60, true),
+        (0.20, false),
+        (f64::NAN, true),
+    ];
+    let curve = precision_recall_curve(&scored, 4);
+    let rows: Vec<String> = curve
+        .iter()
+        .map(|p| {
+            format!(
+                "{:.2} p={:.3} r={:.3} f1={:.3}",
+                p.threshold, p.precision, p.recall, p.f1
+            )
+        })
+        .collect();
+    expect_test::expect![[r#"
+        [
+            "0.99 p=1.000 r=0.250 f1=0.400",
+            "0.95 p=1.000 r=0.500 f1=0.667",
+            "0.90 p=0.667 r=0.500 f1=0.571",
+            "0.60 p=0.750 r=0.750 f1=0.750",
+            "0.20 p=0.600 r=0.750 f1=0.667",
+        ]
+    "#]]
+    .assert_debug_eq(&rows);
+    let p = at_threshold(&scored, 4, 0.6);
+    assert_eq!((p.true_positives, p.false_positives), (3, 1));
+    let many: Vec<(f64, bool)> = (0..1000).map(|i| (f64::from(i), i % 3 == 0)).collect();
+    let curve = precision_recall_curve(&many, 334);
+    assert_eq!(curve.len(), 40);
+    assert_eq!(curve[0].threshold, 999.0);
+    assert_eq!(curve[39].threshold, 0.0);
+    assert!((curve[39].recall - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn thresholds() {
+    let t = Thresholds::default();
+    assert_eq!(t.verdict(0.95), Verdict::Likely);
+    assert_eq!(t.verdict(0.9), Verdict::Likely);
+    assert_eq!(t.verdict(0.7), Verdict::Possible);
+    assert_eq!(t.verdict(0.1), Verdict::Unlikely);
+    assert_eq!(t.verdict(f64::NAN), Verdict::Unlikely);
+}
+
+#[test]
+fn match_record_json_round_trips() {
+    let mut s = an();
+    s.mother = ParentRef::Described {
+        name: "Trần Thị Mai".to_owned(),
+        date_of_birth: None,
+        nationality: None,
+    };
+    let r = record(&s);
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(json.contains(r#""given":["an"]"#), "{json}");
+    assert!(
+        json.contains(r#""mother":{"name":["mai","thi","tran"]}"#),
+        "{json}"
+    );
+    let back: MatchRecord = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, r);
+}
+
+// ----- Properties ---------------------------------------------------------------------------------
+
+fn arb_spec() -> impl Strategy<Value = Spec> {
+    let names = prop::sample::select(vec![
+        "Nguyễn", "Nguyen", "Ngyuen", "An", "Ân", "Anh", "Văn", "Thị", "Bình", "Binh", "", "Lê",
+    ]);
+    (
+        names.clone(),
+        names.clone(),
+        names,
+        1985..1992i32,
+        prop::option::of(1..=12u8),
+        prop::option::of(1..=28u8),
+        prop::sample::select(vec![Sex::Male, Sex::Female, Sex::Unknown]),
+        prop::sample::select(vec!["0101", "0102", "0201", ""]),
+        prop::option::of(prop::sample::select(vec!["0101", "0301"])),
+    )
+        .prop_map(|(f, m, g, y, mo, d, sex, pob, res)| {
+            let dob = PartialDate::new(y, mo, mo.and(d)).unwrap();
+            Spec {
+                family: f.to_owned(),
+                middle: (!m.is_empty()).then(|| m.to_owned()),
+                given: if g.is_empty() {
+                    "X".to_owned()
+                } else {
+                    g.to_owned()
+                },
+                dob,
+                sex,
+                pob: pob.to_owned(),
+                residence: res.map(str::to_owned),
+                father: ParentRef::Unknown,
+                mother: ParentRef::Unknown,
+            }
+        })
+}
+
+fn arb_comparison() -> impl Strategy<Value = Comparison> {
+    prop::collection::vec(0..5usize, FIELD_COUNT).prop_map(|picks| {
+        let mut levels = [Level::Missing; FIELD_COUNT];
+        for (f, pick) in Field::ALL.iter().zip(picks) {
+            let options = f.levels();
+            levels[f.index()] = options.get(pick).copied().unwrap_or(Level::Missing);
+        }
+        Comparison::new(levels).unwrap()
+    })
+}
+
+proptest! {
+    #[test]
+    fn compare_is_symmetric(a in arb_spec(), b in arb_spec()) {
+        let (ra, rb) = (record(&a), record(&b));
+        prop_assert_eq!(compare(&ra, &rb), compare(&rb, &ra));
+        prop_assert_eq!(compare(&ra, &ra).level(Field::Given), Level::Exact);
+    }
+
+    #[test]
+    fn weight_is_finite_and_probability_bounded(c in arb_comparison()) {
+        for model in [LinkageModel::initial(), true_model()] {
+            let w = model.weight(&c);
+            prop_assert!(w.is_finite());
+            let p = model.probability(&c);
+            prop_assert!((0.0..=1.0).contains(&p));
+        }
+    }
+
+    #[test]
+    fn jaro_winkler_agrees_with_strsim(a in "[a-z]{0,12}", b in "[a-z]{0,12}") {
+        let ours = jaro_winkler(&a, &b);
+        let (x, y) = if a <= b { (&a, &b) } else { (&b, &a) };
+        prop_assert!((ours - strsim::jaro_winkler(x, y)).abs() < 1e-12);
+        prop_assert_eq!(ours, jaro_winkler(&b, &a));
+    }
+}
