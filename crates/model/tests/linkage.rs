@@ -166,16 +166,19 @@ fn date_levels() {
         ("1990-05-12", "1991-05-12", Level::Close),
         ("1990-05-12", "1989-05-12", Level::Close),
         ("1990-05-12", "1990-12-05", Level::Close),
-        ("1990-05-12", "1990-05-13", Level::Close),
+        ("1990-05-12", "1990-05-13", Level::Similar),
         ("1990-05-12", "1990-06-12", Level::Close),
         ("1990-05-12", "1990-07-01", Level::Similar),
         ("1990-05-12", "1992-05-12", Level::Disagree),
         ("1990-05-12", "1991-12-05", Level::Disagree),
         ("1990-05-12", "1990-05", Level::Close),
-        ("1990-05-12", "1990", Level::Similar),
-        ("1990", "1990", Level::Similar),
+        // A partial date compatible with the other: what a record written with less precision
+        // looks like; one year off: an age-based estimate.
+        ("1990-05-12", "1990", Level::Close),
+        ("1990", "1990", Level::Close),
         ("1990-05", "1990-06", Level::Similar),
-        ("1990", "1991", Level::Disagree),
+        ("1990", "1991", Level::Similar),
+        ("1990", "1992", Level::Disagree),
     ];
     for (a, b, want) in cases {
         assert_eq!(compare_dates(&date(a), &date(b)), want, "{a} vs {b}");
@@ -619,7 +622,8 @@ fn em_recovers_known_parameters() {
         "prior {}",
         fitted.prior()
     );
-    for f in Field::ALL {
+    // Residence is not scored (relatives share it): EM leaves its m at the start.
+    for f in Field::ALL.into_iter().filter(|f| f.is_scored()) {
         for l in f.levels() {
             let want = truth.probabilities(f, *l).unwrap();
             let got = fitted.probabilities(f, *l).unwrap();
@@ -710,7 +714,36 @@ fn trained() -> Trained {
             compare(&pop.records[i], &pop.records[j])
         })
         .collect();
-    let model = estimate(&comparisons, &random, &LinkageModel::initial(), 500);
+    // EM by sessions, as the register runs it: pairs with the same date of birth, then pairs
+    // with the same names (here: the candidate pairs whose comparison shows that agreement).
+    let agree = |c: &Comparison, f: Field| matches!(c.level(f), Level::Exact | Level::Close);
+    let by_date: Vec<Comparison> = comparisons
+        .iter()
+        .copied()
+        .filter(|c| c.level(Field::DateOfBirth) == Level::Exact)
+        .collect();
+    let by_name: Vec<Comparison> = comparisons
+        .iter()
+        .copied()
+        .filter(|c| agree(c, Field::Given) && agree(c, Field::Family))
+        .collect();
+    let model = thabian_model::linkage::estimate_by_sessions(
+        &[
+            thabian_model::linkage::Session {
+                pairs: &by_date,
+                blocked_on: &[Field::DateOfBirth],
+                keyed_on: &[Field::DateOfBirth],
+            },
+            thabian_model::linkage::Session {
+                pairs: &by_name,
+                blocked_on: &[Field::Given, Field::Family, Field::Middle, Field::Sex],
+                keyed_on: &[Field::Given, Field::Family],
+            },
+        ],
+        &random,
+        &LinkageModel::initial(),
+        500,
+    );
     Trained {
         pop,
         candidates,
@@ -833,7 +866,8 @@ fn search_ranks_the_person_first() {
         ("An Nguyen Van", Some("1990-05-12"), 0),
         ("Van An Nguyen", Some("1991"), 1),
         ("Ngyuen Van An", Some("1990-05-12"), 0),
-        ("Nguyen Van Ann", Some("1990-05-12"), 0),
+        // Not "Nguyen Van Ann": with final nh read as n, it is as close to Anh (record 500,
+        // same date) as to An, and either may rank first.
         ("Nguyen An", Some("1989-05-12"), 1),
     ];
     for (name, dob, window) in queries {

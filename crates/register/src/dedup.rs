@@ -35,6 +35,8 @@ pub const MAX_PAGE: u32 = 100;
 /// EM needs enough pairs to separate matches from non-matches: a smaller register keeps the
 /// model it has (EM's starting values at first).
 pub const MIN_TRAINING_PERSONS: usize = 1_000;
+/// The id of EM's starting values, in use before any model is estimated or stored.
+pub const INITIAL_MODEL: &str = "initial";
 /// How long a node keeps the linkage model before it looks for a newer one.
 const MODEL_REFRESH: Duration = Duration::from_secs(30);
 
@@ -269,7 +271,7 @@ impl Register {
             },
             None => ActiveModel {
                 model: Arc::new(LinkageModel::initial()),
-                id: "initial".into(),
+                id: INITIAL_MODEL.into(),
             },
         };
         *self.linkage.inner.write().await = Some((Instant::now(), active.clone()));
@@ -401,12 +403,21 @@ impl Register {
         let postings = self.store.search_candidates(&keys, CHECK_PER_KEY).await?;
         let (pins, _) = rank_postings(postings, MAX_CANDIDATES, CHECK_PER_KEY);
         let persons = candidates_from(self.store.persons(&pins).await?)?;
-        Ok(score_candidates(
+        let mut found = score_candidates(
             &active.model,
             &self.thresholds,
             record,
             persons.iter().filter(|p| !exclude.contains(&p.pin)),
-        ))
+        );
+        // EM's starting values are not calibrated on this register: they may warn, never hold.
+        if active.id == INITIAL_MODEL {
+            for c in &mut found {
+                if c.verdict == Verdict::Likely {
+                    c.verdict = Verdict::Possible;
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Opens a review case holding `registration` (which is not registered): one event with

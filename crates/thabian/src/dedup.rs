@@ -223,7 +223,14 @@ pub async fn after_import(
 ) -> anyhow::Result<()> {
     let report = register.dedup(ctx, &DedupSettings::default()).await?;
     write_pairs(&out.to_path_buf(), &report)?;
-    let queued = register.queue_pairs(ctx, &report.pairs).await?;
+    // Review cases only on a model estimated from a register (EM's starting values would open
+    // cases for relatives and namesakes).
+    let calibrated = report.model_id.as_deref() != Some(thabian_register::dedup::INITIAL_MODEL);
+    let queued = if calibrated {
+        register.queue_pairs(ctx, &report.pairs).await?
+    } else {
+        0
+    };
     eprintln!(
         "duplicate check: {} persons, {} candidate pairs compared in {:.1} s; {} pairs written to {}, \
          {queued} likely duplicates queued for review{}",

@@ -57,6 +57,16 @@ async fn finding_people(database_url: Option<String>) {
     let sup = s.official("sup", "supervisor", "*", "01").await;
     let hanoi = s.official("reg-01", "registrar", "01", "01").await;
     let other = s.official("reg-79", "registrar", "79", "79").await;
+    // Holds need a model stored in the register (EM's starting values only warn): store one,
+    // as `thabian dedup` would on a register large enough to estimate it.
+    s.store
+        .put_linkage_model(&thabian_store::LinkageModelRow {
+            id: "0000-test-model".into(),
+            created_at: "2026-01-01T00:00:00.000000Z".into(),
+            model: serde_json::to_string(&thabian_model::linkage::LinkageModel::initial()).unwrap(),
+        })
+        .await
+        .unwrap();
 
     let an = import(
         &s,
