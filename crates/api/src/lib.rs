@@ -1346,7 +1346,8 @@ async fn list_review_cases(
 }
 
 #[utoipa::path(get, path = "/v1/review-cases/{id}", params(("id" = String, Path)),
-    responses((status = 200, description = "The case and its records side by side, field by field", body = Object)))]
+    responses((status = 200, description = "The case and its records side by side, field by field", body = Object),
+        (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
 async fn get_review_case(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -1358,7 +1359,8 @@ async fn get_review_case(
 
 #[utoipa::path(post, path = "/v1/review-cases/{id}/decision", params(("id" = String, Path)),
     request_body = wire::DecisionRequest,
-    responses((status = 200, description = "The decided case", body = Object)))]
+    responses((status = 200, description = "The decided case", body = Object),
+        (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
 async fn decide_review_case(
     State(state): State<AppState>,
     Caller(ctx): Caller,
