@@ -561,17 +561,14 @@ async fn register_birth(
         if_match: None,
     };
     let result = state.register.submit(&ctx, submission).await?;
-    let location = match (&result.review_case, &result.pin) {
-        (Some(case), _) => Some(format!("/v1/review-cases/{case}")),
-        (None, Some(p)) => Some(format!("/v1/persons/{p}")),
-        _ => None,
-    };
-    Ok(created(&result, location))
+    Ok(created(&result, change_location(&result)))
 }
 
 #[utoipa::path(post, path = "/v1/imports", request_body = wire::ImportRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Defaults to the source id")),
-    responses((status = 201, body = wire::ChangeResult), (status = 422, body = wire::Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = wire::ChangeResult, description = "Imported (possibly with a warning about possible duplicates)"),
+        (status = 202, body = wire::ChangeResult, description = "Held for review as a likely duplicate of a registered person: see `review_case`"),
+        (status = 422, body = wire::Problem, content_type = "application/problem+json")))]
 async fn import_record(
     State(state): State<AppState>,
     Caller(ctx): Caller,
@@ -626,8 +623,16 @@ async fn import_record(
         if_match: None,
     };
     let result = state.register.submit(&ctx, submission).await?;
-    let location = result.pin.as_ref().map(|p| format!("/v1/persons/{p}"));
-    Ok(created(&result, location))
+    Ok(created(&result, change_location(&result)))
+}
+
+/// Where a new record is: the person, or the review case holding it.
+fn change_location(result: &Outcome) -> Option<String> {
+    match (&result.review_case, &result.pin) {
+        (Some(case), _) => Some(format!("/v1/review-cases/{case}")),
+        (None, Some(p)) => Some(format!("/v1/persons/{p}")),
+        _ => None,
+    }
 }
 
 #[utoipa::path(post, path = "/v1/households", request_body = wire::HouseholdRequest,

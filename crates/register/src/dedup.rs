@@ -124,6 +124,87 @@ pub struct CaseDecision {
     pub registered: Option<Pin>,
 }
 
+/// The review queue as its events left it, for `rebuild`: the case events carry everything a
+/// case row holds, and a case's times are the recorded times of its events.
+#[derive(Default)]
+pub(crate) struct CaseFold {
+    cases: std::collections::BTreeMap<String, (ReviewCase, String)>,
+}
+
+impl CaseFold {
+    pub(crate) fn apply(&mut self, event: &Event, stored: &thabian_store::StoredEvent) {
+        let opened =
+            |id: &str, kind: &str, registration, candidates: &[DuplicateCandidate]| ReviewCase {
+                id: id.to_owned(),
+                kind: kind.to_owned(),
+                status: "open".into(),
+                opened_at: stored.recorded_at.clone(),
+                opened_by: event.actor.clone(),
+                office: event.office.clone(),
+                registration,
+                candidates: candidates.to_vec(),
+                decision: None,
+                version: 1,
+            };
+        match &event.payload {
+            EventPayload::DuplicateHeld {
+                case,
+                registration,
+                candidates,
+            } => {
+                let c = opened(
+                    case,
+                    "held_registration",
+                    Some((**registration).clone()),
+                    candidates,
+                );
+                self.cases
+                    .insert(case.clone(), (c, stored.area_path.clone()));
+            }
+            EventPayload::DuplicatePairFound { case, candidates } => {
+                let c = opened(case, "pair", None, candidates);
+                self.cases
+                    .insert(case.clone(), (c, stored.area_path.clone()));
+            }
+            EventPayload::DuplicateReviewed {
+                case,
+                decision,
+                reason,
+            } => {
+                if let Some((c, _)) = self.cases.get_mut(case) {
+                    c.status = "decided".into();
+                    c.version += 1;
+                    c.decision = Some(CaseDecision {
+                        decision: *decision,
+                        reason: reason.clone(),
+                        by: event.actor.clone(),
+                        at: stored.recorded_at.clone(),
+                        registered: match (&c.registration, decision) {
+                            (Some(reg), ReviewDecision::DifferentPeople) => Some(reg.pin().clone()),
+                            _ => None,
+                        },
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn rows(&self, register: &Register) -> Result<Vec<CaseRow>> {
+        self.cases
+            .values()
+            .map(|(case, area_path)| register.case_row(case, area_path))
+            .collect()
+    }
+}
+
+/// A held registration's case and event, before they are written.
+pub(crate) struct HeldCase {
+    pub case: ReviewCase,
+    pub event: Event,
+    pub area_path: String,
+}
+
 /// Two records side by side, field by field.
 #[derive(Debug, Clone, Serialize)]
 pub struct SideBySide {
@@ -278,7 +359,9 @@ impl Register {
         Ok(active)
     }
 
-    async fn store_model(&self, model: &LinkageModel) -> Result<String> {
+    /// Stores `model` as the register's newest linkage model (this node uses it at once, the
+    /// others within the refresh interval); returns its id.
+    pub async fn store_linkage_model(&self, model: &LinkageModel) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
         self.store
             .put_linkage_model(&LinkageModelRow {
@@ -395,29 +478,73 @@ impl Register {
         record: &MatchRecord,
         exclude: &[Pin],
     ) -> Result<Vec<ScoredCandidate>> {
+        let mut found = self
+            .duplicate_candidates_many(std::slice::from_ref(record), exclude)
+            .await?;
+        Ok(found.pop().unwrap_or_default())
+    }
+
+    /// [`Register::duplicate_candidates`] for many records at once (an import batch): one read
+    /// of the key index and one of the candidates for all of them. The result is in the order
+    /// of `records`.
+    pub async fn duplicate_candidates_many(
+        &self,
+        records: &[MatchRecord],
+        exclude: &[Pin],
+    ) -> Result<Vec<Vec<ScoredCandidate>>> {
         let active = self.linkage_model().await?;
-        let keys = record.blocking_keys();
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        let keys: Vec<Vec<String>> = records.iter().map(MatchRecord::blocking_keys).collect();
+        let mut all: Vec<String> = keys.iter().flatten().cloned().collect();
+        all.sort();
+        all.dedup();
+        if all.is_empty() {
+            return Ok(vec![Vec::new(); records.len()]);
         }
-        let postings = self.store.search_candidates(&keys, CHECK_PER_KEY).await?;
-        let (pins, _) = rank_postings(postings, MAX_CANDIDATES, CHECK_PER_KEY);
-        let persons = candidates_from(self.store.persons(&pins).await?)?;
-        let mut found = score_candidates(
-            &active.model,
-            &self.thresholds,
-            record,
-            persons.iter().filter(|p| !exclude.contains(&p.pin)),
-        );
-        // EM's starting values are not calibrated on this register: they may warn, never hold.
-        if active.id == INITIAL_MODEL {
-            for c in &mut found {
-                if c.verdict == Verdict::Likely {
-                    c.verdict = Verdict::Possible;
+        let mut postings: HashMap<String, Vec<String>> = HashMap::new();
+        for (key, pin) in self.store.search_candidates(&all, CHECK_PER_KEY).await? {
+            postings.entry(key).or_default().push(pin);
+        }
+        let per_record: Vec<Vec<String>> = keys
+            .iter()
+            .map(|keys| {
+                let mine: Vec<(String, String)> = keys
+                    .iter()
+                    .filter_map(|k| postings.get_key_value(k))
+                    .flat_map(|(k, pins)| pins.iter().map(move |p| (k.clone(), p.clone())))
+                    .collect();
+                rank_postings(mine, MAX_CANDIDATES, CHECK_PER_KEY).0
+            })
+            .collect();
+        let mut wanted: Vec<String> = per_record.iter().flatten().cloned().collect();
+        wanted.sort();
+        wanted.dedup();
+        let persons: HashMap<String, Person> = candidates_from(self.store.persons(&wanted).await?)?
+            .into_iter()
+            .filter(|p| !exclude.contains(&p.pin))
+            .map(|p| (p.pin.to_string(), p))
+            .collect();
+        Ok(records
+            .iter()
+            .zip(&per_record)
+            .map(|(record, pins)| {
+                let mut found = score_candidates(
+                    &active.model,
+                    &self.thresholds,
+                    record,
+                    pins.iter().filter_map(|p| persons.get(p)),
+                );
+                // EM's starting values are not calibrated on this register: they may warn,
+                // never hold.
+                if active.id == INITIAL_MODEL {
+                    for c in &mut found {
+                        if c.verdict == Verdict::Likely {
+                            c.verdict = Verdict::Possible;
+                        }
+                    }
                 }
-            }
-        }
-        Ok(found)
+                found
+            })
+            .collect())
     }
 
     /// Opens a review case holding `registration` (which is not registered): one event with
@@ -432,6 +559,34 @@ impl Register {
         case_id: String,
     ) -> Result<ReviewCase> {
         let now = self.now();
+        let held = self.held_case(
+            ctx,
+            registration,
+            candidates,
+            office,
+            legal_basis,
+            case_id,
+            now,
+        )?;
+        self.commit_case_event(ctx, &held.event, &held.case, None, held.area_path, now)
+            .await?;
+        Ok(held.case)
+    }
+
+    /// The case and the `duplicate_held` event that hold `registration`, not written yet.
+    /// `now`: the time of the write batch (the case's times are its events' times, so that
+    /// a rebuild from the log reproduces them).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn held_case(
+        &self,
+        ctx: &RequestContext,
+        registration: HeldRegistration,
+        candidates: &[ScoredCandidate],
+        office: &str,
+        legal_basis: &LegalBasis,
+        case_id: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<HeldCase> {
         let candidates: Vec<DuplicateCandidate> = candidates
             .iter()
             .map(|c| DuplicateCandidate {
@@ -440,18 +595,17 @@ impl Register {
                 weight: c.weight,
             })
             .collect();
-        let area = match &registration {
-            HeldRegistration::Birth { record } => record
-                .residence
-                .as_ref()
-                .map(|r| r.area.clone())
-                .unwrap_or_else(|| record.particulars.place_of_birth.clone()),
-            HeldRegistration::Import { record, .. } => record
-                .permanent_residence
-                .as_ref()
-                .map(|r| r.area.clone())
-                .unwrap_or_else(|| record.particulars.place_of_birth.clone()),
+        let (area, effective) = match &registration {
+            HeldRegistration::Birth { record } => (
+                record.residence.as_ref().map(|r| r.area.clone()),
+                record.particulars.clone(),
+            ),
+            HeldRegistration::Import { record, .. } => (
+                record.permanent_residence.as_ref().map(|r| r.area.clone()),
+                record.particulars.clone(),
+            ),
         };
+        let area = area.unwrap_or_else(|| effective.place_of_birth.clone());
         let case = ReviewCase {
             id: case_id.clone(),
             kind: "held_registration".into(),
@@ -464,50 +618,34 @@ impl Register {
             decision: None,
             version: 1,
         };
-        let payload = EventPayload::DuplicateHeld {
-            case: case_id,
-            registration: Box::new(registration),
-            candidates,
-        };
-        let effective = match &payload {
-            EventPayload::DuplicateHeld { registration, .. } => match registration.as_ref() {
-                HeldRegistration::Birth { record } => record.particulars.date_of_birth,
-                HeldRegistration::Import { record, .. } => record.particulars.date_of_birth,
-            },
-            _ => thabian_model::date::PartialDate::from_year(1900)
-                .map_err(|e| RegisterError::Internal(e.to_string()))?,
-        };
-        let area_path = self.area_path(&area);
-        self.commit_case_event(
+        let event = self.case_event(
             ctx,
-            payload,
-            effective,
+            EventPayload::DuplicateHeld {
+                case: case_id,
+                registration: Box::new(registration),
+                candidates,
+            },
+            effective.date_of_birth,
             office,
             legal_basis,
-            &case,
-            None,
-            area_path,
-        )
-        .await?;
-        Ok(case)
+        );
+        Ok(HeldCase {
+            case,
+            event,
+            area_path: self.area_path(&area),
+        })
     }
 
-    /// Appends a review-queue event (no person subjects) with the case row and an access
-    /// record, in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    async fn commit_case_event(
+    /// A review-queue event (no person subjects), not written yet.
+    fn case_event(
         &self,
         ctx: &RequestContext,
         payload: EventPayload,
         effective: thabian_model::date::PartialDate,
         office: &str,
         legal_basis: &LegalBasis,
-        case: &ReviewCase,
-        expected_version: Option<u64>,
-        area_path: String,
-    ) -> Result<()> {
-        let now = self.now();
-        let event = Event {
+    ) -> Event {
+        Event {
             schema: EVENT_SCHEMA,
             id: uuid::Uuid::now_v7().to_string(),
             seq: u64::MAX,
@@ -518,11 +656,24 @@ impl Register {
             legal_basis: legal_basis.clone(),
             idempotency_key: None,
             payload,
-        };
+        }
+    }
+
+    /// Appends a review-queue event with the case row and an access record, in one
+    /// transaction.
+    async fn commit_case_event(
+        &self,
+        ctx: &RequestContext,
+        event: &Event,
+        case: &ReviewCase,
+        expected_version: Option<u64>,
+        area_path: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
         let kind = event.payload.kind().to_owned();
         let batch = WriteBatch {
             now,
-            events: vec![self.new_event(&event, Vec::new(), area_path.clone())?],
+            events: vec![self.new_event(event, Vec::new(), area_path.clone())?],
             persons: Vec::new(),
             households: Vec::new(),
             cases: vec![Versioned {
@@ -718,7 +869,7 @@ impl Register {
                     row: self.case_row(&decided, &row.area_path)?,
                     expected_version: Some(case.version),
                 };
-                self.register_held(ctx, reg, legal_basis, decision_payload, case_write)
+                self.register_held(ctx, reg, legal_basis, decision_payload, case_write, now)
                     .await?;
             }
             _ => {
@@ -729,15 +880,20 @@ impl Register {
                     u8::try_from(chrono::Datelike::day(&now.date_naive())).unwrap_or(1),
                 )
                 .map_err(|e| RegisterError::Internal(e.to_string()))?;
-                self.commit_case_event(
+                let event = self.case_event(
                     ctx,
                     decision_payload,
                     effective,
-                    &ctx.principal.office.clone(),
+                    &ctx.principal.office,
                     legal_basis,
+                );
+                self.commit_case_event(
+                    ctx,
+                    &event,
                     &decided,
                     Some(case.version),
                     row.area_path.clone(),
+                    now,
                 )
                 .await?;
             }
@@ -936,7 +1092,7 @@ impl Register {
         let model = if population.len() >= MIN_TRAINING_PERSONS {
             let model = train(&population, &sessions, settings);
             if settings.save_model {
-                report.model_id = Some(self.store_model(&model).await?);
+                report.model_id = Some(self.store_linkage_model(&model).await?);
             }
             model
         } else {
@@ -998,6 +1154,7 @@ impl Register {
             document_ref: None,
         };
         for pair in pairs.iter().filter(|p| p.verdict == Verdict::Likely) {
+            let now = self.now();
             let id = format!("pair-{}-{}", pair.a, pair.b);
             if self.store.review_case(&id).await?.is_some() {
                 continue;
@@ -1025,7 +1182,7 @@ impl Register {
                 id: id.clone(),
                 kind: "pair".into(),
                 status: "open".into(),
-                opened_at: format_time(self.now()),
+                opened_at: format_time(now),
                 opened_by: ctx.principal.official_id.clone(),
                 office: ctx.principal.office.clone(),
                 registration: None,
@@ -1040,20 +1197,18 @@ impl Register {
                 .ok_or_else(|| {
                     RegisterError::NotFound(format!("{} or {} is gone", pair.a, pair.b))
                 })?;
+            let event = self.case_event(
+                ctx,
+                EventPayload::DuplicatePairFound {
+                    case: id,
+                    candidates,
+                },
+                effective,
+                &ctx.principal.office,
+                &legal_basis,
+            );
             match self
-                .commit_case_event(
-                    ctx,
-                    EventPayload::DuplicatePairFound {
-                        case: id,
-                        candidates,
-                    },
-                    effective,
-                    &ctx.principal.office.clone(),
-                    &legal_basis,
-                    &case,
-                    None,
-                    paths.join(" "),
-                )
+                .commit_case_event(ctx, &event, &case, None, paths.join(" "), now)
                 .await
             {
                 Ok(()) => opened += 1,

@@ -13,17 +13,19 @@
 //! A record already imported (a re-run after a crash) is skipped, so an import is idempotent and
 //! resumable. Each refused record comes back with a stable code and a reason.
 use crate::auth::{Permission, RequestContext};
+use crate::dedup::{ScoredCandidate, INITIAL_MODEL};
 use crate::service::{decode_household, json, Register, MAX_ATTEMPTS};
 use crate::{RegisterError, Result};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use thabian_model::event::{Event, EventPayload, LegalBasis, EVENT_SCHEMA};
+use thabian_model::event::{Event, EventPayload, HeldRegistration, LegalBasis, EVENT_SCHEMA};
 use thabian_model::legacy::{LegacyError, LegacyRecord, Resolved};
+use thabian_model::linkage::{MatchRecord, Verdict};
 use thabian_model::person::{Household, Person};
 use thabian_model::pin::Pin;
 use thabian_model::rules::{self, RuleContext};
 use thabian_store::{
-    AccessRecord, ImportKey, NewEvent, Versioned, WriteBatch, IMPORT_HOUSEHOLD, IMPORT_PERSON,
+    AccessRecord, ImportKey, Versioned, WriteBatch, IMPORT_HOUSEHOLD, IMPORT_PERSON,
 };
 
 /// One record of the source, with where it came from.
@@ -55,6 +57,29 @@ pub struct BatchReport {
     pub rejected: Vec<Rejection>,
     /// Line numbers skipped because pass 1 already reported them.
     pub skipped: u64,
+    /// Records held as likely duplicates of registered persons: not registered, each waiting
+    /// in its review case.
+    pub held: Vec<HeldRecord>,
+    /// Records held by an earlier run (their case exists already).
+    pub already_held: u64,
+}
+
+/// A record held for duplicate review instead of imported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldRecord {
+    pub line: u64,
+    pub source_id: String,
+    pub case: String,
+    /// The best candidate's probability of being the same person.
+    pub probability: f64,
+}
+
+/// The review case of a held import record: one per source id, so a re-run finds it.
+pub fn held_case_id(source_id: &str) -> String {
+    format!(
+        "held-import-{}",
+        &hex::encode(Sha256::digest(source_id.as_bytes()))[..32]
+    )
 }
 
 /// What a prepared batch creates, handed to the preparation of the next batch so that it can
@@ -105,6 +130,10 @@ pub struct ImportSettings {
     pub office: Option<String>,
     /// In the last round, a record still waiting for a parent is refused instead of deferred.
     pub settle: bool,
+    /// Check each record against the register before it gets its PIN, and hold likely
+    /// duplicates for review (only once a linkage model has been estimated: EM's starting
+    /// values are not calibrated on this register).
+    pub check_duplicates: bool,
 }
 
 /// A source record (or household) waiting for a freshly drawn key.
@@ -470,6 +499,12 @@ impl Register {
             .office
             .clone()
             .unwrap_or_else(|| ctx.principal.office.clone());
+        let (to_hold, already_held) = if settings.check_duplicates {
+            self.import_duplicates(&checked, &keys, &existing).await?
+        } else {
+            (HashMap::new(), HashSet::new())
+        };
+        let mut cases = Vec::new();
         let mut events = Vec::new();
         let mut person_writes = Vec::new();
         let mut access = Vec::new();
@@ -499,6 +534,10 @@ impl Register {
                     report.already_imported += 1;
                     continue;
                 }
+                if already_held.contains(&r.source_id) {
+                    report.already_held += 1;
+                    continue;
+                }
                 let mut resolved = Resolved {
                     pin: Some(pin.clone()),
                     ..Resolved::default()
@@ -517,6 +556,15 @@ impl Register {
                         waiting = Some(format!(
                             "{field}: the record with source id {target} was not imported"
                         ));
+                        if settings.settle {
+                            let case = held_case_id(target);
+                            if self.store.review_case(&case).await?.is_some() {
+                                waiting = Some(format!(
+                                    "{field}: the record with source id {target} is held for \
+                                     duplicate review in case {case}"
+                                ));
+                            }
+                        }
                     }
                     match field {
                         "father" => resolved.father = Some(target_pin),
@@ -585,6 +633,44 @@ impl Register {
                         .push(reject(line, v.code, v.message.clone()));
                     continue;
                 }
+                if let Some(found) = to_hold.get(&r.source_id) {
+                    let EventPayload::RecordImported(record) = event.payload else {
+                        return Err(RegisterError::Internal("an import event changed".into()));
+                    };
+                    let held = self.held_case(
+                        ctx,
+                        HeldRegistration::Import {
+                            source_id: r.source_id.clone(),
+                            record,
+                        },
+                        found,
+                        &office,
+                        &settings.legal_basis,
+                        held_case_id(&r.source_id),
+                        now,
+                    )?;
+                    access.push(AccessRecord {
+                        event_seq: Some(events.len() as u64),
+                        ..self.access_record(
+                            ctx,
+                            None,
+                            "change",
+                            Some(format!("duplicate_held {}", held.case.id)),
+                        )
+                    });
+                    events.push(self.new_event(&held.event, Vec::new(), held.area_path.clone())?);
+                    cases.push(Versioned {
+                        row: self.case_row(&held.case, &held.area_path)?,
+                        expected_version: None,
+                    });
+                    report.held.push(HeldRecord {
+                        line: line.number,
+                        source_id: r.source_id.clone(),
+                        case: held.case.id,
+                        probability: found.first().map_or(0.0, |c| c.probability),
+                    });
+                    continue;
+                }
                 let Some(person) = Person::fold(&pin, std::iter::once(&event)) else {
                     return Err(RegisterError::Internal(format!(
                         "an import event does not create {pin}"
@@ -599,16 +685,6 @@ impl Register {
                         households.insert(number.to_owned(), h);
                     }
                 }
-                let mut body = match serde_json::to_value(&event) {
-                    Ok(serde_json::Value::Object(map)) => map,
-                    _ => {
-                        return Err(RegisterError::Internal(
-                            "an event must serialize to an object".into(),
-                        ))
-                    }
-                };
-                body.remove("seq");
-                body.remove("recorded_at");
                 access.push(AccessRecord {
                     event_seq: Some(events.len() as u64),
                     ..self.access_record(
@@ -618,17 +694,11 @@ impl Register {
                         Some("record_imported".into()),
                     )
                 });
-                events.push(NewEvent {
-                    id: event.id.clone(),
-                    kind: "record_imported".to_owned(),
-                    subjects: vec![pin.to_string()],
-                    area_path: areas.into_iter().collect::<Vec<_>>().join(" "),
-                    effective: event.effective.to_string(),
-                    actor: event.actor.clone(),
-                    office: event.office.clone(),
-                    idempotency_key: None,
-                    body,
-                });
+                events.push(self.new_event(
+                    &event,
+                    vec![pin.to_string()],
+                    areas.into_iter().collect::<Vec<_>>().join(" "),
+                )?);
                 person_writes.push(Versioned {
                     row: self.person_row(&person)?,
                     expected_version: None,
@@ -678,7 +748,7 @@ impl Register {
             events,
             persons: person_writes,
             households: household_writes,
-            cases: Vec::new(),
+            cases,
             access,
             idempotency: None,
         });
@@ -691,5 +761,65 @@ impl Register {
             },
             carry: next,
         })
+    }
+
+    /// The batch's records that are likely duplicates of registered persons (with their
+    /// candidates), and those an earlier run held already. Nothing is checked before a linkage
+    /// model has been estimated: EM's starting values are not calibrated on this register.
+    async fn import_duplicates(
+        &self,
+        checked: &[(&SourceLine, String)],
+        keys: &HashMap<String, ImportKey>,
+        existing: &HashSet<Pin>,
+    ) -> Result<(HashMap<String, Vec<ScoredCandidate>>, HashSet<String>)> {
+        let mut to_hold = HashMap::new();
+        let mut already = HashSet::new();
+        if self.linkage_model().await?.id == INITIAL_MODEL {
+            return Ok((to_hold, already));
+        }
+        let mut ids = Vec::new();
+        let mut records = Vec::new();
+        for (line, d) in checked {
+            let r = &line.record;
+            let Some(own) = keys.get(&r.source_id).filter(|k| &k.digest == d) else {
+                continue;
+            };
+            let pin = Pin::from_trusted(own.value.clone());
+            if existing.contains(&pin) {
+                continue;
+            }
+            let mut resolved = Resolved {
+                pin: Some(pin),
+                ..Resolved::default()
+            };
+            for (field, target) in r.references() {
+                let target = keys.get(target).map(|k| Pin::from_trusted(k.value.clone()));
+                match field {
+                    "father" => resolved.father = target,
+                    "mother" => resolved.mother = target,
+                    _ => {}
+                }
+            }
+            // A record that does not convert is refused by the import itself.
+            if let Ok(record) = r.to_imported(&self.profile, &resolved) {
+                records.push(MatchRecord::from_particulars(
+                    &record.particulars,
+                    record.permanent_residence.as_ref().map(|p| p.area.as_str()),
+                ));
+                ids.push(r.source_id.clone());
+            }
+        }
+        let found = self.duplicate_candidates_many(&records, &[]).await?;
+        for (id, found) in ids.into_iter().zip(found) {
+            if !found.iter().any(|c| c.verdict == Verdict::Likely) {
+                continue;
+            }
+            if self.store.review_case(&held_case_id(&id)).await?.is_some() {
+                already.insert(id);
+            } else {
+                to_hold.insert(id, found);
+            }
+        }
+        Ok((to_hold, already))
     }
 }

@@ -635,36 +635,29 @@ impl Register {
         }
         let now = self.clock.now();
         let mut possible_duplicates = Vec::new();
-        if let Change::Birth {
-            particulars,
-            residence,
-            household,
-        } = &submission.change
-        {
+        let new_record = match &submission.change {
+            Change::Birth {
+                particulars,
+                residence,
+                ..
+            } => Some((particulars, residence.as_ref())),
+            Change::Import { record, .. } => {
+                Some((&record.particulars, record.permanent_residence.as_ref()))
+            }
+            _ => None,
+        };
+        if let Some((particulars, residence)) = new_record {
             let record = thabian_model::linkage::MatchRecord::from_particulars(
                 particulars,
-                residence.as_ref().map(|r| r.area.as_str()),
+                residence.map(|r| r.area.as_str()),
             );
             let found = self.duplicate_candidates(&record, &[]).await?;
             if found
                 .iter()
                 .any(|c| c.verdict == thabian_model::linkage::Verdict::Likely)
             {
-                let office = submission
-                    .office
-                    .clone()
-                    .unwrap_or_else(|| ctx.principal.office.clone());
                 return self
-                    .hold_birth(
-                        ctx,
-                        &submission,
-                        particulars,
-                        residence,
-                        household,
-                        &found,
-                        &office,
-                        &request_hash,
-                    )
+                    .hold_new_record(ctx, &submission, &found, &request_hash)
                     .await;
             }
             possible_duplicates = found;
@@ -677,72 +670,106 @@ impl Register {
             })
     }
 
-    /// Holds a birth that is likely a duplicate: its PIN is reserved (so no one else draws
-    /// it) and a review case opened; nothing is registered. Idempotent by idempotency key.
-    #[allow(clippy::too_many_arguments)]
-    async fn hold_birth(
+    /// Holds a birth or an imported record that is likely a duplicate: its PIN is reserved
+    /// (so no one else draws it) and a review case opened; nothing is registered. Idempotent
+    /// by idempotency key, and an imported record by its source id (as a batch import is).
+    async fn hold_new_record(
         &self,
         ctx: &RequestContext,
         submission: &Submission,
-        particulars: &thabian_model::event::PersonParticulars,
-        residence: &Option<Residence>,
-        household: &Option<Membership>,
         found: &[crate::dedup::ScoredCandidate],
-        office: &str,
         request_hash: &str,
     ) -> Result<Outcome> {
-        let case_id = match &submission.idempotency_key {
-            Some(key) => format!(
+        use thabian_model::event::HeldRegistration;
+        let office = submission
+            .office
+            .clone()
+            .unwrap_or_else(|| ctx.principal.office.clone());
+        let case_id = match (&submission.idempotency_key, &submission.change) {
+            (Some(key), _) => format!(
                 "held-{}",
                 &hex::encode(Sha256::digest(key.as_bytes()))[..32]
             ),
-            None => format!("held-{}", uuid::Uuid::now_v7()),
+            (None, Change::Import { record, .. }) => crate::import::held_case_id(&record.source_id),
+            (None, _) => format!("held-{}", uuid::Uuid::now_v7()),
         };
-        let held_outcome = |case: &str| Outcome {
+        let held_outcome = |case: &str, replayed: bool| Outcome {
             events: Vec::new(),
             pin: None,
             version: None,
             household: None,
-            replayed: false,
+            replayed,
             review_case: Some(case.to_owned()),
             possible_duplicates: found.to_vec(),
         };
         if let Some(existing) = self.store.review_case(&case_id).await? {
-            let _ = request_hash;
-            let mut out = held_outcome(&existing.id);
-            out.replayed = true;
-            return Ok(out);
+            return Ok(held_outcome(&existing.id, true));
         }
-        let pin = self.draw_free_pin(office, particulars).await?;
+        let registration = match &submission.change {
+            Change::Birth {
+                particulars,
+                residence,
+                household,
+            } => HeldRegistration::Birth {
+                record: BirthRecord {
+                    pin: self.draw_free_pin(&office, particulars).await?,
+                    particulars: particulars.clone(),
+                    residence: residence.clone(),
+                    household: household.clone(),
+                },
+            },
+            Change::Import { pin, record } => {
+                let mut record = (**record).clone();
+                record.pin = match pin {
+                    Some(p) => {
+                        let kept = thabian_model::pin::Pin::parse(&self.profile.pin, p.as_str())
+                            .map_err(|e| RegisterError::Invalid(format!("PIN {p}: {e}")))?;
+                        if self.store.person(kept.as_str()).await?.is_some() {
+                            return Err(RegisterError::Store(StoreError::Duplicate {
+                                what: "person",
+                                key: kept.to_string(),
+                            }));
+                        }
+                        kept
+                    }
+                    None => {
+                        self.draw_free_pin(&record.particulars.place_of_birth, &record.particulars)
+                            .await?
+                    }
+                };
+                HeldRegistration::Import {
+                    source_id: record.source_id.clone(),
+                    record,
+                }
+            }
+            _ => {
+                return Err(RegisterError::Internal(
+                    "only births and imports are held".into(),
+                ))
+            }
+        };
+        // Reserved as a migration reserves its PINs: nobody draws it while the case is open.
         self.store
             .reserve_import_keys(
                 thabian_store::IMPORT_PERSON,
                 &[thabian_store::ImportKey {
                     source_id: case_id.clone(),
-                    value: pin.to_string(),
+                    value: registration.pin().to_string(),
                     digest: request_hash.to_owned(),
                 }],
             )
             .await?;
-        let registration = thabian_model::event::HeldRegistration::Birth {
-            record: BirthRecord {
-                pin,
-                particulars: particulars.clone(),
-                residence: residence.clone(),
-                household: household.clone(),
-            },
-        };
         let case = self
             .hold_registration(
                 ctx,
                 registration,
                 found,
-                office,
+                &office,
                 &submission.legal_basis,
                 case_id,
             )
             .await?;
-        Ok(held_outcome(&case.id))
+        Ok(held_outcome(&case.id, false))
     }
 
     /// A PIN neither issued nor reserved.
@@ -774,6 +801,7 @@ impl Register {
         legal_basis: &LegalBasis,
         decision: EventPayload,
         case: Versioned<thabian_store::CaseRow>,
+        now: DateTime<Utc>,
     ) -> Result<Outcome> {
         use thabian_model::event::HeldRegistration;
         let (change, effective) = match reg {
@@ -808,7 +836,7 @@ impl Register {
             events: vec![decision],
             cases: vec![case],
         };
-        self.submit_attempts(ctx, &submission, self.clock.now(), &request_hash, attached)
+        self.submit_attempts(ctx, &submission, now, &request_hash, attached)
             .await
     }
 
@@ -1543,6 +1571,7 @@ impl Register {
 pub struct RebuildReport {
     pub persons: u64,
     pub households: u64,
+    pub review_cases: u64,
 }
 
 impl Register {
@@ -1568,6 +1597,7 @@ impl Register {
             self.store.put_projections(&rows, &[]).await?;
         }
         let mut households: std::collections::BTreeMap<String, Household> = Default::default();
+        let mut cases = crate::dedup::CaseFold::default();
         let mut cursor = 0;
         loop {
             let events = self
@@ -1579,6 +1609,7 @@ impl Register {
             for stored in &events {
                 let mut event = decode_event(stored)?;
                 event.seq = stored.seq;
+                cases.apply(&event, stored);
                 if let Some(id) = event.payload.household().map(str::to_owned) {
                     let current = households.remove(&id);
                     if let Some(h) = Household::apply(current, &id, &event) {
@@ -1594,6 +1625,11 @@ impl Register {
         report.households = rows.len() as u64;
         for chunk in rows.chunks(500) {
             self.store.put_projections(&[], chunk).await?;
+        }
+        let rows = cases.rows(self)?;
+        report.review_cases = rows.len() as u64;
+        for chunk in rows.chunks(500) {
+            self.store.put_review_cases(chunk).await?;
         }
         Ok(report)
     }

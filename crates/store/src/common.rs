@@ -945,6 +945,16 @@ macro_rules! impl_store {
                 sqlx::query("DELETE FROM persons").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM person_keys").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM households").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM review_cases").execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn put_review_cases(&self, cases: &[CaseRow]) -> Result<()> {
+                let mut tx = self.begin_write().await?;
+                for c in cases {
+                    write_case(&mut *tx, &Versioned { row: c.clone(), expected_version: None }).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }

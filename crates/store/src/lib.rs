@@ -270,7 +270,7 @@ pub trait Store: Send + Sync + 'static {
     async fn all_households(&self) -> Result<Vec<HouseholdRow>>;
     /// Distinct PINs that are subjects of events, in order, after `after_pin` (for `rebuild`).
     async fn subjects_after(&self, after_pin: &str, limit: u32) -> Result<Vec<String>>;
-    /// Drops every projection row (the log stays).
+    /// Drops every projection row, review cases included (the log stays).
     async fn clear_projections(&self) -> Result<()>;
     /// Refreshes the query planner's statistics. A bulk load calls it as its tables grow: on
     /// PostgreSQL a plan cached while a table was small (a sequential scan) otherwise stays in
@@ -282,6 +282,8 @@ pub trait Store: Send + Sync + 'static {
         persons: &[PersonRow],
         households: &[HouseholdRow],
     ) -> Result<()>;
+    /// Writes review cases rebuilt from the log, without version checks (only `rebuild`).
+    async fn put_review_cases(&self, cases: &[CaseRow]) -> Result<()>;
 
     // --- search and duplicate detection ---
     /// The persons having any of `keys` (see [`PersonRow::search_keys`]), at most

@@ -1869,6 +1869,15 @@ async fn case_review_cases_and_models(store: &dyn Store) {
         vec!["c-2"]
     );
 
+    // A rebuild clears the cases with the other projections and puts back what the log says.
+    let before = store.review_cases(None, "", 10).await.unwrap();
+    store.clear_projections().await.unwrap();
+    assert!(store.review_cases(None, "", 10).await.unwrap().is_empty());
+    assert_eq!(store.review_case("c-1").await.unwrap(), None);
+    store.put_review_cases(&before).await.unwrap();
+    assert_eq!(store.review_cases(None, "", 10).await.unwrap(), before);
+    assert_eq!(store.log_size().await.unwrap(), 2);
+
     assert_eq!(store.latest_linkage_model().await.unwrap(), None);
     let model = |id: &str| LinkageModelRow {
         id: id.to_owned(),

@@ -1386,6 +1386,7 @@ async fn import(
             },
             office: None,
             settle: false,
+            check_duplicates: true,
         },
         errors,
         progress: crate::import::Progress::Auto,

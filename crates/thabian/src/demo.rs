@@ -422,6 +422,7 @@ pub async fn populate(
             },
             office: None,
             settle: false,
+            check_duplicates: true,
         },
         errors: errors.clone(),
         progress: Progress::Auto,

@@ -46,6 +46,11 @@ pub struct ImportSummary {
     pub records: u64,
     pub imported: u64,
     pub already_imported: u64,
+    /// Likely duplicates of registered persons, held in review cases instead of imported
+    /// (listed in the errors file with the code `held-for-review`).
+    pub held: u64,
+    /// Held by an earlier run.
+    pub already_held: u64,
     pub rejected: u64,
     pub rejected_by_code: BTreeMap<String, u64>,
     pub seconds: f64,
@@ -278,7 +283,25 @@ impl ErrorFile {
         *self.by_code.entry(r.code.clone()).or_default() += 1;
         Ok(())
     }
+
+    /// A held record is not refused: listed for the operator, not counted as an error.
+    fn write_held(&mut self, h: &thabian_register::import::HeldRecord) -> anyhow::Result<()> {
+        self.out.write_record([
+            h.line.to_string().as_str(),
+            h.source_id.as_str(),
+            HELD_CODE,
+            format!(
+                "likely a registered person (p = {:.3}): held in review case {}",
+                h.probability, h.case
+            )
+            .as_str(),
+        ])?;
+        Ok(())
+    }
 }
+
+/// The code of held records in the errors file.
+pub const HELD_CODE: &str = "held-for-review";
 
 /// Shows how far a pass is: a bar on a terminal, a log line every few seconds otherwise.
 struct Meter {
@@ -535,8 +558,13 @@ fn record(
 ) -> anyhow::Result<()> {
     summary.imported += report.imported;
     summary.already_imported += report.already_imported;
+    summary.held += report.held.len() as u64;
+    summary.already_held += report.already_held;
     for r in &report.rejected {
         errors.write(r)?;
+    }
+    for h in &report.held {
+        errors.write_held(h)?;
     }
     Ok(())
 }
@@ -568,6 +596,17 @@ impl ImportSummary {
         )?;
         for (code, n) in &self.rejected_by_code {
             writeln!(out, "  {n:>8}  {code}")?;
+        }
+        if self.held + self.already_held > 0 {
+            writeln!(
+                out,
+                "{} records held for duplicate review ({} by this run, listed in {} as {HELD_CODE}; \
+                 decide them in the review queue, then run the import again for the records that \
+                 wait for them)",
+                self.held + self.already_held,
+                self.held,
+                errors.display()
+            )?;
         }
         if self.rejected > 0 {
             writeln!(out, "refused records: {}", errors.display())?;

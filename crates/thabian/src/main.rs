@@ -108,9 +108,11 @@ enum Command {
         /// No progress bar or progress lines.
         #[arg(long)]
         quiet: bool,
-        /// Skip the duplicate check after the import (the whole-register pass: candidate
-        /// pairs to FILE.duplicates.csv, likely duplicates queued for review, the linkage
-        /// model re-estimated). Run `thabian dedup` later instead.
+        /// Skip the duplicate checks: the check of each record against the register (once a
+        /// linkage model is estimated, likely duplicates are held for review instead of
+        /// imported) and the whole-register pass after the import (candidate pairs to
+        /// FILE.duplicates.csv, likely duplicates queued for review, the linkage model
+        /// re-estimated). Run `thabian dedup` later instead.
         #[arg(long)]
         no_dedup: bool,
     },
@@ -333,6 +335,7 @@ async fn main() -> anyhow::Result<()> {
                     },
                     office,
                     settle: false,
+                    check_duplicates: !no_dedup,
                 },
                 errors: errors.clone(),
                 progress: if quiet {
@@ -553,8 +556,8 @@ async fn main() -> anyhow::Result<()> {
             let platform = open(&cfg).await?;
             let report = platform.register.rebuild().await?;
             println!(
-                "rebuilt {} persons and {} households from the event log",
-                report.persons, report.households
+                "rebuilt {} persons, {} households and {} review cases from the event log",
+                report.persons, report.households, report.review_cases
             );
         }
     }

@@ -583,18 +583,24 @@ async fn life_events(database_url: Option<String>) {
     );
 
     // The log verifies; rebuild reproduces the projections byte for byte.
+    // The server's own checkpointer may have signed the current size already: then there is
+    // nothing new to sign.
     s.log
         .checkpoint_if_due(chrono::Utc::now(), true)
         .await
-        .unwrap()
-        .expect("a checkpoint");
+        .unwrap();
+    assert_eq!(
+        s.store.latest_checkpoint().await.unwrap().map(|c| c.size),
+        Some(s.store.log_size().await.unwrap()),
+        "the whole log is signed"
+    );
     let trusted =
         vec![thabian_ledger::CheckpointVerifier::from_vkey(&s.log.verifier_key()).unwrap()];
     let report = thabian_register::log::verify_log(&s.store, &trusted)
         .await
         .unwrap();
     assert!(report.ok(), "{report:?}");
-    assert_eq!(report.checkpoints_checked, 1);
+    assert!(report.checkpoints_checked >= 1, "{report:?}");
     let dump = |store: thabian_store::DynStore| async move {
         (
             store.all_persons("", 100_000).await.unwrap(),

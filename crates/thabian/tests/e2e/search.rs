@@ -57,17 +57,6 @@ async fn finding_people(database_url: Option<String>) {
     let sup = s.official("sup", "supervisor", "*", "01").await;
     let hanoi = s.official("reg-01", "registrar", "01", "01").await;
     let other = s.official("reg-79", "registrar", "79", "79").await;
-    // Holds need a model stored in the register (EM's starting values only warn): store one,
-    // as `thabian dedup` would on a register large enough to estimate it.
-    s.store
-        .put_linkage_model(&thabian_store::LinkageModelRow {
-            id: "0000-test-model".into(),
-            created_at: "2026-01-01T00:00:00.000000Z".into(),
-            model: serde_json::to_string(&thabian_model::linkage::LinkageModel::initial()).unwrap(),
-        })
-        .await
-        .unwrap();
-
     let an = import(
         &s,
         &sup,
@@ -92,6 +81,14 @@ async fn finding_people(database_url: Option<String>) {
         vn("d", "Lê", "Thị", "Phương", "female", "1972-11-30", "79"),
     )
     .await;
+
+    // Holds need a model stored in the register (EM's starting values only warn): store one,
+    // as `thabian dedup` would on a register large enough to estimate it (after these imports:
+    // EM's starting values would hold Bình, born the same day as An, as his duplicate).
+    s.register
+        .store_linkage_model(&thabian_model::linkage::LinkageModel::initial())
+        .await
+        .unwrap();
 
     // Without diacritics, in another part order, with a birth year one off.
     let b = search(&s, &hanoi, "name=nguyen%20van%20an&date_of_birth=1985").await;
@@ -381,11 +378,124 @@ async fn finding_people(database_url: Option<String>) {
         "queued once: {open}"
     );
 
-    // Rebuild reproduces the projections, keys and merges included.
+    // Imports are checked as births are. One record over the API: held, idempotent.
+    let cases_before = s.store.review_cases(None, "", 1000).await.unwrap().len();
+    let an_again = vn("a-again", "Nguyen", "Van", "An", "male", "1985-03-14", "01");
+    let (status, held) = s.post("/v1/imports", &sup, an_again.clone(), &[]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let import_case = held["review_case"].as_str().unwrap().to_owned();
+    assert_eq!(held["possible_duplicates"][0]["pin"], an.as_str(), "{held}");
+    let (status, replay) = s.post("/v1/imports", &sup, an_again, &[]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{replay}");
+    assert_eq!(replay["review_case"], import_case.as_str());
+    // A file, as `thabian import` migrates it: the duplicate is held (listed, not refused),
+    // the new person imported; a re-run holds nothing twice.
+    let file = s.data_dir.path().join("more.ndjson");
+    let legacy = |id: &str, family: &str, middle: &str, given: &str, sex: &str, dob: &str| {
+        json!({"source_id": id, "family_name": family, "middle_name": middle, "given_name": given,
+               "sex": sex, "date_of_birth": dob, "place_of_birth": "01", "residence_area": "01"})
+        .to_string()
+    };
+    std::fs::write(
+        &file,
+        [
+            legacy("m-1", "Trần", "Thị", "Lan", "female", "1990-07-02"),
+            legacy("m-2", "Hoàng", "Văn", "Tú", "male", "1999-09-09"),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let import_file = || {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(["--data-dir", &s.config.data_dir.display().to_string()])
+            .args([
+                "--profile",
+                "vn",
+                "import",
+                &file.display().to_string(),
+                "--quiet",
+            ])
+            .env_remove("THABIAN_DATABASE_URL");
+        if let Some(url) = &s.config.database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let out = import_file();
+    assert!(
+        out.contains("2 records read: 1 imported, 0 already imported, 0 refused"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 records held for duplicate review (1 by this run"),
+        "{out}"
+    );
+    let errors = std::fs::read_to_string(s.data_dir.path().join("more.ndjson.errors.csv")).unwrap();
+    assert!(errors.contains("m-1,held-for-review"), "{errors}");
+    let batch_case = thabian_register::import::held_case_id("m-1");
+    let (status, view) = s.get(&format!("/v1/review-cases/{batch_case}"), &sup).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(
+        view["comparisons"][0]["right"]["pin"],
+        lan.as_str(),
+        "{view}"
+    );
+    let out = import_file();
+    assert!(
+        out.contains("2 records read: 0 imported, 1 already imported, 0 refused"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 records held for duplicate review (0 by this run"),
+        "{out}"
+    );
+    // "Different people" imports the held record under the PIN reserved for it.
+    let (status, decided) = s
+        .post(
+            &format!("/v1/review-cases/{batch_case}/decision"),
+            &sup,
+            decide("different_people"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    let second_lan = decided["decision"]["registered"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, p) = s.get(&format!("/v1/persons/{second_lan}"), &sup).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    let out = import_file();
+    assert!(
+        out.contains("2 records read: 0 imported, 2 already imported, 0 refused"),
+        "{out}"
+    );
+    let cases = s.store.review_cases(None, "", 1000).await.unwrap();
+
+    // Rebuild reproduces the projections, keys, merges and the review queue.
+    let open_before = search_open_cases(&s, &sup).await;
     let report = s.register.rebuild().await.unwrap();
     assert!(report.persons >= 6);
     let b = search(&s, &sup, "name=pham%20minh%20khoi&date_of_birth=2024-05-06").await;
     assert_eq!(pins(&b).len(), 2, "{b}");
+    let rebuilt = s.store.review_cases(None, "", 1000).await.unwrap();
+    assert!(rebuilt.len() >= cases_before + 2, "{} cases", rebuilt.len());
+    assert_eq!(rebuilt, cases, "review cases rebuilt from the log");
+    assert_eq!(search_open_cases(&s, &sup).await, open_before);
+}
+
+async fn search_open_cases(s: &TestServer, token: &str) -> Value {
+    let (status, list) = s.get("/v1/review-cases?status=open", token).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
