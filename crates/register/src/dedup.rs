@@ -912,20 +912,17 @@ impl Register {
         effective: thabian_model::date::PartialDate,
         idempotency_key: Option<String>,
     ) -> Result<crate::Outcome> {
-        self.submit(
+        let payload = EventPayload::RecordsMerged {
+            survivor: survivor.clone(),
+            retired: retired.clone(),
+        };
+        self.submit_on_survivor(
             ctx,
-            crate::Submission {
-                change: crate::Change::Event(EventPayload::RecordsMerged {
-                    survivor: survivor.clone(),
-                    retired: retired.clone(),
-                }),
-                effective,
-                legal_basis,
-                office: None,
-                idempotency_key,
-                target: Some(survivor.clone()),
-                if_match: None,
-            },
+            payload,
+            survivor,
+            legal_basis,
+            effective,
+            idempotency_key,
         )
         .await
     }
@@ -940,13 +937,34 @@ impl Register {
         effective: thabian_model::date::PartialDate,
         idempotency_key: Option<String>,
     ) -> Result<crate::Outcome> {
+        let payload = EventPayload::RecordsUnmerged {
+            survivor: survivor.clone(),
+            retired: retired.clone(),
+        };
+        self.submit_on_survivor(
+            ctx,
+            payload,
+            survivor,
+            legal_basis,
+            effective,
+            idempotency_key,
+        )
+        .await
+    }
+
+    async fn submit_on_survivor(
+        &self,
+        ctx: &RequestContext,
+        payload: EventPayload,
+        survivor: &Pin,
+        legal_basis: LegalBasis,
+        effective: thabian_model::date::PartialDate,
+        idempotency_key: Option<String>,
+    ) -> Result<crate::Outcome> {
         self.submit(
             ctx,
             crate::Submission {
-                change: crate::Change::Event(EventPayload::RecordsUnmerged {
-                    survivor: survivor.clone(),
-                    retired: retired.clone(),
-                }),
+                change: crate::Change::Event(payload),
                 effective,
                 legal_basis,
                 office: None,
