@@ -281,6 +281,19 @@ async fn finding_people(database_url: Option<String>) {
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
 
     // Merge: the twin record was the same person after all. Retired PIN points to the survivor.
+    let record_and_history = |pin: String| {
+        let s = &s;
+        let sup = sup.clone();
+        async move {
+            let (_, mut record) = s.get(&format!("/v1/persons/{pin}"), &sup).await;
+            record.as_object_mut().unwrap().remove("version");
+            let (_, history) = s.get(&format!("/v1/persons/{pin}/history"), &sup).await;
+            let events: Vec<Value> = history["events"].as_array().unwrap().clone();
+            (record, events)
+        }
+    };
+    let khoi_before = record_and_history(khoi.clone()).await;
+    let twin_before = record_and_history(twin.clone()).await;
     let tag = etag(&s, &sup, &khoi).await;
     let (status, b) = s.post(&format!("/v1/persons/{khoi}/events"), &hanoi,
         json!({"effective": "2024-06-01", "legal_basis": basis(), "event": {"type": "records_merged", "retired": twin}}), &[("if-match", tag.clone())]).await;
@@ -323,6 +336,28 @@ async fn finding_people(database_url: Option<String>) {
     assert_eq!(status, StatusCode::CREATED, "{b}");
     let (_, back) = s.get(&format!("/v1/persons/{twin}"), &sup).await;
     assert!(back.get("merged_into").is_none(), "{back}");
+    // Both records exactly as before the merge; each history is its own again, plus the merge
+    // and the unmerge (the log keeps them).
+    let (khoi_after, khoi_events) = record_and_history(khoi.clone()).await;
+    let (twin_after, twin_events) = record_and_history(twin.clone()).await;
+    assert_eq!(khoi_after, khoi_before.0);
+    assert_eq!(twin_after, twin_before.0);
+    let kinds = |events: &[Value]| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(khoi_events[..khoi_before.1.len()], khoi_before.1[..]);
+    assert_eq!(
+        kinds(&khoi_events[khoi_before.1.len()..]),
+        ["records_merged", "records_unmerged"]
+    );
+    assert_eq!(twin_events[..twin_before.1.len()], twin_before.1[..]);
+    assert_eq!(
+        kinds(&twin_events[twin_before.1.len()..]),
+        ["records_merged", "records_unmerged"]
+    );
     let b = search(&s, &sup, "name=pham%20minh%20khoi&date_of_birth=2024-05-06").await;
     assert_eq!(pins(&b).len(), 2, "{b}");
 
