@@ -30,6 +30,9 @@ pub const SEARCH_PER_KEY: u32 = 1_000;
 pub const CHECK_PER_KEY: u32 = 300;
 /// Candidates scored per search at most (the best-connected first).
 pub const MAX_CANDIDATES: usize = 3_000;
+/// Candidates scored per record of an import batch: a duplicate shares several keys with its
+/// original, so it ranks among the first few; the batch's candidates are read together.
+pub const IMPORT_CHECKED: usize = 100;
 /// Results per page at most.
 pub const MAX_PAGE: u32 = 100;
 /// EM needs enough pairs to separate matches from non-matches: a smaller register keeps the
@@ -479,18 +482,20 @@ impl Register {
         exclude: &[Pin],
     ) -> Result<Vec<ScoredCandidate>> {
         let mut found = self
-            .duplicate_candidates_many(std::slice::from_ref(record), exclude)
+            .duplicate_candidates_many(std::slice::from_ref(record), exclude, MAX_CANDIDATES)
             .await?;
         Ok(found.pop().unwrap_or_default())
     }
 
     /// [`Register::duplicate_candidates`] for many records at once (an import batch): one read
-    /// of the key index and one of the candidates for all of them. The result is in the order
+    /// of the key index and one of the candidates for all of them, at most `per_record`
+    /// candidates scored for each (those found under the most keys). The result is in the order
     /// of `records`.
     pub async fn duplicate_candidates_many(
         &self,
         records: &[MatchRecord],
         exclude: &[Pin],
+        per_record: usize,
     ) -> Result<Vec<Vec<ScoredCandidate>>> {
         let active = self.linkage_model().await?;
         let keys: Vec<Vec<String>> = records.iter().map(MatchRecord::blocking_keys).collect();
@@ -512,7 +517,7 @@ impl Register {
                     .filter_map(|k| postings.get_key_value(k))
                     .flat_map(|(k, pins)| pins.iter().map(move |p| (k.clone(), p.clone())))
                     .collect();
-                rank_postings(mine, MAX_CANDIDATES, CHECK_PER_KEY).0
+                rank_postings(mine, per_record, CHECK_PER_KEY).0
             })
             .collect();
         let mut wanted: Vec<String> = per_record.iter().flatten().cloned().collect();

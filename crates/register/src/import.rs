@@ -13,7 +13,7 @@
 //! A record already imported (a re-run after a crash) is skipped, so an import is idempotent and
 //! resumable. Each refused record comes back with a stable code and a reason.
 use crate::auth::{Permission, RequestContext};
-use crate::dedup::{ScoredCandidate, INITIAL_MODEL};
+use crate::dedup::{ScoredCandidate, IMPORT_CHECKED, INITIAL_MODEL};
 use crate::service::{decode_household, json, Register, MAX_ATTEMPTS};
 use crate::{RegisterError, Result};
 use sha2::{Digest, Sha256};
@@ -809,7 +809,9 @@ impl Register {
                 ids.push(r.source_id.clone());
             }
         }
-        let found = self.duplicate_candidates_many(&records, &[]).await?;
+        let found = self
+            .duplicate_candidates_many(&records, &[], IMPORT_CHECKED)
+            .await?;
         for (id, found) in ids.into_iter().zip(found) {
             if !found.iter().any(|c| c.verdict == Verdict::Likely) {
                 continue;
