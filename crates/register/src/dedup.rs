@@ -236,6 +236,9 @@ pub struct DedupSettings {
     pub thresholds: Thresholds,
     /// Pairs at or above this probability are reported (default: the "possible" threshold).
     pub report_from: f64,
+    /// Estimate the model from the register (when it has enough persons); otherwise score with
+    /// the model in use.
+    pub train: bool,
     /// Store the trained model for the register's checks.
     pub save_model: bool,
 }
@@ -248,6 +251,7 @@ impl Default for DedupSettings {
             max_iterations: 200,
             thresholds: Thresholds::DEFAULT,
             report_from: Thresholds::DEFAULT.possible,
+            train: true,
             save_model: true,
         }
     }
@@ -1040,7 +1044,7 @@ impl Register {
             comparisons: 0,
             distinct_pairs: 0,
             model_id: None,
-            trained: population.len() >= MIN_TRAINING_PERSONS,
+            trained: settings.train && population.len() >= MIN_TRAINING_PERSONS,
             model: LinkageModel::initial(),
             pairs: Vec::new(),
             load_seconds,
@@ -1112,7 +1116,7 @@ impl Register {
         report.block_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let model = if population.len() >= MIN_TRAINING_PERSONS {
+        let model = if report.trained {
             let model = train(&population, &sessions, settings);
             if settings.save_model {
                 report.model_id = Some(self.store_linkage_model(&model).await?);

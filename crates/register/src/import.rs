@@ -499,11 +499,9 @@ impl Register {
             .office
             .clone()
             .unwrap_or_else(|| ctx.principal.office.clone());
-        let (to_hold, already_held) = if settings.check_duplicates {
-            self.import_duplicates(&checked, &keys, &existing).await?
-        } else {
-            (HashMap::new(), HashSet::new())
-        };
+        let (to_hold, already_held) = self
+            .import_duplicates(settings, &checked, &keys, &existing)
+            .await?;
         let mut cases = Vec::new();
         let mut events = Vec::new();
         let mut person_writes = Vec::new();
@@ -763,29 +761,53 @@ impl Register {
         })
     }
 
-    /// The batch's records that are likely duplicates of registered persons (with their
-    /// candidates), and those an earlier run held already. Nothing is checked before a linkage
-    /// model has been estimated: EM's starting values are not calibrated on this register.
+    /// The batch's records held by an earlier run (whatever the model says now: a held record
+    /// waits for its decision), and, when checks are on, those that are likely duplicates of
+    /// registered persons, with their candidates. Nothing is checked before a linkage model
+    /// has been estimated: EM's starting values are not calibrated on this register.
     async fn import_duplicates(
         &self,
+        settings: &ImportSettings,
         checked: &[(&SourceLine, String)],
         keys: &HashMap<String, ImportKey>,
         existing: &HashSet<Pin>,
     ) -> Result<(HashMap<String, Vec<ScoredCandidate>>, HashSet<String>)> {
         let mut to_hold = HashMap::new();
-        let mut already = HashSet::new();
-        if self.linkage_model().await?.id == INITIAL_MODEL {
+        let new: Vec<(&SourceLine, Pin)> = checked
+            .iter()
+            .filter_map(|(line, d)| {
+                let own = keys
+                    .get(&line.record.source_id)
+                    .filter(|k| &k.digest == d)?;
+                let pin = Pin::from_trusted(own.value.clone());
+                (!existing.contains(&pin)).then_some((*line, pin))
+            })
+            .collect();
+        let case_ids: HashMap<String, &str> = new
+            .iter()
+            .map(|(l, _)| {
+                (
+                    held_case_id(&l.record.source_id),
+                    l.record.source_id.as_str(),
+                )
+            })
+            .collect();
+        let wanted: Vec<String> = case_ids.keys().cloned().collect();
+        let already: HashSet<String> = self
+            .store
+            .existing_review_cases(&wanted)
+            .await?
+            .iter()
+            .filter_map(|id| case_ids.get(id).map(|s| (*s).to_owned()))
+            .collect();
+        if !settings.check_duplicates || self.linkage_model().await?.id == INITIAL_MODEL {
             return Ok((to_hold, already));
         }
         let mut ids = Vec::new();
         let mut records = Vec::new();
-        for (line, d) in checked {
+        for (line, pin) in new {
             let r = &line.record;
-            let Some(own) = keys.get(&r.source_id).filter(|k| &k.digest == d) else {
-                continue;
-            };
-            let pin = Pin::from_trusted(own.value.clone());
-            if existing.contains(&pin) {
+            if already.contains(&r.source_id) {
                 continue;
             }
             let mut resolved = Resolved {
@@ -813,12 +835,7 @@ impl Register {
             .duplicate_candidates_many(&records, &[], IMPORT_CHECKED)
             .await?;
         for (id, found) in ids.into_iter().zip(found) {
-            if !found.iter().any(|c| c.verdict == Verdict::Likely) {
-                continue;
-            }
-            if self.store.review_case(&held_case_id(&id)).await?.is_some() {
-                already.insert(id);
-            } else {
+            if found.iter().any(|c| c.verdict == Verdict::Likely) {
                 to_hold.insert(id, found);
             }
         }

@@ -1020,6 +1020,21 @@ macro_rules! impl_store {
                 row.as_ref().map(case_from_row).transpose()
             }
 
+            async fn existing_review_cases(&self, ids: &[String]) -> Result<Vec<String>> {
+                let mut out = Vec::new();
+                for chunk in ids.chunks(<$store>::BULK_ROWS * 2) {
+                    let sql = format!(
+                        "SELECT id FROM review_cases WHERE id IN ({}) ORDER BY id",
+                        <$store>::in_list(1, chunk.len())
+                    );
+                    let q = <$store>::bind_list(sqlx::query(&sql), chunk);
+                    for row in q.fetch_all(self.read_pool()).await? {
+                        out.push(row.try_get("id")?);
+                    }
+                }
+                Ok(out)
+            }
+
             async fn review_cases(&self, status: Option<&str>, after_id: &str, limit: u32) -> Result<Vec<CaseRow>> {
                 let rows = sqlx::query(
                     "SELECT id, version, status, area_path, created_at, record FROM review_cases \

@@ -301,6 +301,8 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<(String, String)>>;
     async fn review_case(&self, id: &str) -> Result<Option<CaseRow>>;
+    /// The ids among `ids` that name a review case.
+    async fn existing_review_cases(&self, ids: &[String]) -> Result<Vec<String>>;
     /// Cases with `status` (any when `None`), in id order after `after_id`.
     async fn review_cases(
         &self,

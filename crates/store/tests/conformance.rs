@@ -1832,6 +1832,15 @@ async fn case_review_cases_and_models(store: &dyn Store) {
         Some(case("c-1", 1, "open"))
     );
     assert_eq!(store.review_case("c-9").await.unwrap(), None);
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        store
+            .existing_review_cases(&ids(&["c-2", "c-9", "c-1"]))
+            .await
+            .unwrap(),
+        ids(&["c-1", "c-2"])
+    );
+    assert!(store.existing_review_cases(&[]).await.unwrap().is_empty());
 
     let mut b = batch(
         t(2),

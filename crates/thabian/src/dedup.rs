@@ -221,7 +221,15 @@ pub async fn after_import(
     ctx: &thabian_register::RequestContext,
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let report = register.dedup(ctx, &DedupSettings::default()).await?;
+    // The first import of a register estimates the model; later ones keep it (a file of new
+    // people would teach EM a register with hardly any duplicates left). `thabian dedup`
+    // re-estimates it on purpose.
+    let in_use = register.linkage_model().await?.id;
+    let settings = DedupSettings {
+        train: in_use == thabian_register::dedup::INITIAL_MODEL,
+        ..DedupSettings::default()
+    };
+    let report = register.dedup(ctx, &settings).await?;
     write_pairs(&out.to_path_buf(), &report)?;
     // Review cases only on a model estimated from a register (EM's starting values would open
     // cases for relatives and namesakes).

@@ -483,6 +483,14 @@ async fn finding_people(database_url: Option<String>) {
         lan.as_str(),
         "{view}"
     );
+    // Even under a model that would no longer hold it: a held record waits for its decision.
+    let mut sceptical =
+        serde_json::to_value(thabian_model::linkage::LinkageModel::initial()).unwrap();
+    sceptical["prior"] = json!(1e-12);
+    s.register
+        .store_linkage_model(&serde_json::from_value(sceptical).unwrap())
+        .await
+        .unwrap();
     let out = import_file();
     assert!(
         out.contains("2 records read: 0 imported, 1 already imported, 0 refused"),
@@ -492,6 +500,10 @@ async fn finding_people(database_url: Option<String>) {
         out.contains("1 records held for duplicate review (0 by this run"),
         "{out}"
     );
+    s.register
+        .store_linkage_model(&thabian_model::linkage::LinkageModel::initial())
+        .await
+        .unwrap();
     // "Different people" imports the held record under the PIN reserved for it.
     let (status, decided) = s
         .post(
