@@ -253,6 +253,13 @@ impl NameToken {
         }
     }
 
+    /// A token with its phonetic key as computed when it was stored (the compact match record,
+    /// [`crate::compact`], keeps both so that reading it computes nothing; the key index was
+    /// written with the same phonetic keys).
+    pub fn from_stored(text: String, phonetic: String) -> NameToken {
+        NameToken { text, phonetic }
+    }
+
     pub fn text(&self) -> &str {
         &self.text
     }
@@ -1740,14 +1747,41 @@ impl SearchQuery {
     /// `year_window` counts as the query's year (an otherwise exact date then is close).
     /// Parents are compared by name; a candidate's registered (PIN) parent is not compared.
     pub fn score(&self, model: &LinkageModel, candidate: &MatchRecord) -> SearchHit {
+        self.prepare().score(model, candidate)
+    }
+
+    /// The query with its names folded once, to score many candidates.
+    pub fn prepare(&self) -> PreparedQuery<'_> {
+        PreparedQuery {
+            query: self,
+            name: self.name_tokens(),
+            father: self.father_name.as_deref().map(|n| name_tokens(&[n])),
+            mother: self.mother_name.as_deref().map(|n| name_tokens(&[n])),
+        }
+    }
+}
+
+/// A [`SearchQuery`] with its name tokens computed (what [`SearchQuery::score`] would compute
+/// for every candidate).
+#[derive(Debug, Clone)]
+pub struct PreparedQuery<'a> {
+    query: &'a SearchQuery,
+    name: Vec<NameToken>,
+    father: Option<Vec<NameToken>>,
+    mother: Option<Vec<NameToken>>,
+}
+
+impl PreparedQuery<'_> {
+    /// [`SearchQuery::score`].
+    pub fn score(&self, model: &LinkageModel, candidate: &MatchRecord) -> SearchHit {
+        let query = self.query;
         let mut fields = Vec::new();
         let mut total = 0.0;
-        let tokens = self.name_tokens();
-        if !tokens.is_empty() {
-            total += score_name(model, &tokens, candidate, &mut fields);
+        if !self.name.is_empty() {
+            total += score_name(model, &self.name, candidate, &mut fields);
         }
-        if let Some(d) = &self.date_of_birth {
-            let level = self.date_level(d, &candidate.date_of_birth);
+        if let Some(d) = &query.date_of_birth {
+            let level = query.date_level(d, &candidate.date_of_birth);
             let how = format!(
                 "date of birth {d} vs {} ({})",
                 candidate.date_of_birth,
@@ -1755,7 +1789,7 @@ impl SearchQuery {
             );
             total += push(&mut fields, model, Field::DateOfBirth, level, how);
         }
-        if let Some(sex) = self.sex {
+        if let Some(sex) = query.sex {
             let level = compare_sex(sex, candidate.sex);
             let how = format!(
                 "sex {} vs {} ({})",
@@ -1765,7 +1799,7 @@ impl SearchQuery {
             );
             total += push(&mut fields, model, Field::Sex, level, how);
         }
-        if let Some(place) = &self.place_of_birth {
+        if let Some(place) = &query.place_of_birth {
             let level = compare_places(place, &candidate.place_of_birth);
             let how = format!(
                 "place of birth {place} vs {} ({})",
@@ -1774,7 +1808,7 @@ impl SearchQuery {
             );
             total += push(&mut fields, model, Field::PlaceOfBirth, level, how);
         }
-        if let Some(area) = &self.residence {
+        if let Some(area) = &query.residence {
             let theirs = candidate.residence.as_deref().unwrap_or("");
             let level = compare_places(area, theirs);
             let how = format!(
@@ -1785,20 +1819,19 @@ impl SearchQuery {
             total += push(&mut fields, model, Field::Residence, level, how);
         }
         for (field, query, theirs) in [
-            (Field::Father, &self.father_name, &candidate.father),
-            (Field::Mother, &self.mother_name, &candidate.mother),
+            (Field::Father, &self.father, &candidate.father),
+            (Field::Mother, &self.mother, &candidate.mother),
         ] {
-            if let Some(name) = query {
-                let q = name_tokens(&[name]);
+            if let Some(q) = query {
                 let (level, how) = match theirs {
                     Some(ParentKey::Name(t)) => {
-                        let level = compare_tokens(&q, t);
+                        let level = compare_tokens(q, t);
                         (
                             level,
                             format!(
                                 "{} '{}' vs '{}' ({})",
                                 field.label(),
-                                join(&q),
+                                join(q),
                                 join(t),
                                 field.describe(level)
                             ),
@@ -1821,7 +1854,9 @@ impl SearchQuery {
             fields,
         }
     }
+}
 
+impl SearchQuery {
     fn date_level(&self, query: &PartialDate, theirs: &PartialDate) -> Level {
         let within = (query.year() - theirs.year()).abs() <= i32::from(self.year_window);
         if within && query.year() != theirs.year() {
@@ -1843,10 +1878,11 @@ impl SearchQuery {
         model: &LinkageModel,
         candidates: &[MatchRecord],
     ) -> Vec<(usize, SearchHit)> {
+        let prepared = self.prepare();
         let mut hits: Vec<(usize, SearchHit)> = candidates
             .iter()
             .enumerate()
-            .map(|(i, c)| (i, self.score(model, c)))
+            .map(|(i, c)| (i, prepared.score(model, c)))
             .collect();
         hits.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
         hits

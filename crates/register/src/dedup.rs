@@ -22,16 +22,29 @@ use thabian_model::linkage::{
 use thabian_model::person::Person;
 use thabian_model::pin::Pin;
 use thabian_store::{
-    format_time, AccessRecord, CaseRow, LinkageModelRow, NewEvent, PersonRow, Versioned, WriteBatch,
+    format_time, AccessRecord, CaseRow, LinkageModelRow, NewEvent, PersonRow, RankedCandidates,
+    Versioned, WriteBatch,
 };
 
-/// Postings read per key: bounds the work of one search or check whatever the key's frequency.
+/// Postings one search reads at most, shared among its keys: a query with few keys reads
+/// deeper into each ([`SEARCH_PER_KEY`] at most), one with many keys less deep
+/// ([`SEARCH_MIN_PER_KEY`] at least). Bounds the work of a search whatever its keys' frequency.
+pub const SEARCH_POSTINGS: u32 = 16_000;
 pub const SEARCH_PER_KEY: u32 = 1_000;
+pub const SEARCH_MIN_PER_KEY: u32 = 250;
+/// Keys one search looks up at most (the query's year first, the farthest years of a wide
+/// window last): a window of ±10 years times many name tokens would make hundreds.
+pub const MAX_SEARCH_KEYS: usize = 64;
+/// Postings read per key and keys looked up by a duplicate check.
 pub const CHECK_PER_KEY: u32 = 300;
-/// Candidates scored per search at most (the best-connected first).
-pub const MAX_CANDIDATES: usize = 3_000;
-/// Candidates scored per record of an import batch: a duplicate shares several keys with its
-/// original, so it ranks among the first few; the batch's candidates are read together.
+pub const MAX_CHECK_KEYS: usize = 32;
+/// Candidates scored per search at most: those with the most specific evidence first (see
+/// [`thabian_store::Store::ranked_candidates`]). Only their compact match records are read.
+pub const MAX_CANDIDATES: u32 = 500;
+/// Candidates scored per duplicate check at most.
+pub const MAX_CHECKED: u32 = 500;
+/// Candidates scored per record of an import batch: a duplicate shares several specific keys
+/// with its original, so it ranks among the first; the batch's candidates are read together.
 pub const IMPORT_CHECKED: usize = 100;
 /// Results per page at most.
 pub const MAX_PAGE: u32 = 100;
@@ -77,7 +90,8 @@ pub struct SearchResultHit {
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchPage {
     pub hits: Vec<SearchResultHit>,
-    /// Hits ranked in all (up to [`MAX_CANDIDATES`]).
+    /// Hits ranked in all (up to [`MAX_CANDIDATES`]; within the searcher's jurisdiction unless
+    /// the role searches nationwide).
     pub total: usize,
     pub offset: u32,
     /// The candidate set was cut at a limit: a narrower query may find more.
@@ -307,36 +321,70 @@ impl Population {
     }
 }
 
-fn candidates_from(rows: Vec<PersonRow>) -> Result<Vec<Person>> {
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let p = decode_person(row)?;
-        if p.merged_into.is_none() {
-            out.push(p);
-        }
+/// The keys to look up, at most `max`: by distance of the key's year from `year` (keys without
+/// a year first), then one key of each kind in turn (`d:`, `m:`, `fm:`, `n:`, `fy:`, `y:`), so
+/// that a cut drops the far years of the window and spreads over the kinds.
+fn select_keys(mut keys: Vec<String>, year: Option<i32>, max: usize) -> Vec<String> {
+    if keys.len() <= max {
+        return keys;
     }
-    Ok(out)
+    const KINDS: [&str; 6] = ["d:", "m:", "fm:", "n:", "fy:", "y:"];
+    let kind = |k: &str| {
+        KINDS
+            .iter()
+            .position(|p| k.starts_with(p))
+            .unwrap_or(KINDS.len())
+    };
+    // The year of `d:YYYYMMDD`, `y:…:YYYY` and `fy:…:YYYY` keys.
+    let key_year = |k: &str| -> Option<i32> {
+        if let Some(d) = k.strip_prefix("d:") {
+            d.get(..4)?.parse().ok()
+        } else if k.starts_with("y:") || k.starts_with("fy:") {
+            k.rsplit(':').next()?.parse().ok()
+        } else {
+            None
+        }
+    };
+    let distance = |k: &str| match (key_year(k), year) {
+        (Some(y), Some(center)) => (y - center).unsigned_abs(),
+        _ => 0,
+    };
+    keys.sort_by(|a, b| {
+        (distance(a), kind(a), a.as_str()).cmp(&(distance(b), kind(b), b.as_str()))
+    });
+    // The n-th key of its (distance, kind) group: groups are visited in turn.
+    let mut turn: Vec<(u32, usize, usize, String)> = Vec::with_capacity(keys.len());
+    let mut group = (u32::MAX, usize::MAX);
+    let mut n = 0;
+    for k in keys {
+        let g = (distance(&k), kind(&k));
+        if g != group {
+            group = g;
+            n = 0;
+        }
+        turn.push((g.0, n, g.1, k));
+        n += 1;
+    }
+    turn.sort();
+    turn.into_iter().take(max).map(|(_, _, _, k)| k).collect()
 }
 
-/// The pins hit by the most keys first, at most `max`; whether the set was cut.
-fn rank_postings(postings: Vec<(String, String)>, max: usize, per_key: u32) -> (Vec<String>, bool) {
-    let mut per_key_count: HashMap<&str, u32> = HashMap::new();
-    let mut hits: HashMap<&str, u32> = HashMap::new();
-    for (key, pin) in &postings {
-        *per_key_count.entry(key.as_str()).or_default() += 1;
-        *hits.entry(pin.as_str()).or_default() += 1;
-    }
-    let mut truncated = per_key_count.values().any(|n| *n >= per_key);
-    let mut ranked: Vec<(&str, u32)> = hits.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    if ranked.len() > max {
-        ranked.truncate(max);
-        truncated = true;
-    }
-    (
-        ranked.into_iter().map(|(p, _)| p.to_owned()).collect(),
-        truncated,
-    )
+/// A key's weight in a candidate's rank, as the store computes it in
+/// [`thabian_store::Store::ranked_candidates`]: `1 + ⌊log2(limit / postings)⌋`, from 1 (a key
+/// cut at the limit) to 10.
+fn key_specificity(postings: usize, limit: u32) -> u32 {
+    let c = u64::try_from(postings.max(1)).unwrap_or(u64::MAX);
+    (2..=10u32)
+        .rev()
+        .find(|level| c.saturating_mul(1u64 << (level - 1)) <= u64::from(limit.max(1)))
+        .unwrap_or(1)
+}
+
+/// A candidate as scored: its compact match record and where it lives.
+struct Candidate {
+    pin: Pin,
+    residence_path: String,
+    record: MatchRecord,
 }
 
 impl Register {
@@ -403,26 +451,29 @@ impl Register {
         }
         let limit = limit.clamp(1, MAX_PAGE);
         let active = self.linkage_model().await?;
-        let postings = self.store.search_candidates(&keys, SEARCH_PER_KEY).await?;
-        let (pins, truncated) = rank_postings(postings, MAX_CANDIDATES, SEARCH_PER_KEY);
-        let rows = self.store.persons(&pins).await?;
-        let mut scored = Vec::with_capacity(rows.len());
-        for row in rows {
-            let inside = ctx.principal.covers_path(&row.residence_path);
+        let keys = select_keys(keys, query.date_of_birth.map(|d| d.year()), MAX_SEARCH_KEYS);
+        let per_key = (SEARCH_POSTINGS / u32::try_from(keys.len()).unwrap_or(u32::MAX).max(1))
+            .clamp(SEARCH_MIN_PER_KEY, SEARCH_PER_KEY);
+        let ranked = self
+            .store
+            .ranked_candidates(&keys, per_key, MAX_CANDIDATES)
+            .await?;
+        let truncated =
+            ranked.deepest >= u64::from(per_key) || ranked.found > u64::from(MAX_CANDIDATES);
+        let prepared = query.prepare();
+        let mut scored = Vec::with_capacity(ranked.candidates.len());
+        for c in self.candidates(ranked).await? {
+            let inside = ctx.principal.covers_path(&c.residence_path);
             if !inside && !nationwide {
                 continue;
             }
-            let person = decode_person(&row)?;
-            if person.merged_into.is_some() {
-                continue;
-            }
-            let hit = query.score(&active.model, &MatchRecord::from_person(&person));
-            scored.push((hit, person, inside));
+            let hit = prepared.score(&active.model, &c.record);
+            scored.push((hit, c.pin, inside));
         }
         scored.sort_by(|a, b| {
             b.0.score
                 .total_cmp(&a.0.score)
-                .then_with(|| a.1.pin.as_str().cmp(b.1.pin.as_str()))
+                .then_with(|| a.1.as_str().cmp(b.1.as_str()))
         });
         let total = scored.len();
         let given: Vec<&str> = [
@@ -447,25 +498,56 @@ impl Register {
                 query.year_window
             )),
         )];
-        let hits: Vec<SearchResultHit> = scored
+        // Only the page is read whole. Its rows are checked again: a person merged away or
+        // moved out of the jurisdiction since the match record was read is not shown.
+        let page: Vec<_> = scored
             .into_iter()
             .skip(offset as usize)
             .take(limit as usize)
-            .map(|(hit, person, inside)| {
-                reads.push(self.access_record(
-                    ctx,
-                    Some(person.pin.as_str()),
-                    "search-hit",
-                    Some(format!("score {:.2}", hit.score)),
-                ));
-                SearchResultHit {
-                    pin: person.pin.clone(),
-                    score: hit.score,
-                    fields: hit.fields,
-                    person: inside.then_some(person),
-                }
-            })
             .collect();
+        let wanted: Vec<String> = page
+            .iter()
+            .filter(|(_, _, inside)| *inside)
+            .map(|(_, pin, _)| pin.to_string())
+            .collect();
+        let mut rows: HashMap<String, PersonRow> = self
+            .store
+            .persons(&wanted)
+            .await?
+            .into_iter()
+            .map(|r| (r.pin.clone(), r))
+            .collect();
+        let mut hits = Vec::with_capacity(page.len());
+        for (hit, pin, inside) in page {
+            let person = if inside {
+                let Some(row) = rows.remove(pin.as_str()) else {
+                    continue;
+                };
+                let inside_now = ctx.principal.covers_path(&row.residence_path);
+                if !inside_now && !nationwide {
+                    continue;
+                }
+                let person = decode_person(&row)?;
+                if person.merged_into.is_some() {
+                    continue;
+                }
+                inside_now.then_some(person)
+            } else {
+                None
+            };
+            reads.push(self.access_record(
+                ctx,
+                Some(pin.as_str()),
+                "search-hit",
+                Some(format!("score {:.2}", hit.score)),
+            ));
+            hits.push(SearchResultHit {
+                pin,
+                score: hit.score,
+                fields: hit.fields,
+                person,
+            });
+        }
         self.log_reads(reads).await?;
         Ok(SearchPage {
             hits,
@@ -485,24 +567,57 @@ impl Register {
         record: &MatchRecord,
         exclude: &[Pin],
     ) -> Result<Vec<ScoredCandidate>> {
-        let mut found = self
-            .duplicate_candidates_many(std::slice::from_ref(record), exclude, MAX_CANDIDATES)
+        let active = self.linkage_model().await?;
+        let keys = record.blocking_keys();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = select_keys(keys, Some(record.date_of_birth.year()), MAX_CHECK_KEYS);
+        let ranked = self
+            .store
+            .ranked_candidates(&keys, CHECK_PER_KEY, MAX_CHECKED)
             .await?;
-        Ok(found.pop().unwrap_or_default())
+        let candidates = self.candidates(ranked).await?;
+        let mut found = score_candidates(
+            &active.model,
+            &self.thresholds,
+            record,
+            candidates
+                .iter()
+                .filter(|c| !exclude.contains(&c.pin))
+                .map(|c| (&c.pin, &c.record)),
+        );
+        // EM's starting values are not calibrated on this register: they may warn, never hold.
+        if active.id == INITIAL_MODEL {
+            for c in &mut found {
+                if c.verdict == Verdict::Likely {
+                    c.verdict = Verdict::Possible;
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// [`Register::duplicate_candidates`] for many records at once (an import batch): one read
-    /// of the key index and one of the candidates for all of them, at most `per_record`
-    /// candidates scored for each (those found under the most keys). The result is in the order
-    /// of `records`.
+    /// of the key index and one of the match records for all of them, at most `per_record`
+    /// candidates scored for each, ranked as [`thabian_store::Store::ranked_candidates`] ranks
+    /// them. The result is in the order of `records`.
     pub async fn duplicate_candidates_many(
         &self,
         records: &[MatchRecord],
-        exclude: &[Pin],
         per_record: usize,
     ) -> Result<Vec<Vec<ScoredCandidate>>> {
         let active = self.linkage_model().await?;
-        let keys: Vec<Vec<String>> = records.iter().map(MatchRecord::blocking_keys).collect();
+        let keys: Vec<Vec<String>> = records
+            .iter()
+            .map(|r| {
+                select_keys(
+                    r.blocking_keys(),
+                    Some(r.date_of_birth.year()),
+                    MAX_CHECK_KEYS,
+                )
+            })
+            .collect();
         let mut all: Vec<String> = keys.iter().flatten().cloned().collect();
         all.sort();
         all.dedup();
@@ -513,34 +628,61 @@ impl Register {
         for (key, pin) in self.store.search_candidates(&all, CHECK_PER_KEY).await? {
             postings.entry(key).or_default().push(pin);
         }
-        let per_record: Vec<Vec<String>> = keys
+        let ranked: Vec<Vec<String>> = keys
             .iter()
             .map(|keys| {
-                let mine: Vec<(String, String)> = keys
-                    .iter()
-                    .filter_map(|k| postings.get_key_value(k))
-                    .flat_map(|(k, pins)| pins.iter().map(move |p| (k.clone(), p.clone())))
-                    .collect();
-                rank_postings(mine, per_record, CHECK_PER_KEY).0
+                let mut rank: HashMap<&str, u32> = HashMap::new();
+                for pins in keys.iter().filter_map(|k| postings.get(k)) {
+                    let w = key_specificity(pins.len(), CHECK_PER_KEY);
+                    for p in pins {
+                        *rank.entry(p.as_str()).or_default() += w;
+                    }
+                }
+                let mut ranked: Vec<(&str, u32)> = rank.into_iter().collect();
+                ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                ranked.truncate(per_record);
+                ranked.into_iter().map(|(p, _)| p.to_owned()).collect()
             })
             .collect();
-        let mut wanted: Vec<String> = per_record.iter().flatten().cloned().collect();
+        let mut wanted: Vec<String> = ranked.iter().flatten().cloned().collect();
         wanted.sort();
         wanted.dedup();
-        let persons: HashMap<String, Person> = candidates_from(self.store.persons(&wanted).await?)?
+        let mut rows: HashMap<String, thabian_store::MatchRow> = self
+            .store
+            .match_records(&wanted)
+            .await?
             .into_iter()
-            .filter(|p| !exclude.contains(&p.pin))
-            .map(|p| (p.pin.to_string(), p))
+            .map(|r| (r.pin.clone(), r))
+            .collect();
+        let all_ranked = RankedCandidates {
+            candidates: wanted
+                .into_iter()
+                .map(|pin| thabian_store::RankedCandidate {
+                    matched: rows.remove(&pin),
+                    pin,
+                    rank: 0,
+                })
+                .collect(),
+            found: 0,
+            deepest: 0,
+        };
+        let candidates: HashMap<String, Candidate> = self
+            .candidates(all_ranked)
+            .await?
+            .into_iter()
+            .map(|c| (c.pin.to_string(), c))
             .collect();
         Ok(records
             .iter()
-            .zip(&per_record)
+            .zip(&ranked)
             .map(|(record, pins)| {
                 let mut found = score_candidates(
                     &active.model,
                     &self.thresholds,
                     record,
-                    pins.iter().filter_map(|p| persons.get(p)),
+                    pins.iter()
+                        .filter_map(|p| candidates.get(p))
+                        .map(|c| (&c.pin, &c.record)),
                 );
                 // EM's starting values are not calibrated on this register: they may warn,
                 // never hold.
@@ -554,6 +696,44 @@ impl Register {
                 found
             })
             .collect())
+    }
+
+    /// The ranked candidates' match records decoded, merged-away persons left out, in rank
+    /// order. A person without one (a register from before `person_match`, not rebuilt yet) is
+    /// read whole instead.
+    async fn candidates(&self, ranked: RankedCandidates) -> Result<Vec<Candidate>> {
+        let mut out = Vec::with_capacity(ranked.candidates.len());
+        let mut missing = Vec::new();
+        for c in ranked.candidates {
+            let Some(row) = c.matched else {
+                missing.push(c.pin);
+                continue;
+            };
+            let stored = thabian_model::compact::decode(&row.record).map_err(|e| {
+                RegisterError::Store(thabian_store::StoreError::Corrupt(format!(
+                    "person {}: {e}",
+                    row.pin
+                )))
+            })?;
+            if !stored.merged {
+                out.push(Candidate {
+                    pin: Pin::from_trusted(row.pin),
+                    residence_path: row.residence_path,
+                    record: stored.record,
+                });
+            }
+        }
+        for row in self.store.persons(&missing).await? {
+            let p = decode_person(&row)?;
+            if p.merged_into.is_none() {
+                out.push(Candidate {
+                    record: MatchRecord::from_person(&p),
+                    pin: p.pin,
+                    residence_path: row.residence_path,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Opens a review case holding `registration` (which is not registered): one event with
@@ -1278,20 +1458,21 @@ impl Register {
     }
 }
 
-/// Scores `persons` against `record`; those at or above "possible", most probable first.
+/// Scores `candidates` (PIN and comparison fields) against `record`; those at or above
+/// "possible", most probable first.
 pub fn score_candidates<'a>(
     model: &LinkageModel,
     thresholds: &Thresholds,
     record: &MatchRecord,
-    persons: impl Iterator<Item = &'a Person>,
+    candidates: impl Iterator<Item = (&'a Pin, &'a MatchRecord)>,
 ) -> Vec<ScoredCandidate> {
-    let mut out: Vec<ScoredCandidate> = persons
-        .filter_map(|p| {
-            let c = compare(record, &MatchRecord::from_person(p));
+    let mut out: Vec<ScoredCandidate> = candidates
+        .filter_map(|(pin, theirs)| {
+            let c = compare(record, theirs);
             let probability = model.probability(&c);
             let verdict = thresholds.verdict(probability);
             (verdict != Verdict::Unlikely).then(|| ScoredCandidate {
-                pin: p.pin.clone(),
+                pin: pin.clone(),
                 probability,
                 weight: model.weight(&c),
                 verdict,

@@ -832,7 +832,7 @@ impl Register {
             }
         }
         let found = self
-            .duplicate_candidates_many(&records, &[], IMPORT_CHECKED)
+            .duplicate_candidates_many(&records, IMPORT_CHECKED)
             .await?;
         for (id, found) in ids.into_iter().zip(found) {
             if found.iter().any(|c| c.verdict == Verdict::Likely) {

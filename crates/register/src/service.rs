@@ -279,6 +279,8 @@ impl Register {
     }
 
     pub fn person_row(&self, p: &Person) -> Result<PersonRow> {
+        let merged = p.merged_into.is_some();
+        let record = thabian_model::linkage::MatchRecord::from_person(p);
         Ok(PersonRow {
             pin: p.pin.to_string(),
             version: p.version,
@@ -290,11 +292,12 @@ impl Register {
             spouse: p.spouse.as_ref().map(|p| p.to_string()),
             record: json(p)?,
             // A retired (merged-away) PIN is found through its survivor only.
-            search_keys: if p.merged_into.is_some() {
+            search_keys: if merged {
                 Vec::new()
             } else {
-                thabian_model::linkage::MatchRecord::from_person(p).blocking_keys()
+                record.blocking_keys()
             },
+            match_record: thabian_model::compact::encode(&record, merged),
         })
     }
 

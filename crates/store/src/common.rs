@@ -124,6 +124,7 @@ macro_rules! impl_store {
                 spouse: r.try_get("spouse")?,
                 record: r.try_get("record")?,
                 search_keys: Vec::new(),
+                match_record: Vec::new(),
             })
         }
 
@@ -373,7 +374,8 @@ macro_rules! impl_store {
             Ok(())
         }
 
-        /// Writes the search keys of these person rows; `replace`: their old keys go first.
+        /// Writes the search index of these person rows: their keys (`replace`: their old keys go
+        /// first) and their compact match records (replacing any previous one).
         async fn write_search_keys(
             conn: &mut <$db as sqlx::Database>::Connection,
             rows: &[&PersonRow],
@@ -396,6 +398,18 @@ macro_rules! impl_store {
                 let mut q = sqlx::query(&sql);
                 for (key, pin) in chunk {
                     q = q.bind(*key).bind(*pin);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            for chunk in rows.chunks(<$store>::BULK_ROWS) {
+                let sql = crate::common::multi_row_insert(
+                    "INSERT INTO person_match (pin, residence_path, record)", 3, chunk.len(),
+                    " ON CONFLICT (pin) DO UPDATE SET residence_path = excluded.residence_path, record = excluded.record",
+                    <$store>::NUMBERED_PARAMS,
+                );
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q.bind(&r.pin).bind(&r.residence_path).bind(&r.match_record);
                 }
                 q.execute(&mut *conn).await?;
             }
@@ -944,6 +958,7 @@ macro_rules! impl_store {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("DELETE FROM persons").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM person_keys").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM person_match").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM households").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM review_cases").execute(&mut *tx).await?;
                 tx.commit().await?;
@@ -992,6 +1007,78 @@ macro_rules! impl_store {
                     }
                     for row in q.fetch_all(self.read_pool()).await? {
                         out.push((row.try_get("key")?, row.try_get("pin")?));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn ranked_candidates(&self, keys: &[String], per_key_limit: u32, max: u32) -> Result<RankedCandidates> {
+                if keys.is_empty() || max == 0 {
+                    return Ok(RankedCandidates::default());
+                }
+                let limit = per_key_limit.max(1);
+                let numbered = <$store>::NUMBERED_PARAMS;
+                // The limits are numbers of ours, written into the text; the keys are bound.
+                let postings: Vec<String> = (0..keys.len())
+                    .map(|i| {
+                        let k = if numbered { format!("${}", i + 1) } else { "?".to_owned() };
+                        format!("SELECT {i} AS k, pin FROM (SELECT pin FROM person_keys WHERE key = {k} LIMIT {limit}) AS k{i}")
+                    })
+                    .collect();
+                let mut levels = String::new();
+                for level in (2..=10u32).rev() {
+                    levels.push_str(&format!(" WHEN c * {} <= {limit} THEN {level}", 1u64 << (level - 1)));
+                }
+                // `top` is cut before the join, so only the best are looked up in person_match.
+                let sql = format!(
+                    "WITH p AS ({}), \
+                     n AS (SELECT k, COUNT(*) AS c FROM p GROUP BY k), \
+                     w AS (SELECT k, c, CASE{levels} ELSE 1 END AS w FROM n), \
+                     r AS (SELECT p.pin, SUM(w.w) AS rank FROM p JOIN w ON w.k = p.k GROUP BY p.pin), \
+                     top AS (SELECT pin, rank FROM r ORDER BY rank DESC, pin LIMIT {max}) \
+                     SELECT top.pin, top.rank, m.residence_path, m.record, \
+                            (SELECT COUNT(*) FROM r) AS found, (SELECT MAX(c) FROM w) AS deepest \
+                     FROM top LEFT JOIN person_match m ON m.pin = top.pin \
+                     ORDER BY top.rank DESC, top.pin",
+                    postings.join(" UNION ALL ")
+                );
+                let mut q = sqlx::query(&sql);
+                for key in keys {
+                    q = q.bind(key);
+                }
+                let mut out = RankedCandidates::default();
+                for row in q.fetch_all(self.read_pool()).await? {
+                    out.found = to_u64(row.try_get("found")?);
+                    out.deepest = to_u64(row.try_get::<Option<i64>, _>("deepest")?.unwrap_or(0));
+                    let pin: String = row.try_get("pin")?;
+                    let path: Option<String> = row.try_get("residence_path")?;
+                    let record: Option<Vec<u8>> = row.try_get("record")?;
+                    out.candidates.push(RankedCandidate {
+                        rank: row.try_get("rank")?,
+                        matched: match (path, record) {
+                            (Some(residence_path), Some(record)) => Some(MatchRow { pin: pin.clone(), residence_path, record }),
+                            _ => None,
+                        },
+                        pin,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn match_records(&self, pins: &[String]) -> Result<Vec<MatchRow>> {
+                let mut out = Vec::with_capacity(pins.len());
+                for chunk in pins.chunks(<$store>::BULK_ROWS * 2) {
+                    let sql = format!(
+                        "SELECT pin, residence_path, record FROM person_match WHERE pin IN ({})",
+                        <$store>::in_list(1, chunk.len())
+                    );
+                    let q = <$store>::bind_list(sqlx::query(&sql), chunk);
+                    for row in q.fetch_all(self.read_pool()).await? {
+                        out.push(MatchRow {
+                            pin: row.try_get("pin")?,
+                            residence_path: row.try_get("residence_path")?,
+                            record: row.try_get("record")?,
+                        });
                     }
                 }
                 Ok(out)

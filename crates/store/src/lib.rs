@@ -73,6 +73,42 @@ pub struct PersonRow {
     /// (`thabian_model::linkage`). Written with the row, replacing the previous keys; not read
     /// back with the row (reads return an empty list).
     pub search_keys: Vec<String>,
+    /// The compact record search and duplicate checks score (`thabian_model::compact`), opaque
+    /// to the store: written to `person_match` with the row and its keys, replacing the
+    /// previous one, together with the row's `residence_path`; read back by
+    /// [`Store::match_records`], not with the row (reads return an empty one).
+    pub match_record: Vec<u8>,
+}
+
+/// A candidate of [`Store::ranked_candidates`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RankedCandidate {
+    pub pin: String,
+    /// The sum of the specificities of the keys the person was found under.
+    pub rank: i64,
+    /// The person's match record; `None` when none is stored (a database from before
+    /// `person_match`, not rebuilt since).
+    pub matched: Option<MatchRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RankedCandidates {
+    /// Best first (rank, then PIN).
+    pub candidates: Vec<RankedCandidate>,
+    /// Persons found under any key, before the cut at `max`.
+    pub found: u64,
+    /// The most postings read for one key: a key at the per-key limit was cut.
+    pub deepest: u64,
+}
+
+/// A person's compact match record as stored beside the search keys (see
+/// [`PersonRow::match_record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchRow {
+    pub pin: String,
+    /// The person row's `residence_path`, written with it (for jurisdiction filters).
+    pub residence_path: String,
+    pub record: Vec<u8>,
 }
 
 /// A case of the duplicate review queue.
@@ -293,6 +329,21 @@ pub trait Store: Send + Sync + 'static {
         keys: &[String],
         per_key_limit: u32,
     ) -> Result<Vec<(String, String)>>;
+    /// The persons having any of `keys`, ranked, with their match records, in one statement:
+    /// each key's postings are read through the index up to `per_key_limit`; a key's
+    /// specificity is `1 + ⌊log2(per_key_limit / postings read)⌋` (at most 10: a key shared by
+    /// a handful of persons weighs 10, one cut at the limit 1); a person's rank is the sum over
+    /// the keys they were found under. The `max` best (rank, then PIN) come back with their
+    /// match records; only they are read from `person_match`.
+    async fn ranked_candidates(
+        &self,
+        keys: &[String],
+        per_key_limit: u32,
+        max: u32,
+    ) -> Result<RankedCandidates>;
+    /// The compact match records of these persons (those that have one), in no particular
+    /// order.
+    async fn match_records(&self, pins: &[String]) -> Result<Vec<MatchRow>>;
     /// The whole key index in `(key, pin)` order, after `after` (for the whole-register
     /// duplicate pass).
     async fn key_postings(

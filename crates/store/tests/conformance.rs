@@ -353,6 +353,7 @@ fn person(pin: &str, version: u64) -> PersonRow {
         spouse: None,
         record: format!(r#"{{"pin":"{pin}","name":"Nguyễn Thị Ánh","lao":"ສົມພອນ","v":{version}}}"#),
         search_keys: Vec::new(),
+        match_record: Vec::new(),
     }
 }
 
@@ -1685,14 +1686,28 @@ async fn case_bulk_batch(store: &dyn Store) {
     assert_eq!(snapshot(store).await, before);
 }
 
-/// Import keys: reserved once, never overwritten, read back by source id; a value taken by a
-/// person or by another source id is not reserved again.
-/// The key index follows the person rows: inserted with a new row, replaced on update, in the
-/// same transaction (a refused batch leaves no key), cut at the per-key limit, listed in order.
+/// The key index and the compact match records follow the person rows: inserted with a new
+/// row, replaced on update, in the same transaction (a refused batch leaves no key and no
+/// record), cleared and rebuilt with the projections; keys cut at the per-key limit, listed in
+/// order.
 async fn case_search_index(store: &dyn Store) {
     let with_keys = |pin: &str, version: u64, keys: &[&str]| PersonRow {
         search_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        match_record: format!("match {pin} v{version}").into_bytes(),
         ..person(pin, version)
+    };
+    let match_of = |pin: &str, version: u64, path: &str| thabian_store::MatchRow {
+        pin: pin.to_owned(),
+        residence_path: path.to_owned(),
+        record: format!("match {pin} v{version}").into_bytes(),
+    };
+    let matches = |pins: &[&str]| {
+        let pins: Vec<String> = pins.iter().map(|p| (*p).to_owned()).collect();
+        async move {
+            let mut found = store.match_records(&pins).await.unwrap();
+            found.sort_by(|a, b| a.pin.cmp(&b.pin));
+            found
+        }
     };
     let mut b = batch(
         t(1),
@@ -1704,6 +1719,67 @@ async fn case_search_index(store: &dyn Store) {
         insert(with_keys("3333333333", 1, &["y:an:1990"])),
     ];
     store.commit(b).await.unwrap();
+    // Each new row's match record, with its residence path, in the same commit.
+    assert_eq!(
+        matches(&["1111111111", "2222222222", "3333333333", "9999999999"]).await,
+        vec![
+            match_of("1111111111", 1, "/01/0101/"),
+            match_of("2222222222", 1, "/01/0101/"),
+            match_of("3333333333", 1, "/01/0101/"),
+        ]
+    );
+    // Many PINs in one call (more than one statement's worth).
+    let many: Vec<String> = (0..1_500)
+        .map(|i| format!("{i:010}"))
+        .chain(["3333333333".to_owned()])
+        .collect();
+    assert_eq!(
+        store.match_records(&many).await.unwrap(),
+        vec![match_of("3333333333", 1, "/01/0101/")]
+    );
+
+    // Ranked: a key's specificity is 1 + ⌊log2(limit / postings)⌋, a person's rank the sum
+    // over their keys; the best come with their match records.
+    let keys: Vec<String> = ["y:an:1990", "d:19900101", "n:an:nguyen", "x:none"]
+        .iter()
+        .map(|k| (*k).to_owned())
+        .collect();
+    let ranked = store.ranked_candidates(&keys, 10, 10).await.unwrap();
+    let summary = |r: &thabian_store::RankedCandidates| -> Vec<(String, i64)> {
+        r.candidates
+            .iter()
+            .map(|c| (c.pin.clone(), c.rank))
+            .collect()
+    };
+    // y:an:1990 has 3 postings (2 + 0 = ⌊log2(10/3)⌋ + 1), the others 1 (⌊log2 10⌋ + 1 = 4).
+    assert_eq!(
+        summary(&ranked),
+        vec![
+            ("1111111111".to_owned(), 6),
+            ("2222222222".to_owned(), 6),
+            ("3333333333".to_owned(), 2),
+        ]
+    );
+    assert_eq!((ranked.found, ranked.deepest), (3, 3));
+    assert_eq!(
+        ranked.candidates[0].matched,
+        Some(match_of("1111111111", 1, "/01/0101/"))
+    );
+    // Cut at `max` (the count found says so), and at the per-key limit (`deepest`).
+    let ranked = store.ranked_candidates(&keys, 10, 1).await.unwrap();
+    assert_eq!(summary(&ranked), vec![("1111111111".to_owned(), 6)]);
+    assert_eq!(ranked.found, 3);
+    let ranked = store
+        .ranked_candidates(&["y:an:1990".to_owned()], 2, 10)
+        .await
+        .unwrap();
+    assert_eq!((ranked.candidates.len(), ranked.deepest), (2, 2));
+    assert!(store
+        .ranked_candidates(&["x:none".to_owned()], 10, 10)
+        .await
+        .unwrap()
+        .candidates
+        .is_empty());
 
     let sorted = |mut v: Vec<(String, String)>| {
         v.sort();
@@ -1745,13 +1821,24 @@ async fn case_search_index(store: &dyn Store) {
         t(2),
         vec![event("e-2", "name_changed", &["1111111111"], "/01/")],
     );
-    b.persons = vec![update(with_keys("1111111111", 2, &["y:binh:1990"]), 1)];
+    b.persons = vec![update(
+        PersonRow {
+            residence_path: "/02/0203/".into(),
+            ..with_keys("1111111111", 2, &["y:binh:1990"])
+        },
+        1,
+    )];
     store.commit(b).await.unwrap();
     assert!(store
         .search_candidates(&["d:19900101".into()], 10)
         .await
         .unwrap()
         .is_empty());
+    // ... and its match record, residence path included.
+    assert_eq!(
+        matches(&["1111111111"]).await,
+        vec![match_of("1111111111", 2, "/02/0203/")]
+    );
 
     // A refused batch (version conflict) writes no key.
     let mut b = batch(
@@ -1768,6 +1855,35 @@ async fn case_search_index(store: &dyn Store) {
         .await
         .unwrap()
         .is_empty());
+    assert_eq!(
+        matches(&["4444444444", "2222222222"]).await,
+        vec![match_of("2222222222", 1, "/01/0101/")]
+    );
+    // Nor does one refused inside a group commit, whose neighbour commits.
+    let mut refused = batch(
+        t(3),
+        vec![event("e-4", "name_changed", &["2222222222"], "/01/")],
+    );
+    refused.persons = vec![
+        insert(with_keys("5555555555", 1, &["y:em:2001"])),
+        update(with_keys("2222222222", 5, &["y:dung:1990"]), 4),
+    ];
+    let mut accepted = batch(
+        t(3),
+        vec![event("e-5", "birth_registered", &["6666666666"], "/01/")],
+    );
+    accepted.persons = vec![insert(with_keys("6666666666", 1, &[]))];
+    let mut results = store
+        .commit_many(vec![refused, accepted])
+        .await
+        .unwrap()
+        .into_iter();
+    expect_conflict(results.next().unwrap(), "person");
+    assert!(results.next().unwrap().is_ok());
+    assert_eq!(
+        matches(&["5555555555", "6666666666"]).await,
+        vec![match_of("6666666666", 1, "/01/0101/")]
+    );
 
     // The whole index in (key, pin) order, page by page.
     let mut all = Vec::new();
@@ -1795,10 +1911,17 @@ async fn case_search_index(store: &dyn Store) {
         .await
         .unwrap()
         .is_empty());
+    assert!(matches(&["1111111111", "2222222222", "6666666666"])
+        .await
+        .is_empty());
     store
         .put_projections(&[with_keys("1111111111", 2, &["y:binh:1990"])], &[])
         .await
         .unwrap();
+    assert_eq!(
+        matches(&["1111111111", "2222222222"]).await,
+        vec![match_of("1111111111", 2, "/01/0101/")]
+    );
     assert_eq!(
         store
             .search_candidates(&["y:binh:1990".into()], 10)

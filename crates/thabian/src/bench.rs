@@ -787,12 +787,15 @@ async fn raw_load<I>(
     records: impl FnOnce() -> anyhow::Result<I> + Send + 'static,
     batch: usize,
     expected: u64,
-) -> anyhow::Result<Value>
+    wanted: HashSet<String>,
+) -> anyhow::Result<(Value, HashMap<String, String>)>
 where
     I: Iterator<Item = anyhow::Result<LegacyRecord>>,
 {
     let store: DynStore = register.store().clone();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<RawBatch>(4);
+    let resolved = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let resolved_out = resolved.clone();
     let batch = batch.max(1);
     let started = Instant::now();
     let producer = tokio::task::spawn_blocking(move || {
@@ -838,6 +841,13 @@ where
             if !group.is_empty() {
                 rows.group(&group)?;
             }
+            if let Ok(mut r) = resolved.lock() {
+                for id in &wanted {
+                    if let Some(n) = rows.pins.get(id.as_str()) {
+                        r.insert(id.clone(), rows.pin_string(*n));
+                    }
+                }
+            }
             if !rows.persons.is_empty() || !rows.households.is_empty() {
                 let _ = tx.blocking_send(Ok((rows.persons, rows.households)));
             }
@@ -859,19 +869,23 @@ where
     producer.await.context("raw loader")?;
     let elapsed = started.elapsed();
     ticker.done(persons);
-    Ok(json!({
-        "loader": "one pass; PINs drawn in memory; rows built by the import's own code \
-                   (to_imported, Person::fold, Household::apply, person_row, household_row); \
-                   Store::put_projections per batch; no events, rules, Merkle nodes, access \
-                   records or import keys",
-        "batch": batch,
-        "persons": persons,
-        "households": households,
-        "rows": persons + households,
-        "seconds": elapsed.as_secs_f64(),
-        "persons_per_second": per_second(persons, elapsed),
-        "rows_per_second": per_second(persons + households, elapsed),
-    }))
+    let resolved = resolved_out.lock().map(|r| r.clone()).unwrap_or_default();
+    Ok((
+        json!({
+            "loader": "one pass; PINs drawn in memory; rows built by the import's own code \
+                       (to_imported, Person::fold, Household::apply, person_row, household_row); \
+                       Store::put_projections per batch; no events, rules, Merkle nodes, access \
+                       records or import keys",
+            "batch": batch,
+            "persons": persons,
+            "households": households,
+            "rows": persons + households,
+            "seconds": elapsed.as_secs_f64(),
+            "persons_per_second": per_second(persons, elapsed),
+            "rows_per_second": per_second(persons + households, elapsed),
+        }),
+        resolved,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1300,12 +1314,13 @@ async fn run_phases(opts: &BenchOptions, dbs: &mut Databases) -> anyhow::Result<
         let raw = dbs.fresh("raw", opts).await?;
         let platform = crate::open(&raw).await?;
         let f = file.clone();
-        let mut v = raw_load(
+        let (mut v, _) = raw_load(
             "raw",
             platform.register.clone(),
             move || file_records(&f),
             opts.batch,
             n,
+            HashSet::new(),
         )
         .await?;
         if let (Some(import), Some(raw)) = (import_rate, v["persons_per_second"].as_f64()) {
@@ -1412,20 +1427,31 @@ async fn scale(
     disk: bool,
 ) -> anyhow::Result<Value> {
     let config = dbs.fresh("scale", opts).await?;
-    let (seeded, pins, tokens, disk_usage_v) = {
+    let (seeded, pins, tokens, disk_usage_v, queries) = {
         let platform = crate::open(&config).await?;
         let tokens = tokens(&platform).await?;
         let profile = platform.register.profile().clone();
         let areas = platform.register.areas().clone();
         let seed = opts.seed;
-        let seeded = raw_load(
+        let want = opts.lookups.clamp(1, 2_000);
+        let dups = {
+            let (p, a) = (profile.clone(), areas.clone());
+            tokio::task::spawn_blocking(move || duplicate_queries(&p, &a, m, seed, want)).await??
+        };
+        let wanted: HashSet<String> = dups.iter().map(|(_, o)| o.clone()).collect();
+        let (seeded, resolved) = raw_load(
             "scale seeding",
             platform.register.clone(),
             move || synth_records(&profile, &areas, m, seed),
             opts.batch,
             m,
+            wanted,
         )
         .await?;
+        let queries: Vec<_> = dups
+            .into_iter()
+            .filter_map(|(q, original)| Some((q, resolved.get(&original)?.clone())))
+            .collect();
         let width = platform.register.profile().pin.length();
         let pins =
             sample_pins(&platform.store, width, opts.lookups.clamp(1, LOOKUP_SAMPLE)).await?;
@@ -1434,7 +1460,7 @@ async fn scale(
         } else {
             None
         };
-        (seeded, pins, tokens, d)
+        (seeded, pins, tokens, d, queries)
     };
     let server = ServerProcess::start(&config).await?;
     eprintln!(
@@ -1454,6 +1480,20 @@ async fn scale(
     .await?;
     v["at_persons"] = json!(m);
     let rss_after = memory(Some(server.pid()));
+    let mut search = http_searches(
+        "scale search",
+        &server.base,
+        &tokens.registrar,
+        queries,
+        opts.concurrency,
+    )
+    .await?;
+    search["query"] = json!("the dedup phase's mix: a duplicate's name as written in its record (national script), sex, birth year ±1; the original expected (the duplicates themselves are not in this store)");
+    search["at_persons"] = json!(m);
+    search["over_http"] = json!(true);
+    let p99 = search["p99_ms"].as_f64().unwrap_or(f64::MAX);
+    search["target"] = json!({"p99_ms": SEARCH_P99_MS, "at_persons": LOOKUP_TARGET_PERSONS, "met_here": p99 <= SEARCH_P99_MS});
+    let rss_after_search = memory(Some(server.pid()));
     drop(server);
     Ok(json!({
         "persons": m,
@@ -1463,7 +1503,9 @@ async fn scale(
         "server": "thabian serve in a child process; RSS read from /proc/<pid>/status",
         "server_rss_at_start": rss_start,
         "server_rss_after_lookups": rss_after,
+        "server_rss_after_search": rss_after_search,
         "lookups": v,
+        "search": search,
         "disk": disk_usage_v,
     }))
 }
@@ -1529,7 +1571,27 @@ fn targets(report: &Value) -> Value {
             )),
         )
     };
+    // Search: over HTTP at scale when it ran, else in process in the dedup phase.
+    let (sr, sr_at) = if p["scale"]["search"].is_object() {
+        (&p["scale"]["search"], p["scale"]["persons"].as_u64())
+    } else {
+        (
+            &p["dedup"]["search"],
+            p["dedup"]["search"]["at_persons"].as_u64(),
+        )
+    };
     json!([
+        target(
+            "search p99",
+            &format!(
+                "<= {SEARCH_P99_MS} ms at {} persons",
+                fmt_num(Some(LOOKUP_TARGET_PERSONS as f64))
+            ),
+            sr["p99_ms"].as_f64(),
+            sr_at,
+            |v| v <= SEARCH_P99_MS,
+            small(sr_at).map(|n| format!("{n}; concurrency {}", sr["concurrency"])),
+        ),
         target(
             &format!("import rate on {backend}"),
             &format!(">= {} persons/s", fmt_num(Some(floor))),
@@ -1797,6 +1859,135 @@ pub fn summary_table(report: &Value) -> String {
 // ---------------------------------------------------------------------------------------------
 // Duplicate detection and search (issue 4)
 
+/// The search a registrar would type for a record: its name as written (national script, its
+/// errors included), its sex and its birth year ±1.
+fn search_query_of(r: &LegacyRecord) -> thabian_model::linkage::SearchQuery {
+    let name = [
+        r.family_name.as_deref(),
+        r.middle_name.as_deref(),
+        Some(r.given_name.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    thabian_model::linkage::SearchQuery {
+        name: Some(name),
+        date_of_birth: thabian_model::date::PartialDate::from_year(r.date_of_birth.year()).ok(),
+        year_window: 1,
+        sex: Some(r.sex),
+        ..Default::default()
+    }
+}
+
+/// Searches over HTTP (`GET /v1/persons/search`, 10 per page) by `concurrency` keep-alive
+/// clients: latency, and how often the expected PIN is on the page.
+async fn http_searches(
+    name: &str,
+    base: &str,
+    token: &str,
+    queries: Vec<(thabian_model::linkage::SearchQuery, String)>,
+    concurrency: usize,
+) -> anyhow::Result<Value> {
+    let client = http_client(concurrency)?;
+    let count = queries.len();
+    let queries = Arc::new(queries);
+    let ranks = Arc::new(std::sync::Mutex::new(Vec::with_capacity(count)));
+    let (base, token) = (base.to_owned(), token.to_owned());
+    let job = {
+        let ranks = ranks.clone();
+        Arc::new(move |i: usize, measured: bool| {
+            let (client, base, token, queries, ranks) = (
+                client.clone(),
+                base.clone(),
+                token.clone(),
+                queries.clone(),
+                ranks.clone(),
+            );
+            async move {
+                let (q, expected) = &queries[i % queries.len().max(1)];
+                let mut params: Vec<(&str, String)> = vec![("limit", "10".into())];
+                if let Some(n) = &q.name {
+                    params.push(("name", n.clone()));
+                }
+                if let Some(d) = &q.date_of_birth {
+                    params.push(("date_of_birth", d.to_string()));
+                    params.push(("year_window", q.year_window.to_string()));
+                }
+                if let Some(sex) = q.sex {
+                    let sex = serde_json::to_value(sex)?;
+                    params.push(("sex", sex.as_str().unwrap_or_default().to_owned()));
+                }
+                let r = client
+                    .get(format!("{base}/v1/persons/search"))
+                    .query(&params)
+                    .bearer_auth(&token)
+                    .header("purpose", "bench")
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "search {i}: {}", r.status());
+                let page: Value = r.json().await?;
+                if measured {
+                    let rank = page["hits"].as_array().and_then(|hits| {
+                        hits.iter()
+                            .position(|h| h["pin"].as_str() == Some(expected.as_str()))
+                    });
+                    if let Ok(mut r) = ranks.lock() {
+                        r.push(rank);
+                    }
+                }
+                Ok(())
+            }
+        })
+    };
+    // Not measured: opens the keep-alive connections.
+    let warm_up = (concurrency * 4).min(count);
+    let j = job.clone();
+    run_phase(&format!("{name} warm-up"), warm_up, concurrency, move |i| {
+        j(i + count / 2, false)
+    })
+    .await?;
+    let (elapsed, latencies) = run_phase(name, count, concurrency, move |i| job(i, true)).await?;
+    let ranks = ranks.lock().map(|r| r.clone()).unwrap_or_default();
+    let first = ranks.iter().filter(|r| **r == Some(0)).count();
+    let top10 = ranks.iter().filter(|r| r.is_some()).count();
+    let mut v = latency_summary(count, elapsed, latencies);
+    v["found_first"] = json!(first as f64 / count.max(1) as f64);
+    v["found_in_top_10"] = json!(top10 as f64 / count.max(1) as f64);
+    v["concurrency"] = json!(concurrency);
+    v["warm_up_requests (not measured)"] = json!(warm_up);
+    Ok(v)
+}
+
+/// The dedup phase's query mix for a population seeded without duplicates: the generator run
+/// again with the same seed and duplicates (their stream does not change the originals), the
+/// first `want` duplicates made into queries, each expecting its original (by source id).
+fn duplicate_queries(
+    profile: &Profile,
+    areas: &AdminTree,
+    persons: u64,
+    seed: u64,
+    want: usize,
+) -> anyhow::Result<Vec<(thabian_model::linkage::SearchQuery, String)>> {
+    let mut config = synth_config(persons, seed);
+    config.duplicates = DEDUP_RATE;
+    let mut out = Vec::with_capacity(want);
+    for g in thabian_synth::generate(profile, areas, &config)? {
+        if out.len() >= want {
+            break;
+        }
+        if let thabian_synth::Generated::Record {
+            line,
+            duplicate_of: Some(original),
+            ..
+        } = g
+        {
+            out.push((search_query_of(&line), original));
+        }
+    }
+    Ok(out)
+}
+
 const DEDUP_F1: f64 = 0.95;
 const DEDUP_SECONDS_AT_1M: f64 = 600.0;
 const SEARCH_P99_MS: f64 = 50.0;
@@ -1920,26 +2111,7 @@ async fn dedup_phase(opts: &BenchOptions, dbs: &mut Databases) -> anyhow::Result
         let (Some(r), Some(expected)) = (records.get(dup), pin_of.get(original)) else {
             continue;
         };
-        let name = [
-            r.family_name.as_deref(),
-            r.middle_name.as_deref(),
-            Some(r.given_name.as_str()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
-        queries.push((
-            thabian_model::linkage::SearchQuery {
-                name: Some(name),
-                date_of_birth: thabian_model::date::PartialDate::from_year(r.date_of_birth.year())
-                    .ok(),
-                year_window: 1,
-                sex: Some(r.sex),
-                ..Default::default()
-            },
-            expected.clone(),
-        ));
+        queries.push((search_query_of(r), expected.clone()));
     }
     let queries = Arc::new(queries);
     let register = platform.register.clone();
