@@ -154,10 +154,12 @@ impl Field {
             (Field::DateOfBirth, l) => match l {
                 Level::Exact => "same date",
                 Level::Close => {
-                    "one component off (year ±1, day and month swapped, day or month differs), \
-                     or same year and month where a day is unknown"
+                    "one component off (year ±1, day and month swapped, or month differs), \
+                     or a partial date compatible with the other"
                 }
-                Level::Similar => "same year only",
+                Level::Similar => {
+                    "same year only, or a partial date compatible with the other but the year ±1"
+                }
                 _ => "different",
             },
             (Field::Sex, Level::Exact) => "same",
@@ -739,11 +741,11 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
 /// Dates of birth.
 ///
 /// Both full: equal → exact; one component off → close (same day and month with year ±1;
-/// same year with day and month swapped; same year and month, other day; same year and day,
-/// other month); same year → similar; else disagree.
-/// Otherwise (a part unknown on one side) the parts both sides know are compared: year and
-/// month known and equal → close; same year → similar; else disagree. Exact needs two full
-/// dates.
+/// same year with day and month swapped; same year and day, other month); otherwise same year
+/// (same month and another day included) → similar; else disagree.
+/// Otherwise (a part unknown on one side) the parts both sides know are compared: same year
+/// and no contradicting month → close; same year → similar; year ±1 and no contradicting month
+/// → similar; else disagree. Exact needs two full dates.
 pub fn compare_dates(a: &PartialDate, b: &PartialDate) -> Level {
     let same_year = a.year() == b.year();
     let year_off_by_one = (a.year() - b.year()).abs() == 1;
@@ -769,8 +771,13 @@ pub fn compare_dates(a: &PartialDate, b: &PartialDate) -> Level {
         }
         (None, _, _, _) | (_, _, None, _) if same_year => Level::Close,
         _ if same_year => Level::Similar,
-        // A partial date one year off (a common error of age-based estimates).
-        (None, _, _, _) | (_, _, None, _) if year_off_by_one => Level::Similar,
+        // A partial date one year off (a common error of age-based estimates), the months
+        // not contradicting each other where both give one.
+        (am, None, bm, _) | (am, _, bm, None)
+            if year_off_by_one && (am.is_none() || bm.is_none() || am == bm) =>
+        {
+            Level::Similar
+        }
         _ => Level::Disagree,
     }
 }
@@ -1141,8 +1148,9 @@ const TOLERANCE: f64 = 1e-7;
 /// Every count gets a pseudo-count of 1 per level, so no probability is 0 or 1. Identical
 /// comparison vectors are aggregated first, so an iteration costs the number of distinct
 /// patterns (a few thousand at most), not the number of pairs. Stops after `max_iterations` or
-/// when no parameter changes by more than 1e-7 (`training.converged`). If EM ends with the
-/// classes switched (agreement more likely among "non-matches"), they are swapped back.
+/// when no parameter changes by more than 1e-7 (`training.converged`). If EM, estimating u
+/// too (no random pairs), ends with the classes switched (agreement more likely among
+/// "non-matches"), they are swapped back; a u fixed from random pairs is never swapped.
 pub fn estimate(
     pairs: &[Comparison],
     random_pairs: &[Comparison],
@@ -1210,9 +1218,11 @@ pub fn estimate(
             }
         }
     }
-    // Keep the "match" class the one that agrees more.
+    // Keep the "match" class the one that agrees more. With u fixed there is nothing to swap:
+    // u is measured on random pairs, not a class EM may have mislabelled, and swapping would
+    // replace it by m.
     let lean: f64 = (0..FIELD_COUNT).map(|i| m[i][0] - u[i][0]).sum();
-    if lean < 0.0 {
+    if lean < 0.0 && !u_fixed {
         std::mem::swap(&mut m, &mut u);
         prior = 1.0 - prior;
     }
@@ -1238,7 +1248,8 @@ pub struct Session<'a> {
     /// match), and those that agree among the session's non-matches far more often than among
     /// random pairs.
     pub blocked_on: &'a [Field],
-    /// The fields the key is built from, for recovering the prior.
+    /// The fields the key is built from, for recovering the prior. A full date of birth
+    /// agrees with its key only when exact; names when exact or phonetically equal.
     pub keyed_on: &'a [Field],
 }
 
@@ -1307,14 +1318,15 @@ pub fn estimate_by_sessions(
         fits.push((fit.prior, session.keyed_on.to_vec()));
     }
     // P(M | key agrees) = λ·mₖ / (λ·mₖ + (1-λ)·uₖ), solved for λ; mₖ, uₖ: probabilities that
-    // the blocking fields agree (exactly or phonetically) among matches and non-matches.
+    // the blocking fields agree as the key needs (see `key_agreement`) among matches and
+    // non-matches.
     let mut log_priors = Vec::new();
     for (share, fields) in &fits {
         let (mut mk, mut uk) = (1.0, 1.0);
         for f in fields {
             let i = f.index();
             let agree = |t: &[[f64; LEVEL_SLOTS]; FIELD_COUNT]| {
-                [Level::Exact, Level::Close]
+                key_agreement(*f)
                     .iter()
                     .filter_map(|l| l.slot())
                     .map(|s| t[i][s])
@@ -1335,6 +1347,19 @@ pub fn estimate_by_sessions(
         (log_priors.iter().sum::<f64>() / log_priors.len() as f64).exp()
     };
     LinkageModel::from_arrays(prior.clamp(P_MIN, P_MAX), m, u, training)
+}
+
+/// The levels at which a field agrees the way a blocking key built from it needs: a key holds
+/// a name's phonetic key, so equal text or an equal phonetic key; it holds the full date of
+/// birth, so only an exact date (a close date has another `d:` key). Counting the close date
+/// too made mₖ/uₖ several times too small and the recovered prior about 3× too large.
+fn key_agreement(field: Field) -> &'static [Level] {
+    match field {
+        Field::DateOfBirth | Field::Sex | Field::PlaceOfBirth | Field::Residence => &[Level::Exact],
+        Field::Given | Field::Family | Field::Middle | Field::Father | Field::Mother => {
+            &[Level::Exact, Level::Close]
+        }
+    }
 }
 
 /// EM for m and the prior with u fixed, over already-masked comparisons.
@@ -1860,7 +1885,13 @@ fn push(
     level: Level,
     how: String,
 ) -> f64 {
-    let weight = model.level_weight(field, level);
+    // Unscored fields (residence) are shown, as the pass's explanations show them, but weigh
+    // nothing here either: a search must rank as the duplicate check scores.
+    let (weight, how) = if field.is_scored() {
+        (model.level_weight(field, level), how)
+    } else {
+        (0.0, format!("{how}; not scored: relatives share it"))
+    };
     fields.push(FieldExplanation {
         field,
         level,
