@@ -12,8 +12,9 @@
 //!    [`Comparison`] (no allocation).
 //! 4. [`LinkageModel`]: per-field, per-level m and u probabilities and the prior match
 //!    proportion; [`LinkageModel::weight`] is the Fellegi–Sunter weight (sum of
-//!    `log2(m/u)`), [`LinkageModel::probability`] the posterior. [`estimate`] fits a model by
-//!    expectation–maximisation.
+//!    `log2(m/u)`), [`LinkageModel::probability`] the posterior, [`LinkageModel::score_pair`]
+//!    both with term-frequency-adjusted name weights. [`estimate`] and
+//!    [`estimate_by_sessions`] fit a model by expectation–maximisation.
 //! 5. [`Thresholds`] turn a posterior into a [`Verdict`]; [`precision_recall_curve`] and
 //!    [`at_threshold`] evaluate a scored benchmark.
 //!
@@ -883,6 +884,9 @@ pub struct LinkageModel {
     /// `log2(m/u)`, 0 for levels a field cannot have.
     weights: [[f64; LEVEL_SLOTS]; FIELD_COUNT],
     training: Training,
+    /// Name-token frequencies of the register the model was estimated on, for
+    /// term-frequency-adjusted weights ([`LinkageModel::score_pair`]); `None`: no adjustment.
+    term_frequencies: Option<TermFrequencies>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -892,6 +896,8 @@ struct ModelRepr {
     fields: BTreeMap<Field, BTreeMap<Level, LevelProbabilities>>,
     #[serde(default)]
     training: Training,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    term_frequencies: Option<TermFrequencies>,
 }
 
 impl From<LinkageModel> for ModelRepr {
@@ -920,6 +926,7 @@ impl From<LinkageModel> for ModelRepr {
             prior: model.prior,
             fields,
             training: model.training,
+            term_frequencies: model.term_frequencies,
         }
     }
 }
@@ -943,6 +950,7 @@ impl TryFrom<ModelRepr> for LinkageModel {
         }
         let mut model = model?;
         model.training = r.training;
+        model.term_frequencies = r.term_frequencies;
         Ok(model)
     }
 }
@@ -1014,6 +1022,7 @@ impl LinkageModel {
             u,
             weights,
             training,
+            term_frequencies: None,
         }
     }
 
@@ -1113,6 +1122,271 @@ impl LinkageModel {
                 }
             })
             .collect()
+    }
+}
+
+impl LinkageModel {
+    /// The model with name-token frequencies for term-frequency-adjusted weights (see
+    /// [`LinkageModel::score_pair`]).
+    pub fn with_term_frequencies(mut self, frequencies: TermFrequencies) -> LinkageModel {
+        self.term_frequencies = Some(frequencies);
+        self
+    }
+
+    pub fn term_frequencies(&self) -> Option<&TermFrequencies> {
+        self.term_frequencies.as_ref()
+    }
+
+    /// Compares two records and weighs the comparison with term-frequency adjustment: the
+    /// weight of an exact name agreement is `log2(m / f)`, where `f` is the share of records
+    /// holding the agreeing name, instead of `log2(m / u)` with `u` the average over all names
+    /// (Winkler's frequency-based matching, as Splink does it). Agreeing on a name one person in
+    /// a thousand has is stronger evidence than agreeing on one a third of the population has;
+    /// the average weight hides that. Only exact agreement is adjusted (the frequency of the
+    /// value two spellings share is not defined), and only when the model has frequencies.
+    pub fn score_pair(&self, a: &MatchRecord, b: &MatchRecord) -> PairScore {
+        let comparison = compare(a, b);
+        let adjustments = self.tf_adjustments(a, b, &comparison);
+        let weight = self.weight(&comparison) + adjustments.iter().map(|t| t.bits).sum::<f64>();
+        PairScore {
+            comparison,
+            weight,
+            probability: posterior(weight, self.prior),
+            adjustments,
+        }
+    }
+
+    /// [`LinkageModel::explain`] for a pair scored by [`LinkageModel::score_pair`]: an exact
+    /// name's weight includes its term-frequency adjustment, which the text states.
+    pub fn explain_pair(&self, score: &PairScore) -> Vec<FieldExplanation> {
+        let mut out = self.explain(&score.comparison);
+        for t in &score.adjustments {
+            if let Some(e) = out.iter_mut().find(|e| e.field == t.field) {
+                let base = e.weight;
+                e.weight += t.bits;
+                e.how = format!(
+                    "{}: {} ({:+.2}: {base:+.2} for the level, {:+.2} as '{}' is held by {} of {} \
+                     records)",
+                    t.field.label(),
+                    t.field.describe(e.level),
+                    e.weight,
+                    t.bits,
+                    t.token,
+                    t.count,
+                    t.records
+                );
+            }
+        }
+        out
+    }
+
+    /// The adjustments of the exactly agreeing name fields (none without frequencies).
+    fn tf_adjustments(
+        &self,
+        a: &MatchRecord,
+        b: &MatchRecord,
+        c: &Comparison,
+    ) -> Vec<TfAdjustment> {
+        let Some(tf) = &self.term_frequencies else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let straight = |f: Field| -> Option<&[NameToken]> {
+            match f {
+                Field::Given => subset_side(&a.given, &b.given),
+                Field::Family => subset_side(&a.family, &b.family),
+                _ => subset_side(&a.middle, &b.middle),
+            }
+        };
+        for field in [Field::Given, Field::Family, Field::Middle] {
+            if c.level(field) != Level::Exact {
+                continue;
+            }
+            // The agreeing tokens, and how often a token is held in the field(s) it agrees in:
+            // given and family names agreeing crosswise (swapped) are counted as either.
+            let (tokens, crosswise) = match straight(field) {
+                Some(t) => (t, false),
+                None if field == Field::Middle => continue,
+                None => {
+                    let (x, y) = (
+                        subset_side(&a.given, &b.family),
+                        subset_side(&a.family, &b.given),
+                    );
+                    match (field, x, y) {
+                        (Field::Given, Some(t), _) | (Field::Family, _, Some(t)) => (t, true),
+                        (_, Some(t), None) | (_, None, Some(t)) => (t, true),
+                        _ => continue,
+                    }
+                }
+            };
+            let counts = |t: &str| -> (u64, u64) {
+                let here = tf.field(field);
+                if crosswise {
+                    let (g, f) = (&tf.given, &tf.family);
+                    let share = |c: &TokenCounts| c.share(t);
+                    if share(g) >= share(f) {
+                        (g.count(t), g.records)
+                    } else {
+                        (f.count(t), f.records)
+                    }
+                } else {
+                    (here.count(t), here.records)
+                }
+            };
+            // The rarest agreeing token: a random record holds all of them at most that often.
+            let rarest = tokens
+                .iter()
+                .map(|t| (t, counts(&t.text)))
+                .filter(|(_, (_, records))| *records > 0)
+                .min_by(|x, y| {
+                    let share = |(n, r): (u64, u64)| n as f64 / r as f64;
+                    share(x.1).total_cmp(&share(y.1)).then(x.0.cmp(y.0))
+                });
+            let Some((token, (count, records))) = rarest else {
+                continue;
+            };
+            let Some(p) = self.probabilities(field, Level::Exact) else {
+                continue;
+            };
+            let share = (count.max(1) as f64 / records as f64).min(1.0);
+            out.push(TfAdjustment {
+                field,
+                token: token.text.clone(),
+                count: count.max(1),
+                records,
+                bits: (p.u / share).log2(),
+            });
+        }
+        out
+    }
+}
+
+/// The smaller of two token bags when its every token (by text) is in the other: the tokens
+/// two exactly agreeing name fields share.
+fn subset_side<'a>(a: &'a [NameToken], b: &'a [NameToken]) -> Option<&'a [NameToken]> {
+    let within = |x: &[NameToken], y: &[NameToken]| {
+        !x.is_empty() && x.iter().all(|t| y.iter().any(|u| u.text == t.text))
+    };
+    if a.len() <= b.len() && within(a, b) {
+        Some(a)
+    } else if within(b, a) {
+        Some(b)
+    } else {
+        None
+    }
+}
+
+/// A pair's comparison and its weight and posterior with term-frequency adjustment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairScore {
+    pub comparison: Comparison,
+    /// [`LinkageModel::weight`] plus the adjustments.
+    pub weight: f64,
+    pub probability: f64,
+    pub adjustments: Vec<TfAdjustment>,
+}
+
+/// The term-frequency adjustment of one exactly agreeing name field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TfAdjustment {
+    pub field: Field,
+    /// The agreeing token the adjustment is computed from (the rarest).
+    pub token: String,
+    /// Records holding it (for a token beyond the stored list: the tail count).
+    pub count: u64,
+    /// Records with the field.
+    pub records: u64,
+    /// `log2(u / (count / records))`, added to the level's weight.
+    pub bits: f64,
+}
+
+/// How many records hold each name token, per name field, counted over the register when the
+/// model is estimated and stored with it, so every node adjusts with the same numbers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TermFrequencies {
+    pub given: TokenCounts,
+    pub family: TokenCounts,
+    pub middle: TokenCounts,
+}
+
+/// Token counts of one name field: the most frequent tokens only (the list is bounded), the
+/// others counted as the tail.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCounts {
+    /// Records with at least one token in the field.
+    pub records: u64,
+    /// The count taken for a token not listed: the largest count left out when the list was
+    /// cut (no unlisted token is more frequent), else 1 (a token not seen in training).
+    pub tail: u64,
+    /// Records holding each listed token.
+    pub tokens: BTreeMap<String, u64>,
+}
+
+impl TokenCounts {
+    /// Counts of `keep` tokens at most, from each record's tokens of the field.
+    fn tally<'a>(bags: impl Iterator<Item = &'a [NameToken]>, keep: usize) -> TokenCounts {
+        let mut counts: HashMap<&str, u64> = HashMap::new();
+        let mut records = 0u64;
+        for bag in bags {
+            if bag.is_empty() {
+                continue;
+            }
+            records += 1;
+            // Tokens are deduplicated within a bag (see `name_tokens`).
+            for t in bag {
+                *counts.entry(t.text.as_str()).or_default() += 1;
+            }
+        }
+        let mut sorted: Vec<(&str, u64)> = counts.into_iter().collect();
+        sorted.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+        let tail = sorted.get(keep).map_or(1, |(_, n)| *n);
+        TokenCounts {
+            records,
+            tail,
+            tokens: sorted
+                .into_iter()
+                .take(keep)
+                .map(|(t, n)| (t.to_owned(), n))
+                .collect(),
+        }
+    }
+
+    /// Records holding `token` (the tail count if it is not listed).
+    pub fn count(&self, token: &str) -> u64 {
+        self.tokens.get(token).copied().unwrap_or(self.tail)
+    }
+
+    /// The share of records holding `token` (0 without records).
+    pub fn share(&self, token: &str) -> f64 {
+        if self.records == 0 {
+            0.0
+        } else {
+            self.count(token) as f64 / self.records as f64
+        }
+    }
+}
+
+impl TermFrequencies {
+    /// Counts over `records`, keeping the `keep` most frequent tokens per field.
+    pub fn count<'a>(
+        records: impl Iterator<Item = &'a MatchRecord> + Clone,
+        keep: usize,
+    ) -> TermFrequencies {
+        TermFrequencies {
+            given: TokenCounts::tally(records.clone().map(|r| r.given.as_slice()), keep),
+            family: TokenCounts::tally(records.clone().map(|r| r.family.as_slice()), keep),
+            middle: TokenCounts::tally(records.map(|r| r.middle.as_slice()), keep),
+        }
+    }
+
+    fn field(&self, field: Field) -> &TokenCounts {
+        match field {
+            Field::Family => &self.family,
+            Field::Middle => &self.middle,
+            _ => &self.given,
+        }
     }
 }
 
@@ -1255,8 +1529,8 @@ pub struct Session<'a> {
 
 /// Fellegi–Sunter parameters estimated the way the linkage literature does for blocked data
 /// (as in Splink): u from random pairs; m by EM separately within each blocking session, with
-/// that session's blocking fields left out, each field's m taken from the sessions where it
-/// was free; the prior — the probability that two *random* records match — recovered from each
+/// that session's blocking fields left out (and the session's own u, see
+/// `estimate_in_session`), each field's m taken from the sessions where it was free; the prior — the probability that two *random* records match — recovered from each
 /// session's estimated match share P(match | blocking fields agree) by Bayes' rule, so that a
 /// pair's posterior counts every field once against the whole population.
 pub fn estimate_by_sessions(
@@ -1304,7 +1578,7 @@ pub fn estimate_by_sessions(
                 f.is_scored() && !session.blocked_on.contains(&f) && !known[f.index()];
         }
         let start_here = LinkageModel::from_arrays(start.prior, m, u, Training::default());
-        let fit = estimate_fixed_u(&masked, &start_here, max_iterations, &free);
+        let fit = estimate_in_session(&masked, &start_here, max_iterations, &free);
         training.pairs += masked.len() as u64;
         training.distinct_patterns += fit.training.distinct_patterns;
         training.iterations += fit.training.iterations;
@@ -1362,8 +1636,17 @@ fn key_agreement(field: Field) -> &'static [Level] {
     }
 }
 
-/// EM for m and the prior with u fixed, over already-masked comparisons.
-fn estimate_fixed_u(
+/// EM for the `free` fields' m and the session's match share, over already-masked
+/// comparisons of one session.
+///
+/// u starts from the random pairs' and is re-estimated from the session's non-match class: what
+/// non-matches look like *among pairs that share this key* (conditional on the key's fields
+/// agreeing), which is what EM within the session must compare against. The random-pair u
+/// carries sampling error that, over millions of blocked pairs, is hundreds of pairs — as many
+/// as the matches — and EM credited that excess to the matches' m (measured: the date of
+/// birth's m of disagreement 0.18 on name-blocked pairs). Only the session's m are kept; the
+/// model's u stays the random-pair estimate, the non-match distribution of the population.
+fn estimate_in_session(
     pairs: &[Comparison],
     start: &LinkageModel,
     max_iterations: usize,
@@ -1371,7 +1654,7 @@ fn estimate_fixed_u(
 ) -> LinkageModel {
     let patterns = aggregate(pairs);
     let total: f64 = patterns.iter().map(|(_, n)| n).sum();
-    let u = start.u;
+    let mut u = start.u;
     let mut m = start.m;
     let mut prior = start.prior.clamp(P_MIN, P_MAX);
     let mut iterations = 0u64;
@@ -1381,6 +1664,7 @@ fn estimate_fixed_u(
         let (ln_m, ln_u) = (ln_table(&m), ln_table(&u));
         let ln_odds = (prior / (1.0 - prior)).ln();
         let mut cm = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+        let mut cu = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
         let mut matched = 0.0;
         for (c, n) in &patterns {
             let mut logit = ln_odds;
@@ -1395,20 +1679,28 @@ fn estimate_fixed_u(
             for (i, level) in c.0.iter().enumerate() {
                 if let Some(s) = level.slot() {
                     cm[i][s] += n * g;
+                    cu[i][s] += n * (1.0 - g);
                 }
             }
         }
         let new_prior = (matched / total.max(1.0)).clamp(P_MIN, P_MAX);
         let mut new_m = normalise(&cm);
-        // Fields held fixed, and those with no observation here, keep their m.
+        let mut new_u = normalise(&cu);
+        // Fields held fixed, and those with no observation here, keep their m (and u).
         for f in Field::ALL {
             let i = f.index();
             if !free[i] || cm[i].iter().sum::<f64>() == 0.0 {
                 new_m[i] = m[i];
             }
+            if cu[i].iter().sum::<f64>() == 0.0 {
+                new_u[i] = u[i];
+            }
         }
-        let delta = max_change(&m, &new_m).max((prior - new_prior).abs());
+        let delta = max_change(&m, &new_m)
+            .max(max_change(&u, &new_u))
+            .max((prior - new_prior).abs());
         m = new_m;
+        u = new_u;
         prior = new_prior;
         if delta < TOLERANCE {
             converged = true;

@@ -802,6 +802,82 @@ fn weights_and_explanations() {
     assert_eq!(json["level"], "exact");
 }
 
+#[test]
+fn term_frequencies_adjust_exact_name_agreement() {
+    use thabian_model::linkage::TermFrequencies;
+    // 60 % Nguyễn, one Lò: agreeing on Lò is much stronger evidence.
+    let mut specs = Vec::new();
+    for i in 0..100 {
+        let family = match i {
+            0 => "Lò",
+            i if i < 61 => "Nguyễn",
+            i => ["Trần", "Lê", "Phạm", "Hoàng"][i % 4],
+        };
+        specs.push(spec(family, "Văn", "An", "1990-05-12", Sex::Male));
+    }
+    let records: Vec<MatchRecord> = specs.iter().map(record).collect();
+    let cut = TermFrequencies::count(records.iter(), 3);
+    assert_eq!(cut.family.records, 100);
+    assert_eq!(cut.family.tokens.len(), 3);
+    assert_eq!(cut.family.count("nguyen"), 60);
+    // Cut after 3 tokens: an unlisted one counts as the largest count left out.
+    assert_eq!(cut.family.count("lo"), cut.family.tail);
+    assert!(cut.family.tail > 1 && cut.family.tail <= cut.family.count("tran"));
+    // Not cut: a token never seen counts once.
+    let tf = TermFrequencies::count(records.iter(), 10);
+    assert_eq!(tf.family.count("lo"), 1);
+    assert_eq!(tf.family.count("unseen"), 1);
+
+    let plain = LinkageModel::initial();
+    let model = plain.clone().with_term_frequencies(tf.clone());
+    let pair = |family: &str| {
+        let a = record(&spec(family, "Văn", "An", "1990-05-12", Sex::Male));
+        let b = record(&spec(family, "Van", "An", "1990-05-12", Sex::Male));
+        (a, b)
+    };
+    let (a, b) = pair("Nguyễn");
+    let common = model.score_pair(&a, &b);
+    let (a, b) = pair("Lò");
+    let rare = model.score_pair(&a, &b);
+    // Without frequencies the pair weight is the plain Fellegi–Sunter weight.
+    let unadjusted = plain.score_pair(&a, &b);
+    assert!(unadjusted.adjustments.is_empty());
+    assert!((unadjusted.weight - plain.weight(&compare(&a, &b))).abs() < 1e-12);
+    assert!(
+        rare.weight > common.weight + 3.0,
+        "{} vs {}",
+        rare.weight,
+        common.weight
+    );
+    let family = |s: &thabian_model::linkage::PairScore| {
+        s.adjustments
+            .iter()
+            .find(|t| t.field == Field::Family)
+            .cloned()
+            .unwrap()
+    };
+    let u = model.probabilities(Field::Family, Level::Exact).unwrap().u;
+    assert!((family(&common).bits - (u / 0.6).log2()).abs() < 1e-9);
+    assert_eq!(family(&rare).token, "lo");
+    // The explanation states the adjustment, and adds up to the weight.
+    let expl = model.explain_pair(&rare);
+    let sum: f64 = expl.iter().map(|e| e.weight).sum();
+    assert!((sum - rare.weight).abs() < 1e-9);
+    let how = &expl.iter().find(|e| e.field == Field::Family).unwrap().how;
+    assert!(how.contains("'lo' is held by"), "{how}");
+    // A name swapped into the other part is adjusted by how often it is either part.
+    let a = record(&spec("Nguyễn", "Văn", "An", "1990-05-12", Sex::Male));
+    let b = record(&spec("An", "Văn", "Nguyễn", "1990-05-12", Sex::Male));
+    let swapped = model.score_pair(&a, &b);
+    assert_eq!(swapped.adjustments.len(), 3, "{:?}", swapped.adjustments);
+    // Stored with the model.
+    let json = serde_json::to_string(&model).unwrap();
+    let back: LinkageModel = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.term_frequencies(), Some(&tf));
+    let json = serde_json::to_value(&plain).unwrap();
+    assert!(json.get("term_frequencies").is_none());
+}
+
 // ----- Duplicate detection end to end -------------------------------------------------------------
 
 struct Trained {
