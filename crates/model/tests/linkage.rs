@@ -179,6 +179,13 @@ fn date_levels() {
         ("1990-05", "1990-06", Level::Similar),
         ("1990", "1991", Level::Similar),
         ("1990", "1992", Level::Disagree),
+        // A year-and-month date one year off: similar unless the months contradict.
+        ("1990-05", "1991-05-12", Level::Similar),
+        ("1990-05", "1991-05", Level::Similar),
+        ("1990-05", "1991", Level::Similar),
+        ("1990-05", "1991-06-12", Level::Disagree),
+        ("1990-05", "1989-06", Level::Disagree),
+        ("1990-05", "1992-05-12", Level::Disagree),
     ];
     for (a, b, want) in cases {
         assert_eq!(compare_dates(&date(a), &date(b)), want, "{a} vs {b}");
@@ -644,6 +651,112 @@ fn em_recovers_known_parameters() {
     }
 }
 
+/// Comparisons of `n` random pairs from `truth` (each a match with probability `prior`),
+/// with whether each is a match.
+fn draw_pairs(
+    rng: &mut ChaCha8Rng,
+    truth: &LinkageModel,
+    prior: f64,
+    n: usize,
+) -> Vec<(Comparison, bool)> {
+    (0..n)
+        .map(|_| {
+            let matched = rng.gen_bool(prior);
+            (draw(rng, truth, matched), matched)
+        })
+        .collect()
+}
+
+#[test]
+fn estimate_by_sessions_recovers_known_parameters() {
+    use thabian_model::linkage::{estimate_by_sessions, Session};
+    // Two random records match with probability 1 %; pairs are blocked as the register
+    // blocks them: a session of pairs with the same date of birth (exact, as a `d:` key
+    // needs), one of pairs whose given and family names agree (exactly or phonetically).
+    let truth = true_model();
+    let prior = 0.01;
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let all = draw_pairs(&mut rng, &truth, prior, 600_000);
+    let agree = |c: &Comparison, f: Field| matches!(c.level(f), Level::Exact | Level::Close);
+    let by_date: Vec<Comparison> = all
+        .iter()
+        .map(|(c, _)| *c)
+        .filter(|c| c.level(Field::DateOfBirth) == Level::Exact)
+        .collect();
+    let by_name: Vec<Comparison> = all
+        .iter()
+        .map(|(c, _)| *c)
+        .filter(|c| agree(c, Field::Given) && agree(c, Field::Family))
+        .collect();
+    let random: Vec<Comparison> = (0..50_000).map(|_| draw(&mut rng, &truth, false)).collect();
+    let fitted = estimate_by_sessions(
+        &[
+            Session {
+                pairs: &by_date,
+                blocked_on: &[Field::DateOfBirth],
+                keyed_on: &[Field::DateOfBirth],
+            },
+            Session {
+                pairs: &by_name,
+                blocked_on: &[Field::Given, Field::Family, Field::Middle, Field::Sex],
+                keyed_on: &[Field::Given, Field::Family],
+            },
+        ],
+        &random,
+        &LinkageModel::initial(),
+        1_000,
+    );
+    assert!(fitted.training().converged, "{:?}", fitted.training());
+    let ratio = fitted.prior() / prior;
+    assert!((0.8..1.25).contains(&ratio), "prior {}", fitted.prior());
+    for f in Field::ALL.into_iter().filter(|f| f.is_scored()) {
+        for l in f.levels() {
+            let want = truth.probabilities(f, *l).unwrap();
+            let got = fitted.probabilities(f, *l).unwrap();
+            assert!(
+                (want.m - got.m).abs() < 0.03,
+                "{f:?}/{l:?} m {} vs {}",
+                got.m,
+                want.m
+            );
+            assert!(
+                (want.u - got.u).abs() < 0.01,
+                "{f:?}/{l:?} u {} vs {}",
+                got.u,
+                want.u
+            );
+        }
+    }
+}
+
+#[test]
+fn a_fixed_u_is_never_swapped_with_m() {
+    // Blocked pairs that all disagree, random pairs that all agree: EM's "match" class leans
+    // to disagreement, but u is measured, not a class to relabel.
+    let disagree = Comparison::new([
+        Level::Disagree,
+        Level::Disagree,
+        Level::Disagree,
+        Level::Disagree,
+        Level::Disagree,
+        Level::Disagree,
+        Level::Disagree,
+        Level::Disagree,
+        Level::Disagree,
+    ])
+    .unwrap();
+    let agree = Comparison::new([Level::Exact; FIELD_COUNT]).unwrap();
+    let fitted = estimate(
+        &vec![disagree; 1_000],
+        &vec![agree; 1_000],
+        &LinkageModel::initial(),
+        50,
+    );
+    let p = fitted.probabilities(Field::Given, Level::Exact).unwrap();
+    // Laplace-smoothed frequency among the random pairs: (1000 + 1) / (1000 + 4).
+    assert!((p.u - 1_001.0 / 1_004.0).abs() < 1e-9, "u {}", p.u);
+}
+
 #[test]
 fn estimate_without_pairs_keeps_the_start_and_smooths() {
     let fitted = estimate(&[], &[Comparison::missing()], &LinkageModel::initial(), 10);
@@ -687,6 +800,82 @@ fn weights_and_explanations() {
     let json = serde_json::to_value(&expl[0]).unwrap();
     assert_eq!(json["field"], "given");
     assert_eq!(json["level"], "exact");
+}
+
+#[test]
+fn term_frequencies_adjust_exact_name_agreement() {
+    use thabian_model::linkage::TermFrequencies;
+    // 60 % Nguyễn, one Lò: agreeing on Lò is much stronger evidence.
+    let mut specs = Vec::new();
+    for i in 0..100 {
+        let family = match i {
+            0 => "Lò",
+            i if i < 61 => "Nguyễn",
+            i => ["Trần", "Lê", "Phạm", "Hoàng"][i % 4],
+        };
+        specs.push(spec(family, "Văn", "An", "1990-05-12", Sex::Male));
+    }
+    let records: Vec<MatchRecord> = specs.iter().map(record).collect();
+    let cut = TermFrequencies::count(records.iter(), 3);
+    assert_eq!(cut.family.records, 100);
+    assert_eq!(cut.family.tokens.len(), 3);
+    assert_eq!(cut.family.count("nguyen"), 60);
+    // Cut after 3 tokens: an unlisted one counts as the largest count left out.
+    assert_eq!(cut.family.count("lo"), cut.family.tail);
+    assert!(cut.family.tail > 1 && cut.family.tail <= cut.family.count("tran"));
+    // Not cut: a token never seen counts once.
+    let tf = TermFrequencies::count(records.iter(), 10);
+    assert_eq!(tf.family.count("lo"), 1);
+    assert_eq!(tf.family.count("unseen"), 1);
+
+    let plain = LinkageModel::initial();
+    let model = plain.clone().with_term_frequencies(tf.clone());
+    let pair = |family: &str| {
+        let a = record(&spec(family, "Văn", "An", "1990-05-12", Sex::Male));
+        let b = record(&spec(family, "Van", "An", "1990-05-12", Sex::Male));
+        (a, b)
+    };
+    let (a, b) = pair("Nguyễn");
+    let common = model.score_pair(&a, &b);
+    let (a, b) = pair("Lò");
+    let rare = model.score_pair(&a, &b);
+    // Without frequencies the pair weight is the plain Fellegi–Sunter weight.
+    let unadjusted = plain.score_pair(&a, &b);
+    assert!(unadjusted.adjustments.is_empty());
+    assert!((unadjusted.weight - plain.weight(&compare(&a, &b))).abs() < 1e-12);
+    assert!(
+        rare.weight > common.weight + 3.0,
+        "{} vs {}",
+        rare.weight,
+        common.weight
+    );
+    let family = |s: &thabian_model::linkage::PairScore| {
+        s.adjustments
+            .iter()
+            .find(|t| t.field == Field::Family)
+            .cloned()
+            .unwrap()
+    };
+    let u = model.probabilities(Field::Family, Level::Exact).unwrap().u;
+    assert!((family(&common).bits - (u / 0.6).log2()).abs() < 1e-9);
+    assert_eq!(family(&rare).token, "lo");
+    // The explanation states the adjustment, and adds up to the weight.
+    let expl = model.explain_pair(&rare);
+    let sum: f64 = expl.iter().map(|e| e.weight).sum();
+    assert!((sum - rare.weight).abs() < 1e-9);
+    let how = &expl.iter().find(|e| e.field == Field::Family).unwrap().how;
+    assert!(how.contains("'lo' is held by"), "{how}");
+    // A name swapped into the other part is adjusted by how often it is either part.
+    let a = record(&spec("Nguyễn", "Văn", "An", "1990-05-12", Sex::Male));
+    let b = record(&spec("An", "Văn", "Nguyễn", "1990-05-12", Sex::Male));
+    let swapped = model.score_pair(&a, &b);
+    assert_eq!(swapped.adjustments.len(), 3, "{:?}", swapped.adjustments);
+    // Stored with the model.
+    let json = serde_json::to_string(&model).unwrap();
+    let back: LinkageModel = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.term_frequencies(), Some(&tf));
+    let json = serde_json::to_value(&plain).unwrap();
+    assert!(json.get("term_frequencies").is_none());
 }
 
 // ----- Duplicate detection end to end -------------------------------------------------------------
@@ -889,10 +1078,19 @@ fn search_explains_fields() {
         name: Some("An Nguyen".to_owned()),
         date_of_birth: Some(date("1990-12-05")),
         place_of_birth: Some("0102".to_owned()),
+        residence: Some("0101".to_owned()),
         mother_name: Some("Mai".to_owned()),
         ..SearchQuery::default()
     };
     let hit = q.score(&model, &record(&an()));
+    // Residence is compared and shown, never weighed (relatives share it).
+    let residence = hit
+        .fields
+        .iter()
+        .find(|f| f.field == Field::Residence)
+        .unwrap();
+    assert_eq!(residence.level, Level::Exact);
+    assert_eq!(residence.weight, 0.0);
     let hows: Vec<String> = hit
         .fields
         .iter()
@@ -910,14 +1108,56 @@ fn search_explains_fields() {
         [
             "given exact +5.4: given name 'an' = 'an' (exact)",
             "family exact +5.4: family name 'nguyen' = 'nguyen' (exact)",
-            "date_of_birth close +5.3: date of birth 1990-12-05 vs 1990-05-12 (one component off (year ±1, day and month swapped, day or month differs), or same year and month where a day is unknown)",
+            "date_of_birth close +5.3: date of birth 1990-12-05 vs 1990-05-12 (one component off (year ±1, day and month swapped, or month differs), or a partial date compatible with the other)",
             "place_of_birth close +1.0: place of birth 0102 vs 0101 (same province)",
+            "residence exact +0.0: residence 0101 vs 0101 (same area); not scored: relatives share it",
             "mother missing +0.0: mother: not recorded for the candidate",
         ]
     "#]]
     .assert_debug_eq(&hows);
     let sum: f64 = hit.fields.iter().map(|f| f.weight).sum();
     assert!((sum - hit.score).abs() < 1e-9);
+}
+
+#[test]
+fn search_cannot_tell_a_phonetic_variant_from_another() {
+    // "Somsack" and "Sommsak" are both romanizations of ສົມສັກ sharing the phonetic key of
+    // "Somsak": a query for one scores the other two alike, however close their spelling;
+    // only an exact spelling scores higher.
+    assert_eq!(ph("somsack"), ph("somsak"));
+    assert_eq!(ph("sommsak"), ph("somsak"));
+    let model = LinkageModel::initial();
+    let person = |given: &str| {
+        let mut s = spec("Phommachanh", "", given, "1985-03-04", Sex::Male);
+        s.residence = None;
+        record(&s)
+    };
+    let q = SearchQuery {
+        name: Some("Somsack Phommachanh".to_owned()),
+        date_of_birth: Some(date("1985-03-04")),
+        ..SearchQuery::default()
+    };
+    let (somsak, sommsak, somsack) = (
+        q.score(&model, &person("Somsak")),
+        q.score(&model, &person("Sommsak")),
+        q.score(&model, &person("Somsack")),
+    );
+    assert_eq!(somsak.score, sommsak.score);
+    let given = |h: &thabian_model::linkage::SearchHit| {
+        h.fields
+            .iter()
+            .find(|f| f.field == Field::Given)
+            .unwrap()
+            .level
+    };
+    assert_eq!(given(&somsak), Level::Close);
+    assert_eq!(given(&sommsak), Level::Close);
+    assert!(somsack.score > somsak.score);
+    // Ranking keeps the candidates' order among equal scores.
+    let ranked = q.rank(&model, &[person("Sommsak"), person("Somsak")]);
+    assert_eq!(ranked[0].0, 0);
+    let ranked = q.rank(&model, &[person("Somsak"), person("Sommsak")]);
+    assert_eq!(ranked[0].0, 0);
 }
 
 // ----- Evaluation helpers -------------------------------------------------------------------------

@@ -975,13 +975,15 @@ impl Register {
             None => Vec::new(),
         };
         let pair = |l: &Person, r: &Person| {
-            let c = compare(&MatchRecord::from_person(l), &MatchRecord::from_person(r));
+            let s = active
+                .model
+                .score_pair(&MatchRecord::from_person(l), &MatchRecord::from_person(r));
             SideBySide {
                 left: l.clone(),
                 right: r.clone(),
-                probability: active.model.probability(&c),
-                weight: active.model.weight(&c),
-                fields: active.model.explain(&c),
+                probability: s.probability,
+                weight: s.weight,
+                fields: active.model.explain_pair(&s),
             }
         };
         match left_of_pairs.first() {
@@ -1316,14 +1318,14 @@ impl Register {
                 &population.records[*a as usize],
                 &population.records[*b as usize],
             );
-            let c = compare(ra, rb);
-            let p = model.probability(&c);
+            let s = model.score_pair(ra, rb);
+            let p = s.probability;
             if p >= settings.report_from {
                 found.push(FoundPair {
                     a: population.pins[*a as usize].clone(),
                     b: population.pins[*b as usize].clone(),
                     probability: p,
-                    weight: model.weight(&c),
+                    weight: s.weight,
                     verdict: settings.thresholds.verdict(p),
                 });
             }
@@ -1468,13 +1470,13 @@ pub fn score_candidates<'a>(
 ) -> Vec<ScoredCandidate> {
     let mut out: Vec<ScoredCandidate> = candidates
         .filter_map(|(pin, theirs)| {
-            let c = compare(record, theirs);
-            let probability = model.probability(&c);
+            let s = model.score_pair(record, theirs);
+            let probability = s.probability;
             let verdict = thresholds.verdict(probability);
             (verdict != Verdict::Unlikely).then(|| ScoredCandidate {
                 pin: pin.clone(),
                 probability,
-                weight: model.weight(&c),
+                weight: s.weight,
                 verdict,
             })
         })
@@ -1486,6 +1488,12 @@ pub fn score_candidates<'a>(
     });
     out
 }
+
+/// Name tokens per field whose frequency the model keeps for term-frequency adjustment; rarer
+/// ones count as the tail. A few thousand cover the names most of a population has (the
+/// adjustment matters most for them: a common name's agreement counts for less) and keep the
+/// stored model small (≈ 100 kB).
+const TF_TOKENS: usize = 3_000;
 
 /// Pairs collected per EM session at most.
 const MAX_SESSION_PAIRS: usize = 3_000_000;
@@ -1503,14 +1511,15 @@ fn session_of(key: &str) -> Option<usize> {
 }
 
 /// The model estimated from the register: u from random pairs; m by EM in two sessions, pairs
-/// with the same date of birth (the names' m) and pairs with the same names (the date's m).
+/// with the same date of birth (the names' m) and pairs with the same names (the date's m);
+/// the register's name-token frequencies for term-frequency-adjusted name weights.
 pub fn train(
     population: &Population,
     sessions: &[Vec<(u32, u32)>; 2],
     settings: &DedupSettings,
 ) -> LinkageModel {
     use rand::{Rng, SeedableRng};
-    use thabian_model::linkage::{estimate_by_sessions, Field, Session};
+    use thabian_model::linkage::{estimate_by_sessions, Field, Session, TermFrequencies};
     let compare_all = |pairs: &[(u32, u32)]| -> Vec<_> {
         pairs
             .iter()
@@ -1537,7 +1546,7 @@ pub fn train(
             }
         }
     }
-    estimate_by_sessions(
+    let model = estimate_by_sessions(
         &[
             Session {
                 pairs: &by_date,
@@ -1555,7 +1564,8 @@ pub fn train(
         &random,
         &LinkageModel::initial(),
         settings.max_iterations,
-    )
+    );
+    model.with_term_frequencies(TermFrequencies::count(population.records.iter(), TF_TOKENS))
 }
 
 /// The person a held registration would create.
