@@ -896,8 +896,10 @@ pub struct LinkageModel {
     term_frequencies: Option<TermFrequencies>,
 }
 
+/// Unknown fields are ignored, not refused: in a rolling upgrade, nodes still on the previous
+/// release must go on loading a model that a newer node stored with more in it (they score
+/// without what they do not know).
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ModelRepr {
     prior: f64,
     fields: BTreeMap<Field, BTreeMap<Level, LevelProbabilities>>,

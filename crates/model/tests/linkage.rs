@@ -1305,3 +1305,14 @@ proptest! {
         prop_assert_eq!(ours, jaro_winkler(&b, &a));
     }
 }
+
+#[test]
+fn a_model_with_fields_from_a_later_release_still_loads() {
+    let mut stored = serde_json::to_value(LinkageModel::initial()).unwrap();
+    stored["from_a_later_release"] = serde_json::json!({"anything": 1});
+    let loaded: LinkageModel = serde_json::from_value(stored).unwrap();
+    assert_eq!(
+        serde_json::to_value(&loaded).unwrap(),
+        serde_json::to_value(LinkageModel::initial()).unwrap()
+    );
+}
