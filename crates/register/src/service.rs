@@ -725,8 +725,7 @@ impl Register {
                 let mut record = (**record).clone();
                 record.pin = match pin {
                     Some(p) => {
-                        let kept = thabian_model::pin::Pin::parse(&self.profile.pin, p.as_str())
-                            .map_err(|e| RegisterError::Invalid(format!("PIN {p}: {e}")))?;
+                        let kept = self.kept_pin(p)?;
                         if self.store.person(kept.as_str()).await?.is_some() {
                             return Err(RegisterError::Store(StoreError::Duplicate {
                                 what: "person",
@@ -773,6 +772,12 @@ impl Register {
             )
             .await?;
         Ok(held_outcome(&case.id, false))
+    }
+
+    /// The legacy PIN an imported record keeps, checked against the profile's format.
+    fn kept_pin(&self, p: &Pin) -> Result<Pin> {
+        thabian_model::pin::Pin::parse(&self.profile.pin, p.as_str())
+            .map_err(|e| RegisterError::Invalid(format!("PIN {p}: {e}")))
     }
 
     /// A PIN neither issued nor reserved.
@@ -995,8 +1000,7 @@ impl Register {
             Change::Import { pin, record } => {
                 let mut record = (**record).clone();
                 record.pin = match pin {
-                    Some(p) => thabian_model::pin::Pin::parse(&self.profile.pin, p.as_str())
-                        .map_err(|e| RegisterError::Invalid(format!("PIN {p}: {e}")))?,
+                    Some(p) => self.kept_pin(p)?,
                     None => {
                         self.new_pin(&record.particulars.place_of_birth, &record.particulars)?
                     }
