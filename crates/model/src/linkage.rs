@@ -202,6 +202,17 @@ impl Level {
         }
     }
 
+    /// One letter: E(xact), C(lose), S(imilar), D(isagree), M(issing).
+    pub fn letter(self) -> char {
+        match self {
+            Level::Exact => 'E',
+            Level::Close => 'C',
+            Level::Similar => 'S',
+            Level::Disagree => 'D',
+            Level::Missing => 'M',
+        }
+    }
+
     /// Total order of "how good": exact > close > similar > missing > disagree.
     fn rank(self) -> u8 {
         match self {
@@ -569,6 +580,12 @@ impl Comparison {
 
     pub fn levels(&self) -> [Level; FIELD_COUNT] {
         self.0
+    }
+
+    /// The levels as [`Level::letter`]s in [`Field::ALL`] order ("EEEECEMMD"): a compact
+    /// agreement pattern for reports.
+    pub fn pattern(&self) -> String {
+        self.0.iter().map(|l| l.letter()).collect()
     }
 }
 
@@ -1155,14 +1172,36 @@ impl LinkageModel {
     /// value two spellings share is not defined), and only when the model has frequencies.
     pub fn score_pair(&self, a: &MatchRecord, b: &MatchRecord) -> PairScore {
         let comparison = compare(a, b);
-        let adjustments = self.tf_adjustments(a, b, &comparison);
-        let weight = self.weight(&comparison) + adjustments.iter().map(|t| t.bits).sum::<f64>();
+        let mut adjustments = Vec::new();
+        let bits = self.tf_each(a, b, &comparison, |field, token, count, records, bits| {
+            adjustments.push(TfAdjustment {
+                field,
+                token: token.text.clone(),
+                count,
+                records,
+                bits,
+            })
+        });
+        let weight = self.weight(&comparison) + bits;
         PairScore {
             comparison,
             weight,
             probability: posterior(weight, self.prior),
             adjustments,
         }
+    }
+
+    /// The comparison and weight of [`LinkageModel::score_pair`] without the adjustments'
+    /// details: nothing is allocated (the whole-register pass scores hundreds of millions).
+    pub fn score_weight(&self, a: &MatchRecord, b: &MatchRecord) -> (Comparison, f64) {
+        let comparison = compare(a, b);
+        let bits = self.tf_each(a, b, &comparison, |_, _, _, _, _| {});
+        (comparison, self.weight(&comparison) + bits)
+    }
+
+    /// The posterior probability of a weight under this model's prior.
+    pub fn posterior(&self, weight: f64) -> f64 {
+        posterior(weight, self.prior)
     }
 
     /// [`LinkageModel::explain`] for a pair scored by [`LinkageModel::score_pair`]: an exact
@@ -1189,17 +1228,19 @@ impl LinkageModel {
         out
     }
 
-    /// The adjustments of the exactly agreeing name fields (none without frequencies).
-    fn tf_adjustments(
+    /// Calls `each(field, token, count, records, bits)` for the adjustment of every exactly
+    /// agreeing name field (none without frequencies) and returns the sum of their bits.
+    fn tf_each(
         &self,
         a: &MatchRecord,
         b: &MatchRecord,
         c: &Comparison,
-    ) -> Vec<TfAdjustment> {
+        mut each: impl FnMut(Field, &NameToken, u64, u64, f64),
+    ) -> f64 {
         let Some(tf) = &self.term_frequencies else {
-            return Vec::new();
+            return 0.0;
         };
-        let mut out = Vec::new();
+        let mut sum = 0.0;
         let straight = |f: Field| -> Option<&[NameToken]> {
             match f {
                 Field::Given => subset_side(&a.given, &b.given),
@@ -1258,15 +1299,11 @@ impl LinkageModel {
                 continue;
             };
             let share = (count.max(1) as f64 / records as f64).min(1.0);
-            out.push(TfAdjustment {
-                field,
-                token: token.text.clone(),
-                count: count.max(1),
-                records,
-                bits: (p.u / share).log2(),
-            });
+            let bits = (p.u / share).log2();
+            sum += bits;
+            each(field, token, count.max(1), records, bits);
         }
-        out
+        sum
     }
 }
 

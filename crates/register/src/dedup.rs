@@ -9,7 +9,7 @@ use crate::auth::{Permission, RequestContext};
 use crate::service::{decode_person, json, Register};
 use crate::{RegisterError, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thabian_model::event::{
@@ -17,7 +17,8 @@ use thabian_model::event::{
     EVENT_SCHEMA,
 };
 use thabian_model::linkage::{
-    compare, FieldExplanation, LinkageModel, MatchRecord, SearchQuery, Thresholds, Verdict,
+    compare, Comparison, FieldExplanation, LinkageModel, MatchRecord, SearchQuery, Thresholds,
+    Verdict,
 };
 use thabian_model::person::Person;
 use thabian_model::pin::Pin;
@@ -278,6 +279,9 @@ pub struct FoundPair {
     pub probability: f64,
     pub weight: f64,
     pub verdict: Verdict,
+    /// The pair's agreement levels (for diagnostics; not serialized).
+    #[serde(skip)]
+    pub comparison: Comparison,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -286,7 +290,8 @@ pub struct DedupReport {
     pub keys: u64,
     pub blocks: u64,
     pub blocks_skipped: u64,
-    /// Pair comparisons made (a pair sharing several keys is compared once per block).
+    /// Pairs within the blocks (a pair sharing several keys is in several blocks; it is
+    /// scored once, in the first block the two share).
     pub comparisons: u64,
     pub distinct_pairs: usize,
     /// The model that scored the pairs: newly estimated and stored, or (below
@@ -318,6 +323,197 @@ impl Population {
     }
     pub fn position(&self, pin: &str) -> Option<u32> {
         self.index.get(pin).copied()
+    }
+}
+
+/// The blocks of the whole-register pass as they are read in key order: the members of every
+/// block of two to `max_block` persons, one after another.
+#[derive(Default)]
+struct Blocks {
+    members: Vec<u32>,
+    /// Where each block starts in `members` (and one past the last block).
+    starts: Vec<u32>,
+    /// The EM session of each block's key kind (see [`session_of`]).
+    sessions: Vec<Option<u8>>,
+}
+
+impl Blocks {
+    fn push(
+        &mut self,
+        block: &mut Vec<u32>,
+        key: &str,
+        max_block: usize,
+        report: &mut DedupReport,
+    ) {
+        if block.len() > max_block {
+            report.blocks_skipped += 1;
+        } else if block.len() > 1 {
+            report.blocks += 1;
+            let n = block.len() as u64;
+            report.comparisons += n * (n - 1) / 2;
+            if self.starts.is_empty() {
+                self.starts.push(0);
+            }
+            self.members.extend_from_slice(block);
+            self.starts
+                .push(u32::try_from(self.members.len()).unwrap_or(u32::MAX));
+            self.sessions
+                .push(session_of(key).and_then(|k| u8::try_from(k).ok()));
+        }
+        block.clear();
+    }
+
+    /// The blocks with, for every person, the blocks they are in (ascending).
+    fn index(self, persons: usize) -> IndexedBlocks {
+        let mut starts = vec![0u32; persons + 1];
+        for &m in &self.members {
+            starts[m as usize + 1] += 1;
+        }
+        for i in 0..persons {
+            starts[i + 1] += starts[i];
+        }
+        let mut fill = starts.clone();
+        let mut of_person = vec![0u32; self.members.len()];
+        for b in 0..self.sessions.len() {
+            for &m in self.block(b) {
+                let at = &mut fill[m as usize];
+                of_person[*at as usize] = b as u32;
+                *at += 1;
+            }
+        }
+        IndexedBlocks {
+            blocks: self,
+            person_starts: starts,
+            of_person,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn block(&self, b: usize) -> &[u32] {
+        &self.members[self.starts[b] as usize..self.starts[b + 1] as usize]
+    }
+}
+
+struct IndexedBlocks {
+    blocks: Blocks,
+    person_starts: Vec<u32>,
+    /// Each person's blocks, ascending, at `person_starts[p]..person_starts[p + 1]`.
+    of_person: Vec<u32>,
+}
+
+/// What the scoring of the pass gives back: pairs at or above the reporting threshold (by
+/// position in the population) with their comparison and weight.
+struct ScoredPairs {
+    distinct_pairs: usize,
+    found: Vec<(u32, u32, Comparison, f64)>,
+}
+
+impl IndexedBlocks {
+    /// The pairs of the blocks of each EM session, in key order, at most
+    /// [`MAX_SESSION_PAIRS`] per session.
+    fn session_pairs(&self) -> [Vec<(u32, u32)>; 2] {
+        let mut sessions: [Vec<(u32, u32)>; 2] = [Vec::new(), Vec::new()];
+        for b in 0..self.blocks.len() {
+            let Some(k) = self.blocks.sessions[b] else {
+                continue;
+            };
+            let out = &mut sessions[usize::from(k)];
+            let block = self.blocks.block(b);
+            'block: for (i, x) in block.iter().enumerate() {
+                for y in &block[i + 1..] {
+                    if out.len() >= MAX_SESSION_PAIRS {
+                        break 'block;
+                    }
+                    out.push(((*x).min(*y), (*x).max(*y)));
+                }
+            }
+        }
+        sessions
+    }
+
+    fn of_person(&self, p: u32) -> &[u32] {
+        let p = p as usize;
+        &self.of_person[self.person_starts[p] as usize..self.person_starts[p + 1] as usize]
+    }
+
+    /// Whether `block` is the first block persons `a` and `b` share: a pair sharing several
+    /// keys is scored once, without a set of the pairs seen (at 1M persons, 10⁸ pairs).
+    fn first_shared(&self, a: u32, b: u32, block: u32) -> bool {
+        let (x, y) = (self.of_person(a), self.of_person(b));
+        let (mut i, mut j) = (0, 0);
+        while i < x.len() && j < y.len() {
+            match x[i].cmp(&y[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => return x[i] == block,
+            }
+        }
+        false
+    }
+
+    /// Scores every distinct pair once, on every core: blocks are handed out in chunks.
+    fn score(
+        &self,
+        population: &Population,
+        model: &LinkageModel,
+        report_from: f64,
+    ) -> Result<ScoredPairs> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const CHUNK: usize = 512;
+        let next = AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let work = || {
+            let mut found = Vec::new();
+            let mut distinct = 0usize;
+            loop {
+                let from = next.fetch_add(CHUNK, Ordering::Relaxed);
+                if from >= self.blocks.len() {
+                    break;
+                }
+                for b in from..(from + CHUNK).min(self.blocks.len()) {
+                    let block = self.blocks.block(b);
+                    for (i, x) in block.iter().enumerate() {
+                        for y in &block[i + 1..] {
+                            let (x, y) = ((*x).min(*y), (*x).max(*y));
+                            if !self.first_shared(x, y, b as u32) {
+                                continue;
+                            }
+                            distinct += 1;
+                            let (comparison, weight) = model.score_weight(
+                                &population.records[x as usize],
+                                &population.records[y as usize],
+                            );
+                            if model.posterior(weight) >= report_from {
+                                found.push((x, y, comparison, weight));
+                            }
+                        }
+                    }
+                }
+            }
+            (distinct, found)
+        };
+        let results: Vec<(usize, Vec<(u32, u32, Comparison, f64)>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join())
+                .collect::<std::result::Result<_, _>>()
+        })
+        .map_err(|_| {
+            RegisterError::Internal("a scoring thread of the duplicate pass failed".into())
+        })?;
+        let mut out = ScoredPairs {
+            distinct_pairs: 0,
+            found: Vec::new(),
+        };
+        for (distinct, found) in results {
+            out.distinct_pairs += distinct;
+            out.found.extend(found);
+        }
+        Ok(out)
     }
 }
 
@@ -1234,37 +1430,10 @@ impl Register {
             train_seconds: 0.0,
             score_seconds: 0.0,
         };
-        let mut pairs: HashSet<(u32, u32)> = HashSet::new();
+        let mut blocks = Blocks::default();
         let mut after = (String::new(), String::new());
         let mut block: Vec<u32> = Vec::new();
         let mut block_key = String::new();
-        // Pairs by the kind of key that blocked them: EM runs per kind (see `train`).
-        let mut sessions: [Vec<(u32, u32)>; 2] = [Vec::new(), Vec::new()];
-        let flush = |block: &mut Vec<u32>,
-                     key: &str,
-                     pairs: &mut HashSet<(u32, u32)>,
-                     sessions: &mut [Vec<(u32, u32)>; 2],
-                     report: &mut DedupReport| {
-            if block.len() > settings.max_block {
-                report.blocks_skipped += 1;
-            } else if block.len() > 1 {
-                report.blocks += 1;
-                let session = session_of(key);
-                for (i, a) in block.iter().enumerate() {
-                    for b in &block[i + 1..] {
-                        report.comparisons += 1;
-                        let pair = ((*a).min(*b), (*a).max(*b));
-                        pairs.insert(pair);
-                        if let Some(k) = session {
-                            if sessions[k].len() < MAX_SESSION_PAIRS {
-                                sessions[k].push(pair);
-                            }
-                        }
-                    }
-                }
-            }
-            block.clear();
-        };
         loop {
             let page = self.store.key_postings(&after, 20_000).await?;
             let Some(last) = page.last() else { break };
@@ -1272,13 +1441,7 @@ impl Register {
             for (key, pin) in page {
                 report.keys += 1;
                 if key != block_key {
-                    flush(
-                        &mut block,
-                        &block_key,
-                        &mut pairs,
-                        &mut sessions,
-                        &mut report,
-                    );
+                    blocks.push(&mut block, &block_key, settings.max_block, &mut report);
                     block_key = key;
                 }
                 if let Some(i) = population.position(&pin) {
@@ -1286,15 +1449,10 @@ impl Register {
                 }
             }
         }
-        flush(
-            &mut block,
-            &block_key,
-            &mut pairs,
-            &mut sessions,
-            &mut report,
-        );
-        let pairs: Vec<(u32, u32)> = pairs.into_iter().collect();
-        report.distinct_pairs = pairs.len();
+        blocks.push(&mut block, &block_key, settings.max_block, &mut report);
+        let blocks = blocks.index(population.len());
+        // Pairs by the kind of key that blocked them: EM runs per kind (see `train`).
+        let sessions = blocks.session_pairs();
         report.block_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
@@ -1312,28 +1470,35 @@ impl Register {
         report.train_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let mut found = Vec::new();
-        for (a, b) in &pairs {
-            let (ra, rb) = (
-                &population.records[*a as usize],
-                &population.records[*b as usize],
-            );
-            let s = model.score_pair(ra, rb);
-            let p = s.probability;
-            if p >= settings.report_from {
-                found.push(FoundPair {
-                    a: population.pins[*a as usize].clone(),
-                    b: population.pins[*b as usize].clone(),
-                    probability: p,
-                    weight: s.weight,
-                    verdict: settings.thresholds.verdict(p),
-                });
-            }
-        }
+        let report_from = settings.report_from;
+        let (population, model, scored) = tokio::task::spawn_blocking(move || {
+            let scored = blocks.score(&population, &model, report_from);
+            (population, model, scored)
+        })
+        .await
+        .map_err(|e| RegisterError::Internal(format!("the duplicate pass stopped: {e}")))?;
+        let scored = scored?;
+        report.distinct_pairs = scored.distinct_pairs;
+        let mut found: Vec<FoundPair> = scored
+            .found
+            .into_iter()
+            .map(|(a, b, comparison, weight)| {
+                let probability = model.posterior(weight);
+                FoundPair {
+                    a: population.pins[a as usize].clone(),
+                    b: population.pins[b as usize].clone(),
+                    probability,
+                    weight,
+                    verdict: settings.thresholds.verdict(probability),
+                    comparison,
+                }
+            })
+            .collect();
         found.sort_by(|x, y| {
             y.weight
                 .total_cmp(&x.weight)
                 .then_with(|| x.a.as_str().cmp(y.a.as_str()))
+                .then_with(|| x.b.as_str().cmp(y.b.as_str()))
         });
         report.score_seconds = started.elapsed().as_secs_f64();
         report.pairs = found;

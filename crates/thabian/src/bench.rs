@@ -1994,6 +1994,49 @@ const SEARCH_P99_MS: f64 = 50.0;
 /// Duplicates in the generated population of the dedup phase.
 const DEDUP_RATE: f64 = 0.02;
 
+/// The commonest agreement patterns among the false positives and the missed duplicates at
+/// `threshold`, to see where the model errs. A pattern has one letter per field in
+/// `Field::ALL` order (given, family, middle, date of birth, sex, place of birth, residence,
+/// father, mother): Exact, Close, Similar, Disagree, Missing.
+fn error_patterns(
+    pairs: &[thabian_register::dedup::FoundPair],
+    truth: &HashSet<(String, String)>,
+    threshold: f64,
+) -> Value {
+    let mut false_positives: HashMap<String, (u64, f64)> = HashMap::new();
+    let mut missed: HashMap<String, (u64, f64)> = HashMap::new();
+    for p in pairs {
+        let (a, b) = (p.a.to_string(), p.b.to_string());
+        let key = if a < b { (a, b) } else { (b, a) };
+        let is_true = truth.contains(&key);
+        let bucket = match (is_true, p.probability >= threshold) {
+            (false, true) => &mut false_positives,
+            (true, false) => &mut missed,
+            _ => continue,
+        };
+        let e = bucket.entry(p.comparison.pattern()).or_default();
+        e.0 += 1;
+        e.1 += p.weight;
+    }
+    let top = |m: HashMap<String, (u64, f64)>| -> Value {
+        let total: u64 = m.values().map(|v| v.0).sum();
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.sort_by(|x, y| y.1 .0.cmp(&x.1 .0).then(x.0.cmp(&y.0)));
+        json!({
+            "total": total,
+            "top": v.into_iter().take(15).map(|(pattern, (n, w))| json!({
+                "pattern": pattern, "pairs": n, "mean_weight": w / n.max(1) as f64,
+            })).collect::<Vec<_>>(),
+        })
+    };
+    json!({
+        "fields": "given family middle date_of_birth sex place_of_birth residence father mother; E exact, C close, S similar, D disagree, M missing",
+        "threshold": threshold,
+        "false_positives": top(false_positives),
+        "missed": top(missed),
+    })
+}
+
 /// Generates `persons` with 2 % duplicates (ground truth kept), imports them, runs the
 /// whole-register pass, scores it against the truth (precision, recall, F1 at the thresholds
 /// and as a curve), then measures searches built from the duplicates' own fields.
@@ -2089,6 +2132,7 @@ async fn dedup_phase(opts: &BenchOptions, dbs: &mut Databases) -> anyhow::Result
         })
         .collect();
     let found_at_all = scored.iter().filter(|(_, t)| *t).count();
+    let errors = error_patterns(&report.pairs, &truth, Thresholds::DEFAULT.likely);
     let at =
         |t: f64| serde_json::to_value(at_threshold(&scored, truth.len(), t)).unwrap_or_default();
     let likely = at_threshold(&scored, truth.len(), Thresholds::DEFAULT.likely);
@@ -2175,6 +2219,7 @@ async fn dedup_phase(opts: &BenchOptions, dbs: &mut Databases) -> anyhow::Result
         "at_0_99": at(0.99),
         "f1_target": {"f1": DEDUP_F1, "met": likely.f1 >= DEDUP_F1},
         "curve": serde_json::to_value(precision_recall_curve(&scored, truth.len())).unwrap_or_default(),
+        "errors_at_likely": errors,
         "search": search,
     }))
 }

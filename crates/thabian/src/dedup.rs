@@ -10,7 +10,9 @@ use crate::Platform;
 
 #[derive(Debug, clap::Args)]
 pub struct DedupArgs {
-    /// Where the candidate pairs go (CSV: pin_a, pin_b, probability, weight, verdict).
+    /// Where the candidate pairs go (CSV: pin_a, pin_b, probability, weight, verdict, agreement:
+    /// a letter per field, given family middle date_of_birth sex place_of_birth residence father
+    /// mother, E exact, C close, S similar, D disagree, M missing).
     #[arg(long, default_value = "duplicate-pairs.csv")]
     pub out: PathBuf,
     /// Report pairs at or above this posterior probability.
@@ -89,7 +91,7 @@ fn write_pairs(path: &PathBuf, report: &DedupReport) -> anyhow::Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    writeln!(out, "pin_a,pin_b,probability,weight,verdict")?;
+    writeln!(out, "pin_a,pin_b,probability,weight,verdict,agreement")?;
     for p in &report.pairs {
         let verdict = match p.verdict {
             thabian_model::linkage::Verdict::Likely => "likely",
@@ -98,8 +100,12 @@ fn write_pairs(path: &PathBuf, report: &DedupReport) -> anyhow::Result<()> {
         };
         writeln!(
             out,
-            "{},{},{:.6},{:.3},{verdict}",
-            p.a, p.b, p.probability, p.weight
+            "{},{},{:.6},{:.3},{verdict},{}",
+            p.a,
+            p.b,
+            p.probability,
+            p.weight,
+            p.comparison.pattern()
         )?;
     }
     out.flush()?;
