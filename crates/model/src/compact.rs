@@ -2,7 +2,7 @@
 //! score, kept beside the blocking keys (`person_match.record`) so that scoring a candidate
 //! reads a small binary record instead of the whole person's JSON.
 //!
-//! Format, version 1 (all integers little-endian; `str` is a LEB128 length and UTF-8 bytes;
+//! Format, version 2 (all integers little-endian; `str` is a LEB128 length and UTF-8 bytes;
 //! `tokens` a LEB128 count and, per token, its text and its phonetic key as two `str`):
 //!
 //! | bytes | field |
@@ -14,17 +14,19 @@
 //! | str | residence (only when bit 3 is set) |
 //! | tokens × 3 | given, family, middle |
 //! | parent × 2 | father, mother: a tag (0 none, 1 PIN + str, 2 name + tokens) |
+//! | LEB128 count, str × count | address tokens (version 2; version 1 ends before, no address) |
 //!
 //! The phonetic keys are stored, not recomputed: they are the ones the record's blocking keys
 //! were made with, and both are rewritten together (`thabian rebuild` refreshes them).
-//! A reader refuses a version it does not know; a new version is a new encoder beside this one.
+//! A reader refuses a version it does not know. Version 1 records (written before the address
+//! was compared) are still read, with no address; `thabian rebuild` rewrites them.
 use crate::date::PartialDate;
 use crate::linkage::{MatchRecord, NameToken, ParentKey};
 use crate::sex::Sex;
 use thiserror::Error;
 
 /// The version [`encode`] writes.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 const MERGED: u8 = 1;
 const SEX_SHIFT: u8 = 1;
@@ -88,6 +90,10 @@ pub fn encode(record: &MatchRecord, merged: bool) -> Vec<u8> {
             }
         }
     }
+    put_len(&mut out, record.address.len());
+    for t in &record.address {
+        put_str(&mut out, t);
+    }
     out
 }
 
@@ -95,7 +101,7 @@ pub fn encode(record: &MatchRecord, merged: bool) -> Vec<u8> {
 pub fn decode(bytes: &[u8]) -> Result<StoredMatch, CompactError> {
     let mut r = Reader { bytes, at: 0 };
     let version = r.byte()?;
-    if version != VERSION {
+    if version != 1 && version != VERSION {
         return Err(CompactError::Version(version));
     }
     let flags = r.byte()?;
@@ -121,6 +127,15 @@ pub fn decode(bytes: &[u8]) -> Result<StoredMatch, CompactError> {
     let middle = r.tokens()?;
     let father = r.parent()?;
     let mother = r.parent()?;
+    let mut address = Vec::new();
+    if version >= 2 {
+        let n = r.len()?;
+        // Bounded by the bytes left (each token takes at least one), not by the claimed count.
+        address.reserve(n.min(bytes.len() - r.at));
+        for _ in 0..n {
+            address.push(r.string()?);
+        }
+    }
     if r.at != bytes.len() {
         return Err(CompactError::Malformed("trailing bytes"));
     }
@@ -135,6 +150,7 @@ pub fn decode(bytes: &[u8]) -> Result<StoredMatch, CompactError> {
             residence,
             father,
             mother,
+            address,
         },
         merged: flags & MERGED != 0,
     })
@@ -247,6 +263,7 @@ mod tests {
             residence: Some("0203".into()),
             father: Some(ParentKey::Pin("1234567890".into())),
             mother: Some(ParentKey::Name(name_tokens(&["Trần Thị Bích"]))),
+            address: crate::linkage::address_tokens(&["Ban Phonxay, house 12".into()]),
         }
     }
 
@@ -268,6 +285,7 @@ mod tests {
             mother: None,
             place_of_birth: String::new(),
             sex: Sex::Unknown,
+            address: Vec::new(),
             ..record()
         };
         assert_eq!(decode(&encode(&partial, false)).unwrap().record, partial);
@@ -276,15 +294,38 @@ mod tests {
     #[test]
     fn is_small() {
         // The person's JSON for the same fields is several times this.
-        assert!(encode(&record(), false).len() < 120);
+        assert!(encode(&record(), false).len() < 140);
+    }
+
+    #[test]
+    fn reads_version_1_records_without_an_address() {
+        let r = MatchRecord {
+            address: Vec::new(),
+            ..record()
+        };
+        // Version 1 is version 2 without the trailing address count.
+        let mut v1 = encode(&r, true);
+        assert_eq!(v1.pop(), Some(0));
+        v1[0] = 1;
+        let back = decode(&v1).unwrap();
+        assert_eq!(back.record, r);
+        assert!(back.merged);
+        assert!(
+            decode(&encode(&record(), false))
+                .unwrap()
+                .record
+                .address
+                .len()
+                == 4
+        );
     }
 
     #[test]
     fn refuses_unknown_versions_and_corrupt_bytes() {
         let bytes = encode(&record(), false);
         let mut other = bytes.clone();
-        other[0] = 2;
-        assert_eq!(decode(&other), Err(CompactError::Version(2)));
+        other[0] = 3;
+        assert_eq!(decode(&other), Err(CompactError::Version(3)));
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }

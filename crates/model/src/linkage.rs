@@ -21,7 +21,7 @@
 //! Pure: no I/O, no clock, no randomness.
 use crate::date::PartialDate;
 use crate::event::PersonParticulars;
-use crate::person::{Names, ParentRef, Person};
+use crate::person::{Names, ParentRef, Person, Residence};
 use crate::sex::Sex;
 use crate::translit::{latin_tokens, phonetic};
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
 /// How many fields a [`Comparison`] has (the length of [`Field::ALL`]).
-pub const FIELD_COUNT: usize = 9;
+pub const FIELD_COUNT: usize = 10;
 
 /// Agreement levels that carry a probability (every [`Level`] but [`Level::Missing`]).
 const LEVEL_SLOTS: usize = 4;
@@ -61,6 +61,8 @@ pub enum Field {
     Residence,
     Father,
     Mother,
+    /// The residence's address lines (village, street, house), compared as folded tokens.
+    Address,
 }
 
 impl Field {
@@ -75,6 +77,7 @@ impl Field {
         Field::Residence,
         Field::Father,
         Field::Mother,
+        Field::Address,
     ];
 
     /// Position in [`Field::ALL`] and in a [`Comparison`].
@@ -94,12 +97,14 @@ impl Field {
             Field::Residence => "residence",
             Field::Father => "father",
             Field::Mother => "mother",
+            Field::Address => "address",
         }
     }
 
-    /// Whether the field is scored. Residence is compared and shown but carries no weight:
-    /// a household's members share one residence, and "moved since" is a common difference
-    /// between two records of one person. Parents are scored.
+    /// Whether the field is scored. The residence area is compared and shown but carries no
+    /// weight: a household's members share it, and where areas are coarse (a province) it
+    /// mostly repeats the place of birth, counting one piece of evidence twice. Parents and
+    /// the address are scored (EM gives an address that people change often a small weight).
     pub fn is_scored(self) -> bool {
         !matches!(self, Field::Residence)
     }
@@ -116,6 +121,7 @@ impl Field {
             Field::Residence => "residence",
             Field::Father => "father",
             Field::Mother => "mother",
+            Field::Address => "address",
         }
     }
 
@@ -127,6 +133,7 @@ impl Field {
             Field::PlaceOfBirth | Field::Residence => {
                 &[Level::Exact, Level::Close, Level::Disagree]
             }
+            Field::Address => &[Level::Exact, Level::Close, Level::Disagree],
             _ => &[Level::Exact, Level::Close, Level::Similar, Level::Disagree],
         }
     }
@@ -169,6 +176,11 @@ impl Field {
                 Level::Exact => "same area",
                 Level::Close => "same province",
                 _ => "different province",
+            },
+            (Field::Address, l) => match l {
+                Level::Exact => "same address",
+                Level::Close => "one detail differs or is left out (e.g. the house number)",
+                _ => "different address, or not compared as a parent agrees",
             },
         }
     }
@@ -355,6 +367,9 @@ pub struct MatchRecord {
     pub father: Option<ParentKey>,
     #[serde(default)]
     pub mother: Option<ParentKey>,
+    /// The residence's address as folded tokens ([`address_tokens`]); empty when unknown.
+    #[serde(default)]
+    pub address: Vec<String>,
 }
 
 impl MatchRecord {
@@ -364,8 +379,7 @@ impl MatchRecord {
         let residence = p
             .permanent_residence
             .as_ref()
-            .or(p.temporary_residence.as_ref())
-            .map(|r| r.area.as_str());
+            .or(p.temporary_residence.as_ref());
         MatchRecord::build(
             &p.names,
             p.sex,
@@ -378,14 +392,14 @@ impl MatchRecord {
     }
 
     /// The comparison fields of particulars (a birth or import not yet committed), with the
-    /// residence area if known.
-    pub fn from_particulars(p: &PersonParticulars, residence_area: Option<&str>) -> MatchRecord {
+    /// residence if known.
+    pub fn from_particulars(p: &PersonParticulars, residence: Option<&Residence>) -> MatchRecord {
         MatchRecord::build(
             &p.names,
             p.sex,
             p.date_of_birth,
             &p.place_of_birth,
-            residence_area,
+            residence,
             &p.father,
             &p.mother,
         )
@@ -396,7 +410,7 @@ impl MatchRecord {
         sex: Sex,
         date_of_birth: PartialDate,
         place_of_birth: &str,
-        residence: Option<&str>,
+        residence: Option<&Residence>,
         father: &ParentRef,
         mother: &ParentRef,
     ) -> MatchRecord {
@@ -422,11 +436,14 @@ impl MatchRecord {
             date_of_birth,
             place_of_birth: place_of_birth.trim().to_owned(),
             residence: residence
-                .map(str::trim)
+                .map(|r| r.area.trim())
                 .filter(|r| !r.is_empty())
                 .map(str::to_owned),
             father: ParentKey::from_ref(father),
             mother: ParentKey::from_ref(mother),
+            address: residence
+                .map(|r| address_tokens(&r.address_lines))
+                .unwrap_or_default(),
         }
     }
 
@@ -446,6 +463,7 @@ impl MatchRecord {
     /// | `y:<g>:YYYY` | each given token | day or month wrong or swapped, partial dates, other residence | common given name (≈ 3 %) / 80 years ≈ 4 000 |
     /// | `m:<g>:MMDD` | each given token, full date | year wrong (±1 or a typo) | ≈ 3 % / 366 ≈ 800 |
     /// | `n:<a>:<b>` | each family × given token pair, ordered so `a ≤ b` | swapped family/given with a date error, missing date | rare names: tens; "Nguyễn" + a common given name: ≈ 10⁴–10⁵ |
+    /// | `ny:<a>:<b>:YYYY` | the same pair and the year of birth | day and month wrong, swapped or left out, where the name is too common for `y:` and `n:` | "Nguyễn" + a common given name: ≈ 38 % × 3 % × 10 M / 80 ≈ 1 400 (at 1 M: ≈ 140) |
     /// | `fy:<f>:<i>:YYYY` | each family token × given initial `<i>` | given-name typo with a day or month error | "Nguyễn" (38 %) / ≈ 15 initials / 80 years ≈ 3 000 |
     /// | `fm:<f>:<i>:MMDD` | the same, full date | given-name typo with a year error | 38 % / 15 / 366 ≈ 700 |
     ///
@@ -453,10 +471,10 @@ impl MatchRecord {
     /// ≈ 38 % of Vietnamese named Nguyễn such blocks would hold millions (or ≈ 50 000 per year).
     /// A duplicate with one or two errors keeps at least one key in nearly all cases: a name
     /// typo that changes the phonetic key leaves `d:` (and `fy:`/`fm:` for a given-name typo
-    /// after the first letter); a date error leaves `y:`, `m:` or `n:`; a swap leaves `d:` and
-    /// `n:`. Lost are mainly combinations such as a typo in the given name's first letter with
-    /// a date error, a swap with a name typo and a date error, or a date wrong in two
-    /// components (year ±1 and day and month swapped) with a given-name typo. Typically 6
+    /// after the first letter); a date error leaves `y:`, `m:`, `n:` or `ny:`; a swap leaves `d:`
+    /// and `n:`. Lost are mainly combinations such as a typo in the given name's first letter
+    /// with a date error, a swap with a name typo and a date error, or a date wrong in two
+    /// components (year ±1 and day and month swapped) with a given-name typo. Typically 7
     /// keys for a Vietnamese name with a full date.
     ///
     /// Deduplication jobs should skip keys whose posting list exceeds a cap (a few thousand):
@@ -480,7 +498,9 @@ impl MatchRecord {
                 keys.push(format!("m:{g}:{md}"));
             }
             for f in &family {
-                keys.push(pair_key(f, g));
+                let pair = pair_key(f, g);
+                keys.push(format!("ny{}:{:04}", &pair[1..], dob.year()));
+                keys.push(pair);
             }
         }
         // Family name + given initial: survives a typo in the rest of the given name.
@@ -543,7 +563,7 @@ fn pair_key(a: &str, b: &str) -> String {
 
 // ----- Comparison -------------------------------------------------------------------------------
 
-/// The agreement level of every field of a pair, indexed by [`Field::index`]. `Copy`, 9 bytes.
+/// The agreement level of every field of a pair, indexed by [`Field::index`]. `Copy`, 10 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Comparison([Level; FIELD_COUNT]);
 
@@ -632,7 +652,58 @@ pub fn compare(a: &MatchRecord, b: &MatchRecord) -> Comparison {
     };
     levels[Field::Father.index()] = compare_parents(a.father.as_ref(), b.father.as_ref());
     levels[Field::Mother.index()] = compare_parents(a.mother.as_ref(), b.mother.as_ref());
+    // Parents and the address are both evidence of one household: siblings share them. Counted
+    // as independent (Fellegi–Sunter's assumption) they would add up for every pair of
+    // relatives, so the address counts only when no parent agrees.
+    let parent_agrees = [Field::Father, Field::Mother]
+        .iter()
+        .any(|f| matches!(levels[f.index()], Level::Exact | Level::Close));
+    levels[Field::Address.index()] = if parent_agrees {
+        Level::Missing
+    } else {
+        compare_addresses(&a.address, &b.address)
+    };
     Comparison(levels)
+}
+
+/// The tokens of address lines as [`compare_addresses`] compares them: folded to Latin
+/// (any script, as names are) and sorted, repeated tokens kept ("unit 9, house 9").
+pub fn address_tokens(lines: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = lines.iter().flat_map(|l| latin_tokens(l)).collect();
+    out.sort_unstable();
+    out
+}
+
+/// Addresses as sorted token multisets: the same tokens → exact; one side's tokens all in
+/// the other (a detail left out) or one token replaced (another house number) → close; else
+/// disagree. Either empty → missing. Token order is ignored: sources write the parts of an
+/// address in either order. There is no "half in common" level: addresses written to one
+/// pattern ("Ban …, unit …, house …") share half their tokens whoever they belong to.
+pub fn compare_addresses(a: &[String], b: &[String]) -> Level {
+    if a.is_empty() || b.is_empty() {
+        return Level::Missing;
+    }
+    if a == b {
+        return Level::Exact;
+    }
+    let (mut i, mut j, mut common) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let (shorter, longer) = (a.len().min(b.len()), a.len().max(b.len()));
+    if common == shorter || (a.len() == b.len() && common + 1 == longer) {
+        Level::Close
+    } else {
+        Level::Disagree
+    }
 }
 
 /// The level of two name-token bags (see [`compare`]); [`Level::Missing`] if either is empty.
@@ -965,6 +1036,12 @@ impl TryFrom<ModelRepr> for LinkageModel {
         let model = LinkageModel::new(r.prior, |field, level| {
             match r.fields.get(&field).and_then(|l| l.get(&level)) {
                 Some(p) => (p.m, p.u),
+                // A model stored before the address was compared: the address weighs nothing
+                // until the model is estimated again.
+                None if field == Field::Address && !r.fields.contains_key(&field) => {
+                    let even = 1.0 / field.levels().len() as f64;
+                    (even, even)
+                }
                 None => {
                     missing.get_or_insert((field, level));
                     (0.5, 0.5)
@@ -1069,6 +1146,8 @@ impl LinkageModel {
         let place_u = [0.01, 0.05, 0.0, 0.94];
         let res_m = [0.60, 0.20, 0.0, 0.20];
         let res_u = [0.005, 0.05, 0.0, 0.945];
+        let address_m = [0.60, 0.15, 0.0, 0.25];
+        let address_u = [0.001, 0.005, 0.0, 0.994];
         let mut m = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
         let mut u = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
         for field in Field::ALL {
@@ -1079,6 +1158,7 @@ impl LinkageModel {
                 Field::Sex => (sex_m, sex_u),
                 Field::PlaceOfBirth => (place_m, place_u),
                 Field::Residence => (res_m, res_u),
+                Field::Address => (address_m, address_u),
             };
             m[field.index()] = pm;
             u[field.index()] = pu;
@@ -1675,7 +1755,11 @@ pub fn estimate_by_sessions(
 /// too made mₖ/uₖ several times too small and the recovered prior about 3× too large.
 fn key_agreement(field: Field) -> &'static [Level] {
     match field {
-        Field::DateOfBirth | Field::Sex | Field::PlaceOfBirth | Field::Residence => &[Level::Exact],
+        Field::DateOfBirth
+        | Field::Sex
+        | Field::PlaceOfBirth
+        | Field::Residence
+        | Field::Address => &[Level::Exact],
         Field::Given | Field::Family | Field::Middle | Field::Father | Field::Mother => {
             &[Level::Exact, Level::Close]
         }
@@ -2033,7 +2117,8 @@ impl SearchQuery {
     /// * `y:<t>:<year>` for every token and every year of the window;
     /// * `m:<t>:<MMDD>` for every token, when the date is full (finds a record whose year is
     ///   wrong beyond the window);
-    /// * `n:<a>:<b>` for every pair of tokens (also without a date);
+    /// * `n:<a>:<b>` for every pair of tokens (also without a date), and `ny:<a>:<b>:<year>`
+    ///   for every pair and every year of the window;
     /// * `fy:<f>:<i>:<year>` and (full date) `fm:<f>:<i>:<MMDD>` for every ordered pair of
     ///   tokens, one taken as the family name and the other's initial as the given initial.
     ///
@@ -2053,10 +2138,16 @@ impl SearchQuery {
                 keys.push(pair_key(&comps[i], &comps[j]));
             }
         }
+        let pairs = keys.clone();
         comps.dedup();
         if let Some(d) = &self.date_of_birth {
             let w = i32::from(self.year_window);
             let years = (d.year() - w).max(1)..=(d.year() + w).min(9999);
+            for pair in &pairs {
+                for y in years.clone() {
+                    keys.push(format!("ny{}:{y:04}", &pair[1..]));
+                }
+            }
             // Every ordered pair (family, given initial).
             for f in &comps {
                 for g in comps.iter().filter(|g| *g != f) {

@@ -408,8 +408,11 @@ struct IndexedBlocks {
 /// position in the population) with their comparison and weight.
 struct ScoredPairs {
     distinct_pairs: usize,
-    found: Vec<(u32, u32, Comparison, f64)>,
+    found: Vec<FoundByPosition>,
 }
+
+/// Two persons by position in the population, their comparison and weight.
+type FoundByPosition = (u32, u32, Comparison, f64);
 
 impl IndexedBlocks {
     /// The pairs of the blocks of each EM session, in key order, at most
@@ -495,7 +498,7 @@ impl IndexedBlocks {
             }
             (distinct, found)
         };
-        let results: Vec<(usize, Vec<(u32, u32, Comparison, f64)>)> = std::thread::scope(|s| {
+        let results: Vec<(usize, Vec<FoundByPosition>)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
             handles
                 .into_iter()
@@ -518,24 +521,24 @@ impl IndexedBlocks {
 }
 
 /// The keys to look up, at most `max`: by distance of the key's year from `year` (keys without
-/// a year first), then one key of each kind in turn (`d:`, `m:`, `fm:`, `n:`, `fy:`, `y:`), so
+/// a year first), then one key of each kind in turn (`d:`, `ny:`, `m:`, `fm:`, `n:`, `fy:`, `y:`), so
 /// that a cut drops the far years of the window and spreads over the kinds.
 fn select_keys(mut keys: Vec<String>, year: Option<i32>, max: usize) -> Vec<String> {
     if keys.len() <= max {
         return keys;
     }
-    const KINDS: [&str; 6] = ["d:", "m:", "fm:", "n:", "fy:", "y:"];
+    const KINDS: [&str; 7] = ["d:", "ny:", "m:", "fm:", "n:", "fy:", "y:"];
     let kind = |k: &str| {
         KINDS
             .iter()
             .position(|p| k.starts_with(p))
             .unwrap_or(KINDS.len())
     };
-    // The year of `d:YYYYMMDD`, `y:…:YYYY` and `fy:…:YYYY` keys.
+    // The year of `d:YYYYMMDD`, `y:…:YYYY`, `ny:…:YYYY` and `fy:…:YYYY` keys.
     let key_year = |k: &str| -> Option<i32> {
         if let Some(d) = k.strip_prefix("d:") {
             d.get(..4)?.parse().ok()
-        } else if k.starts_with("y:") || k.starts_with("fy:") {
+        } else if k.starts_with("y:") || k.starts_with("fy:") || k.starts_with("ny:") {
             k.rsplit(':').next()?.parse().ok()
         } else {
             None

@@ -826,7 +826,7 @@ impl Register {
             if let Ok(record) = r.to_imported(&self.profile, &resolved) {
                 records.push(MatchRecord::from_particulars(
                     &record.particulars,
-                    record.permanent_residence.as_ref().map(|p| p.area.as_str()),
+                    record.permanent_residence.as_ref(),
                 ));
                 ids.push(r.source_id.clone());
             }

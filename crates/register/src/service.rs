@@ -650,10 +650,8 @@ impl Register {
             _ => None,
         };
         if let Some((particulars, residence)) = new_record {
-            let record = thabian_model::linkage::MatchRecord::from_particulars(
-                particulars,
-                residence.map(|r| r.area.as_str()),
-            );
+            let record =
+                thabian_model::linkage::MatchRecord::from_particulars(particulars, residence);
             let found = self.duplicate_candidates(&record, &[]).await?;
             if found
                 .iter()

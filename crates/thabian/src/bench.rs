@@ -1997,7 +1997,7 @@ const DEDUP_RATE: f64 = 0.02;
 /// The commonest agreement patterns among the false positives and the missed duplicates at
 /// `threshold`, to see where the model errs. A pattern has one letter per field in
 /// `Field::ALL` order (given, family, middle, date of birth, sex, place of birth, residence,
-/// father, mother): Exact, Close, Similar, Disagree, Missing.
+/// father, mother, address): Exact, Close, Similar, Disagree, Missing.
 fn error_patterns(
     pairs: &[thabian_register::dedup::FoundPair],
     truth: &HashSet<(String, String)>,
@@ -2030,7 +2030,7 @@ fn error_patterns(
         })
     };
     json!({
-        "fields": "given family middle date_of_birth sex place_of_birth residence father mother; E exact, C close, S similar, D disagree, M missing",
+        "fields": "given family middle date_of_birth sex place_of_birth residence father mother address; E exact, C close, S similar, D disagree, M missing",
         "threshold": threshold,
         "false_positives": top(false_positives),
         "missed": top(missed),

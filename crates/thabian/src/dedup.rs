@@ -12,7 +12,7 @@ use crate::Platform;
 pub struct DedupArgs {
     /// Where the candidate pairs go (CSV: pin_a, pin_b, probability, weight, verdict, agreement:
     /// a letter per field, given family middle date_of_birth sex place_of_birth residence father
-    /// mother, E exact, C close, S similar, D disagree, M missing).
+    /// mother address, E exact, C close, S similar, D disagree, M missing).
     #[arg(long, default_value = "duplicate-pairs.csv")]
     pub out: PathBuf,
     /// Report pairs at or above this posterior probability.
