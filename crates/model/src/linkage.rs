@@ -602,7 +602,7 @@ impl Comparison {
         self.0
     }
 
-    /// The levels as [`Level::letter`]s in [`Field::ALL`] order ("EEEECEMMD"): a compact
+    /// The levels as [`Level::letter`]s in [`Field::ALL`] order ("EEMCEEEMME"): a compact
     /// agreement pattern for reports.
     pub fn pattern(&self) -> String {
         self.0.iter().map(|l| l.letter()).collect()
