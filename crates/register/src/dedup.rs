@@ -521,8 +521,8 @@ impl IndexedBlocks {
 }
 
 /// The keys to look up, at most `max`: by distance of the key's year from `year` (keys without
-/// a year first), then one key of each kind in turn (`d:`, `ny:`, `m:`, `fm:`, `n:`, `fy:`, `y:`), so
-/// that a cut drops the far years of the window and spreads over the kinds.
+/// a year first), then one key of each kind in turn (`d:`, `ny:`, `m:`, `fm:`, `n:`, `fy:`,
+/// `y:`), so that a cut drops the far years of the window and spreads over the kinds.
 fn select_keys(mut keys: Vec<String>, year: Option<i32>, max: usize) -> Vec<String> {
     if keys.len() <= max {
         return keys;
