@@ -386,10 +386,13 @@ macro_rules! impl_store {
                     sqlx::query("DELETE FROM person_keys WHERE pin = $1").bind(&r.pin).execute(&mut *conn).await?;
                 }
             }
-            let pairs: Vec<(&str, &str)> = rows
+            // Sorted, so that a batch walks each B-tree once in key order instead of touching
+            // a random leaf page per row: at millions of persons the indexes outgrow the cache.
+            let mut pairs: Vec<(&str, &str)> = rows
                 .iter()
                 .flat_map(|r| r.search_keys.iter().map(move |k| (k.as_str(), r.pin.as_str())))
                 .collect();
+            pairs.sort_unstable();
             for chunk in pairs.chunks(<$store>::BULK_ROWS * 2) {
                 let sql = crate::common::multi_row_insert(
                     "INSERT INTO person_keys (key, pin)", 2, chunk.len(), " ON CONFLICT DO NOTHING",
@@ -401,7 +404,10 @@ macro_rules! impl_store {
                 }
                 q.execute(&mut *conn).await?;
             }
-            for chunk in rows.chunks(<$store>::BULK_ROWS) {
+            // Stable: were a PIN given twice, its last row must still win.
+            let mut by_pin = rows.to_vec();
+            by_pin.sort_by(|a, b| a.pin.cmp(&b.pin));
+            for chunk in by_pin.chunks(<$store>::BULK_ROWS) {
                 let sql = crate::common::multi_row_insert(
                     "INSERT INTO person_match (pin, residence_path, record)", 3, chunk.len(),
                     " ON CONFLICT (pin) DO UPDATE SET residence_path = excluded.residence_path, record = excluded.record",
@@ -976,7 +982,8 @@ macro_rules! impl_store {
 
             async fn put_projections(&self, persons: &[PersonRow], households: &[HouseholdRow]) -> Result<()> {
                 let mut tx = self.begin_write().await?;
-                let rows = persons.iter().collect::<Vec<_>>();
+                let mut rows = persons.iter().collect::<Vec<_>>();
+                rows.sort_by(|a, b| a.pin.cmp(&b.pin));
                 insert_persons(&mut tx, &rows).await?;
                 write_search_keys(&mut tx, &rows, false).await?;
                 insert_households(&mut tx, &households.iter().collect::<Vec<_>>()).await?;
