@@ -464,6 +464,7 @@ impl MatchRecord {
     /// | `m:<g>:MMDD` | each given token, full date | year wrong (±1 or a typo) | ≈ 3 % / 366 ≈ 800 |
     /// | `n:<a>:<b>` | each family × given token pair, ordered so `a ≤ b` | swapped family/given with a date error, missing date | rare names: tens; "Nguyễn" + a common given name: ≈ 10⁴–10⁵ |
     /// | `ny:<a>:<b>:YYYY` | the same pair and the year of birth | day and month wrong, swapped or left out, where the name is too common for `y:` and `n:` | "Nguyễn" + a common given name: ≈ 38 % × 3 % × 10 M / 80 ≈ 1 400 (at 1 M: ≈ 140) |
+    /// | `nb:<a>:<b>:<sex>:<p><YYYY/2>` | the same pair, the sex and a two-year bucket, in two offset series `<p>` (`a`: ⌊Y/2⌋, `b`: ⌊(Y+1)/2⌋) so any two years one apart share a key | a year off by one together with the day and month wrong or left out, where the name is too common for `y:` and `n:` | ≈ 2 × `ny:` / 2 sexes ≈ 1 400 (at 1 M: ≈ 140) |
     /// | `fy:<f>:<i>:YYYY` | each family token × given initial `<i>` | given-name typo with a day or month error | "Nguyễn" (38 %) / ≈ 15 initials / 80 years ≈ 3 000 |
     /// | `fm:<f>:<i>:MMDD` | the same, full date | given-name typo with a year error | 38 % / 15 / 366 ≈ 700 |
     ///
@@ -471,8 +472,8 @@ impl MatchRecord {
     /// ≈ 38 % of Vietnamese named Nguyễn such blocks would hold millions (or ≈ 50 000 per year).
     /// A duplicate with one or two errors keeps at least one key in nearly all cases: a name
     /// typo that changes the phonetic key leaves `d:` (and `fy:`/`fm:` for a given-name typo
-    /// after the first letter); a date error leaves `y:`, `m:`, `n:` or `ny:`; a swap leaves `d:`
-    /// and `n:`. Lost are mainly combinations such as a typo in the given name's first letter
+    /// after the first letter); a date error leaves `y:`, `m:`, `n:`, `ny:` or `nb:`; a swap
+    /// leaves `d:` and `n:`. Lost are mainly combinations such as a typo in the given name's first letter
     /// with a date error, a swap with a name typo and a date error, or a date wrong in two
     /// components (year ±1 and day and month swapped) with a given-name typo. Typically 7
     /// keys for a Vietnamese name with a full date.
@@ -484,7 +485,13 @@ impl MatchRecord {
         let given = key_components(&self.given);
         let family = key_components(&self.family);
         let dob = &self.date_of_birth;
-        let mut keys = Vec::with_capacity(2 + 2 * given.len() + given.len() * family.len());
+        let mut keys = Vec::with_capacity(2 + 2 * given.len() + 4 * given.len() * family.len());
+        let sex = match self.sex {
+            Sex::Male => "m",
+            Sex::Female => "f",
+            Sex::Unknown => "u",
+        };
+        let year = dob.year();
         let mmdd = match (dob.month(), dob.day()) {
             (Some(m), Some(d)) => Some(format!("{m:02}{d:02}")),
             _ => None,
@@ -499,7 +506,10 @@ impl MatchRecord {
             }
             for f in &family {
                 let pair = pair_key(f, g);
-                keys.push(format!("ny{}:{:04}", &pair[1..], dob.year()));
+                keys.push(format!("ny{}:{:04}", &pair[1..], year));
+                let (even, odd) = (year.div_euclid(2), (year + 1).div_euclid(2));
+                keys.push(format!("nb{}:{sex}:a{even:04}", &pair[1..]));
+                keys.push(format!("nb{}:{sex}:b{odd:04}", &pair[1..]));
                 keys.push(pair);
             }
         }
@@ -658,12 +668,49 @@ pub fn compare(a: &MatchRecord, b: &MatchRecord) -> Comparison {
     let parent_agrees = [Field::Father, Field::Mother]
         .iter()
         .any(|f| matches!(levels[f.index()], Level::Exact | Level::Close));
+    // An address line names a place only within its area: "Thôn 5" or "Ban Phonxay, unit 3"
+    // exists in many areas, so lines that agree in two different areas are two places.
     levels[Field::Address.index()] = if parent_agrees {
         Level::Missing
+    } else if areas_differ(a.residence.as_deref(), b.residence.as_deref()) {
+        if a.address.is_empty() || b.address.is_empty() {
+            Level::Missing
+        } else {
+            Level::Disagree
+        }
     } else {
         compare_addresses(&a.address, &b.address)
     };
     Comparison(levels)
+}
+
+/// Two known residence areas, neither within the other (codes are hierarchical prefixes).
+fn areas_differ(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => !(x.starts_with(y) || y.starts_with(x)),
+        _ => false,
+    }
+}
+
+/// The key an address is counted under for term frequencies: the residence area and the
+/// address tokens (an address line is a place only within its area). Written into `out`, so
+/// that the whole-register pass can reuse one buffer.
+pub fn address_key(area: Option<&str>, tokens: &[String], out: &mut String) {
+    out.clear();
+    out.push_str(area.unwrap_or(""));
+    out.push('|');
+    for (i, t) in tokens.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(t);
+    }
+}
+
+thread_local! {
+    /// The buffer [`LinkageModel::score_weight`] builds address keys in (it allocates nothing
+    /// per pair once warm).
+    static ADDRESS_KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// The tokens of address lines as [`compare_addresses`] compares them: folded to Latin
@@ -698,8 +745,12 @@ pub fn compare_addresses(a: &[String], b: &[String]) -> Level {
             }
         }
     }
+    // One token in common says nothing ("Thôn 5" and "Thôn 6", "Xóm 5" and "Thôn 5"): each
+    // line's pattern supplies it.
     let (shorter, longer) = (a.len().min(b.len()), a.len().max(b.len()));
-    if common == shorter || (a.len() == b.len() && common + 1 == longer) {
+    if common < 2 {
+        Level::Disagree
+    } else if common == shorter || (a.len() == b.len() && common + 1 == longer) {
         Level::Close
     } else {
         Level::Disagree
@@ -1256,7 +1307,7 @@ impl LinkageModel {
         let bits = self.tf_each(a, b, &comparison, |field, token, count, records, bits| {
             adjustments.push(TfAdjustment {
                 field,
-                token: token.text.clone(),
+                token: token.to_owned(),
                 count,
                 records,
                 bits,
@@ -1308,14 +1359,15 @@ impl LinkageModel {
         out
     }
 
-    /// Calls `each(field, token, count, records, bits)` for the adjustment of every exactly
-    /// agreeing name field (none without frequencies) and returns the sum of their bits.
+    /// Calls `each(field, value, count, records, bits)` for the adjustment of every exactly
+    /// agreeing name field and of an exactly agreeing address (none without frequencies) and
+    /// returns the sum of their bits.
     fn tf_each(
         &self,
         a: &MatchRecord,
         b: &MatchRecord,
         c: &Comparison,
-        mut each: impl FnMut(Field, &NameToken, u64, u64, f64),
+        mut each: impl FnMut(Field, &str, u64, u64, f64),
     ) -> f64 {
         let Some(tf) = &self.term_frequencies else {
             return 0.0;
@@ -1381,9 +1433,47 @@ impl LinkageModel {
             let share = (count.max(1) as f64 / records as f64).min(1.0);
             let bits = (p.u / share).log2();
             sum += bits;
-            each(field, token, count.max(1), records, bits);
+            each(field, &token.text, count.max(1), records, bits);
         }
-        sum
+        sum + self.address_tf(tf, a, b, c, &mut each)
+    }
+
+    /// The adjustment of an exactly agreeing address: `log2(u / f)` with `f` the share of
+    /// records at that address in that area, when that is negative. A hamlet-wide address
+    /// ("Thôn 5", the whole hamlet's line) held by hundreds is weak evidence, and the average
+    /// `u` hides it. A rare address is not made stronger than the level's weight: a household's
+    /// members all share theirs, so its rarity does not single out one person as a rare name
+    /// does.
+    fn address_tf(
+        &self,
+        tf: &TermFrequencies,
+        a: &MatchRecord,
+        b: &MatchRecord,
+        c: &Comparison,
+        each: &mut impl FnMut(Field, &str, u64, u64, f64),
+    ) -> f64 {
+        let counts = &tf.address;
+        if c.level(Field::Address) != Level::Exact || counts.records == 0 {
+            return 0.0;
+        }
+        let Some(p) = self.probabilities(Field::Address, Level::Exact) else {
+            return 0.0;
+        };
+        let area = a.residence.as_deref().or(b.residence.as_deref());
+        ADDRESS_KEY.with(|key| {
+            let Ok(mut key) = key.try_borrow_mut() else {
+                return 0.0;
+            };
+            address_key(area, &a.address, &mut key);
+            let count = counts.count(&key).max(1);
+            let share = (count as f64 / counts.records as f64).min(1.0);
+            let bits = (p.u / share).log2().min(0.0);
+            if bits < 0.0 {
+                let shown = key.split_once('|').map_or(key.as_str(), |(_, t)| t);
+                each(Field::Address, shown, count, counts.records, bits);
+            }
+            bits
+        })
     }
 }
 
@@ -1434,6 +1524,10 @@ pub struct TermFrequencies {
     pub given: TokenCounts,
     pub family: TokenCounts,
     pub middle: TokenCounts,
+    /// Records at each address, keyed by [`address_key`] (a model stored before addresses
+    /// were counted has none, and its addresses are not adjusted).
+    #[serde(default)]
+    pub address: TokenCounts,
 }
 
 /// Token counts of one name field: the most frequent tokens only (the list is bounded), the
@@ -1453,29 +1547,40 @@ pub struct TokenCounts {
 impl TokenCounts {
     /// Counts of `keep` tokens at most, from each record's tokens of the field.
     fn tally<'a>(bags: impl Iterator<Item = &'a [NameToken]>, keep: usize) -> TokenCounts {
-        let mut counts: HashMap<&str, u64> = HashMap::new();
+        // Tokens are deduplicated within a bag (see `name_tokens`).
+        TokenCounts::tally_values(
+            bags.filter(|b| !b.is_empty())
+                .map(|b| b.iter().map(|t| t.text.as_str())),
+            keep,
+        )
+    }
+
+    /// Counts of `keep` values at most; each item is one record's distinct values.
+    fn tally_values<S: AsRef<str>, V: IntoIterator<Item = S>>(
+        records_values: impl Iterator<Item = V>,
+        keep: usize,
+    ) -> TokenCounts {
+        let mut counts: HashMap<String, u64> = HashMap::new();
         let mut records = 0u64;
-        for bag in bags {
-            if bag.is_empty() {
-                continue;
-            }
+        for values in records_values {
             records += 1;
-            // Tokens are deduplicated within a bag (see `name_tokens`).
-            for t in bag {
-                *counts.entry(t.text.as_str()).or_default() += 1;
+            for v in values {
+                let v = v.as_ref();
+                match counts.get_mut(v) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert(v.to_owned(), 1);
+                    }
+                }
             }
         }
-        let mut sorted: Vec<(&str, u64)> = counts.into_iter().collect();
-        sorted.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+        let mut sorted: Vec<(String, u64)> = counts.into_iter().collect();
+        sorted.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
         let tail = sorted.get(keep).map_or(1, |(_, n)| *n);
         TokenCounts {
             records,
             tail,
-            tokens: sorted
-                .into_iter()
-                .take(keep)
-                .map(|(t, n)| (t.to_owned(), n))
-                .collect(),
+            tokens: sorted.into_iter().take(keep).collect(),
         }
     }
 
@@ -1495,15 +1600,25 @@ impl TokenCounts {
 }
 
 impl TermFrequencies {
-    /// Counts over `records`, keeping the `keep` most frequent tokens per field.
+    /// Counts over `records`, keeping the `keep` most frequent tokens per name field and the
+    /// `keep_addresses` most frequent addresses.
     pub fn count<'a>(
         records: impl Iterator<Item = &'a MatchRecord> + Clone,
         keep: usize,
+        keep_addresses: usize,
     ) -> TermFrequencies {
         TermFrequencies {
             given: TokenCounts::tally(records.clone().map(|r| r.given.as_slice()), keep),
             family: TokenCounts::tally(records.clone().map(|r| r.family.as_slice()), keep),
-            middle: TokenCounts::tally(records.map(|r| r.middle.as_slice()), keep),
+            middle: TokenCounts::tally(records.clone().map(|r| r.middle.as_slice()), keep),
+            address: TokenCounts::tally_values(
+                records.filter(|r| !r.address.is_empty()).map(|r| {
+                    let mut key = String::new();
+                    address_key(r.residence.as_deref(), &r.address, &mut key);
+                    std::iter::once(key)
+                }),
+                keep_addresses,
+            ),
         }
     }
 
@@ -1649,8 +1764,32 @@ pub struct Session<'a> {
     /// random pairs.
     pub blocked_on: &'a [Field],
     /// The fields the key is built from, for recovering the prior. A full date of birth
-    /// agrees with its key only when exact; names when exact or phonetically equal.
+    /// agrees with its key only when exact; names when exact or phonetically equal. Empty for
+    /// a session over an earlier session's pairs: it recovers no prior of its own.
     pub keyed_on: &'a [Field],
+    /// Fields on which a third class, *lookalikes*, is distributed as non-matches are. Pairs
+    /// blocked on names include namesakes of one village or household: they agree on the name,
+    /// sex, place of birth and address as matches do, and two classes cannot tell them from
+    /// matches, so their unrelated dates of birth are counted as matches' errors (measured at 1M
+    /// vn persons: the date's m of disagreement 0.28). A third class whose date is distributed
+    /// as non-matches' takes them. Empty: two classes.
+    pub lookalikes_differ_on: &'a [Field],
+    /// How much of the register the session's pairs are, when known: then the prior is
+    /// recovered from it rather than from the key's agreement probabilities, which assume
+    /// that the session holds every pair sharing a key (it does not when large blocks are
+    /// skipped).
+    pub coverage: Option<Coverage>,
+}
+
+/// The share of all pairs of the register that a session's blocks hold, and the share of the
+/// key's postings that are in blocks kept (not skipped as too large).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Coverage {
+    /// Pairs in the session's blocks / all pairs of the register: P(in the session).
+    pub pair_share: f64,
+    /// Postings in kept blocks / all postings of the key kind: the chance that a match's
+    /// shared key is in a kept block, P(in the session | match) = mₖ · this.
+    pub kept_share: f64,
 }
 
 /// Fellegi–Sunter parameters estimated the way the linkage literature does for blocked data
@@ -1704,7 +1843,11 @@ pub fn estimate_by_sessions(
                 f.is_scored() && !session.blocked_on.contains(&f) && !known[f.index()];
         }
         let start_here = LinkageModel::from_arrays(start.prior, m, u, Training::default());
-        let fit = estimate_in_session(&masked, &start_here, max_iterations, &free);
+        let mut differ = [false; FIELD_COUNT];
+        for f in session.lookalikes_differ_on {
+            differ[f.index()] = !session.blocked_on.contains(f);
+        }
+        let fit = estimate_in_session(&masked, &start_here, max_iterations, &free, &differ);
         training.pairs += masked.len() as u64;
         training.distinct_patterns += fit.training.distinct_patterns;
         training.iterations += fit.training.iterations;
@@ -1715,13 +1858,15 @@ pub fn estimate_by_sessions(
                 known[f.index()] = true;
             }
         }
-        fits.push((fit.prior, session.keyed_on.to_vec()));
+        if !session.keyed_on.is_empty() {
+            fits.push((fit.prior, session.keyed_on.to_vec(), session.coverage));
+        }
     }
     // P(M | key agrees) = λ·mₖ / (λ·mₖ + (1-λ)·uₖ), solved for λ; mₖ, uₖ: probabilities that
     // the blocking fields agree as the key needs (see `key_agreement`) among matches and
     // non-matches.
     let mut log_priors = Vec::new();
-    for (share, fields) in &fits {
+    for (share, fields, coverage) in &fits {
         let (mut mk, mut uk) = (1.0, 1.0);
         for f in fields {
             let i = f.index();
@@ -1736,7 +1881,13 @@ pub fn estimate_by_sessions(
             uk *= agree(&u);
         }
         let share = share.clamp(P_MIN, P_MAX);
-        let lambda = share * uk / (mk * (1.0 - share) + share * uk);
+        // P(M) = P(M | S) · P(S) / P(S | M), with P(S) counted and P(S | M) = mₖ · kept.
+        let lambda = match coverage {
+            Some(c) if c.pair_share > 0.0 && c.kept_share > 0.0 && mk > 0.0 => {
+                share * c.pair_share / (mk * c.kept_share)
+            }
+            _ => share * uk / (mk * (1.0 - share) + share * uk),
+        };
         if lambda.is_finite() && lambda > 0.0 {
             log_priors.push(lambda.ln());
         }
@@ -1781,41 +1932,85 @@ fn estimate_in_session(
     start: &LinkageModel,
     max_iterations: usize,
     free: &[bool; FIELD_COUNT],
+    lookalikes_differ: &[bool; FIELD_COUNT],
 ) -> LinkageModel {
     let patterns = aggregate(pairs);
     let total: f64 = patterns.iter().map(|(_, n)| n).sum();
     let mut u = start.u;
     let mut m = start.m;
     let mut prior = start.prior.clamp(P_MIN, P_MAX);
+    // The lookalike class (see `Session::lookalikes_differ_on`): it starts as matches on the
+    // fields where it agrees, as non-matches where it differs, as often as matches.
+    let three = lookalikes_differ.iter().any(|d| *d);
+    let mut look = m;
+    let mut look_share = if three { prior } else { 0.0 };
+    for (i, differ) in lookalikes_differ.iter().enumerate() {
+        if *differ {
+            look[i] = u[i];
+        }
+    }
     let mut iterations = 0u64;
     let mut converged = false;
     for _ in 0..max_iterations {
         iterations += 1;
-        let (ln_m, ln_u) = (ln_table(&m), ln_table(&u));
-        let ln_odds = (prior / (1.0 - prior)).ln();
+        let (ln_m, ln_u, ln_l) = (ln_table(&m), ln_table(&u), ln_table(&look));
+        let other = (1.0 - prior - look_share).max(P_MIN);
+        let (ln_pm, ln_pu) = (prior.ln(), other.ln());
+        let ln_pl = if three {
+            look_share.max(P_MIN).ln()
+        } else {
+            f64::NEG_INFINITY
+        };
         let mut cm = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
         let mut cu = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
-        let mut matched = 0.0;
+        let mut cl = [[0.0; LEVEL_SLOTS]; FIELD_COUNT];
+        let (mut matched, mut lookalike) = (0.0, 0.0);
         for (c, n) in &patterns {
-            let mut logit = ln_odds;
+            let (mut lm, mut lu, mut ll) = (ln_pm, ln_pu, ln_pl);
             for (i, level) in c.0.iter().enumerate() {
                 if let Some(s) = level.slot() {
-                    logit += ln_m[i][s] - ln_u[i][s];
+                    lm += ln_m[i][s];
+                    lu += ln_u[i][s];
+                    ll += ln_l[i][s];
                 }
             }
-            let g = 1.0 / (1.0 + (-logit).exp());
-            let g = if g.is_nan() { 0.0 } else { g };
-            matched += n * g;
+            // Posterior shares of the classes, by log-sum-exp.
+            let top = lm.max(lu).max(ll);
+            let (em, eu, el) = ((lm - top).exp(), (lu - top).exp(), (ll - top).exp());
+            let sum = em + eu + el;
+            let (gm, gl) = if sum.is_finite() && sum > 0.0 {
+                (em / sum, el / sum)
+            } else {
+                (0.0, 0.0)
+            };
+            let gu = (1.0 - gm - gl).max(0.0);
+            matched += n * gm;
+            lookalike += n * gl;
             for (i, level) in c.0.iter().enumerate() {
                 if let Some(s) = level.slot() {
-                    cm[i][s] += n * g;
-                    cu[i][s] += n * (1.0 - g);
+                    cm[i][s] += n * gm;
+                    cu[i][s] += n * gu;
+                    cl[i][s] += n * gl;
+                }
+            }
+        }
+        // Where lookalikes are distributed as non-matches, both classes estimate it together.
+        for (i, differ) in lookalikes_differ.iter().enumerate() {
+            if *differ {
+                for s in 0..LEVEL_SLOTS {
+                    cu[i][s] += cl[i][s];
                 }
             }
         }
         let new_prior = (matched / total.max(1.0)).clamp(P_MIN, P_MAX);
+        let new_look_share = if three {
+            (lookalike / total.max(1.0)).clamp(P_MIN, P_MAX)
+        } else {
+            0.0
+        };
         let mut new_m = normalise(&cm);
         let mut new_u = normalise(&cu);
+        let mut new_look = normalise(&cl);
         // Fields held fixed, and those with no observation here, keep their m (and u).
         for f in Field::ALL {
             let i = f.index();
@@ -1825,13 +2020,26 @@ fn estimate_in_session(
             if cu[i].iter().sum::<f64>() == 0.0 {
                 new_u[i] = u[i];
             }
+            if lookalikes_differ[i] {
+                new_look[i] = new_u[i];
+            } else if cl[i].iter().sum::<f64>() == 0.0 {
+                new_look[i] = look[i];
+            }
         }
         let delta = max_change(&m, &new_m)
             .max(max_change(&u, &new_u))
-            .max((prior - new_prior).abs());
+            .max(if three {
+                max_change(&look, &new_look)
+            } else {
+                0.0
+            })
+            .max((prior - new_prior).abs())
+            .max((look_share - new_look_share).abs());
         m = new_m;
         u = new_u;
+        look = new_look;
         prior = new_prior;
+        look_share = new_look_share;
         if delta < TOLERANCE {
             converged = true;
             break;

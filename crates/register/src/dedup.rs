@@ -17,8 +17,8 @@ use thabian_model::event::{
     EVENT_SCHEMA,
 };
 use thabian_model::linkage::{
-    compare, Comparison, FieldExplanation, LinkageModel, MatchRecord, SearchQuery, Thresholds,
-    Verdict,
+    compare, Comparison, Coverage, FieldExplanation, LinkageModel, MatchRecord, SearchQuery,
+    Thresholds, Verdict,
 };
 use thabian_model::person::Person;
 use thabian_model::pin::Pin;
@@ -247,6 +247,9 @@ pub struct DedupSettings {
     pub max_block: usize,
     /// Random pairs for the u probabilities.
     pub random_pairs: usize,
+    /// EM iterations per session at most. An iteration passes over the distinct agreement
+    /// patterns (a few thousand), not the pairs, so this costs milliseconds; the three-class
+    /// session converges slowly.
     pub max_iterations: usize,
     pub thresholds: Thresholds,
     /// Pairs at or above this probability are reported (default: the "possible" threshold).
@@ -263,7 +266,7 @@ impl Default for DedupSettings {
         DedupSettings {
             max_block: 200,
             random_pairs: 200_000,
-            max_iterations: 200,
+            max_iterations: 2_000,
             thresholds: Thresholds::DEFAULT,
             report_from: Thresholds::DEFAULT.possible,
             train: true,
@@ -335,6 +338,16 @@ struct Blocks {
     starts: Vec<u32>,
     /// The EM session of each block's key kind (see [`session_of`]).
     sessions: Vec<Option<u8>>,
+    /// Per EM session: pairs in its kept blocks, postings in kept blocks, all postings.
+    session_totals: [SessionTotals; 2],
+}
+
+/// What a session's blocks hold, for recovering the prior (see [`Coverage`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct SessionTotals {
+    pairs: u64,
+    kept_postings: u64,
+    postings: u64,
 }
 
 impl Blocks {
@@ -345,6 +358,15 @@ impl Blocks {
         max_block: usize,
         report: &mut DedupReport,
     ) {
+        let session = session_of(key);
+        if let Some(t) = session.and_then(|k| self.session_totals.get_mut(k)) {
+            let n = block.len() as u64;
+            t.postings += n;
+            if block.len() <= max_block {
+                t.kept_postings += n;
+                t.pairs += n * n.saturating_sub(1) / 2;
+            }
+        }
         if block.len() > max_block {
             report.blocks_skipped += 1;
         } else if block.len() > 1 {
@@ -358,7 +380,7 @@ impl Blocks {
             self.starts
                 .push(u32::try_from(self.members.len()).unwrap_or(u32::MAX));
             self.sessions
-                .push(session_of(key).and_then(|k| u8::try_from(k).ok()));
+                .push(session.and_then(|k| u8::try_from(k).ok()));
         }
         block.clear();
     }
@@ -415,26 +437,53 @@ struct ScoredPairs {
 type FoundByPosition = (u32, u32, Comparison, f64);
 
 impl IndexedBlocks {
-    /// The pairs of the blocks of each EM session, in key order, at most
-    /// [`MAX_SESSION_PAIRS`] per session.
+    /// The pairs of the blocks of each EM session: all of them, or a uniform sample of about
+    /// [`MAX_SESSION_PAIRS`] (a fixed seed: the same register gives the same sample). Not the
+    /// first pairs in key order: those are the oldest dates of birth, or names in A.
     fn session_pairs(&self) -> [Vec<(u32, u32)>; 2] {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x7365_7373);
+        let totals = &self.blocks.session_totals;
+        let rate = |k: usize| -> f64 {
+            let total = totals.get(k).map_or(0, |t| t.pairs);
+            if total as f64 <= MAX_SESSION_PAIRS as f64 {
+                1.0
+            } else {
+                MAX_SESSION_PAIRS as f64 / total as f64
+            }
+        };
+        let rates = [rate(0), rate(1)];
         let mut sessions: [Vec<(u32, u32)>; 2] = [Vec::new(), Vec::new()];
         for b in 0..self.blocks.len() {
             let Some(k) = self.blocks.sessions[b] else {
                 continue;
             };
-            let out = &mut sessions[usize::from(k)];
+            let k = usize::from(k);
+            let (Some(out), Some(&rate)) = (sessions.get_mut(k), rates.get(k)) else {
+                continue;
+            };
             let block = self.blocks.block(b);
-            'block: for (i, x) in block.iter().enumerate() {
+            for (i, x) in block.iter().enumerate() {
                 for y in &block[i + 1..] {
-                    if out.len() >= MAX_SESSION_PAIRS {
-                        break 'block;
+                    if rate >= 1.0 || rng.gen::<f64>() < rate {
+                        out.push(((*x).min(*y), (*x).max(*y)));
                     }
-                    out.push(((*x).min(*y), (*x).max(*y)));
                 }
             }
         }
         sessions
+    }
+
+    /// Each session's [`Coverage`] of a register of `persons`.
+    fn coverage(&self, persons: usize) -> [Option<Coverage>; 2] {
+        let n = persons as f64;
+        let all_pairs = n * (n - 1.0) / 2.0;
+        self.blocks.session_totals.map(|t| {
+            (all_pairs > 0.0 && t.postings > 0).then(|| Coverage {
+                pair_share: t.pairs as f64 / all_pairs,
+                kept_share: t.kept_postings as f64 / t.postings as f64,
+            })
+        })
     }
 
     fn of_person(&self, p: u32) -> &[u32] {
@@ -521,13 +570,13 @@ impl IndexedBlocks {
 }
 
 /// The keys to look up, at most `max`: by distance of the key's year from `year` (keys without
-/// a year first), then one key of each kind in turn (`d:`, `ny:`, `m:`, `fm:`, `n:`, `fy:`,
-/// `y:`), so that a cut drops the far years of the window and spreads over the kinds.
+/// a year first), then one key of each kind in turn (`d:`, `ny:`, `nb:`, `m:`, `fm:`, `n:`,
+/// `fy:`, `y:`), so that a cut drops the far years of the window and spreads over the kinds.
 fn select_keys(mut keys: Vec<String>, year: Option<i32>, max: usize) -> Vec<String> {
     if keys.len() <= max {
         return keys;
     }
-    const KINDS: [&str; 7] = ["d:", "ny:", "m:", "fm:", "n:", "fy:", "y:"];
+    const KINDS: [&str; 8] = ["d:", "ny:", "nb:", "m:", "fm:", "n:", "fy:", "y:"];
     let kind = |k: &str| {
         KINDS
             .iter()
@@ -597,14 +646,41 @@ impl Register {
                 return Ok(m.clone());
             }
         }
-        let active = match self.store.latest_linkage_model().await? {
-            Some(row) => ActiveModel {
-                model: Arc::new(serde_json::from_str(&row.model).map_err(|e| {
-                    RegisterError::Internal(format!("stored linkage model {}: {e}", row.id))
-                })?),
-                id: row.id,
+        let cached = self
+            .linkage
+            .inner
+            .read()
+            .await
+            .as_ref()
+            .map(|(_, m)| m.clone());
+        let active = match (self.store.latest_linkage_model().await?, cached) {
+            // Unchanged: not parsed again (a model with its term frequencies is ~1 MB of JSON).
+            (Some(row), Some(cached)) if cached.id == row.id => cached,
+            (Some(row), cached) => match serde_json::from_str(&row.model) {
+                Ok(model) => ActiveModel {
+                    model: Arc::new(model),
+                    id: row.id,
+                },
+                // During a rolling upgrade an upgraded node may store a model this version
+                // cannot read: keep scoring with the one in use rather than failing every
+                // search and registration.
+                Err(e) => match cached {
+                    Some(cached) => {
+                        tracing::warn!(
+                            newest = %row.id, in_use = %cached.id, error = %e,
+                            "cannot read the newest linkage model; keeping the one in use"
+                        );
+                        cached
+                    }
+                    None => {
+                        return Err(RegisterError::Internal(format!(
+                            "stored linkage model {}: {e}",
+                            row.id
+                        )))
+                    }
+                },
             },
-            None => ActiveModel {
+            (None, _) => ActiveModel {
                 model: Arc::new(LinkageModel::initial()),
                 id: INITIAL_MODEL.into(),
             },
@@ -1456,11 +1532,12 @@ impl Register {
         let blocks = blocks.index(population.len());
         // Pairs by the kind of key that blocked them: EM runs per kind (see `train`).
         let sessions = blocks.session_pairs();
+        let coverage = blocks.coverage(population.len());
         report.block_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
         let model = if report.trained {
-            let model = train(&population, &sessions, settings);
+            let model = train(&population, &sessions, coverage, settings);
             if settings.save_model {
                 report.model_id = Some(self.store_linkage_model(&model).await?);
             }
@@ -1663,6 +1740,11 @@ pub fn score_candidates<'a>(
 /// stored model small (≈ 100 kB).
 const TF_TOKENS: usize = 3_000;
 
+/// Addresses (area and line) whose frequency the model keeps. Only addresses held by many
+/// weaken an agreement (see `LinkageModel::score_weight`), and a country's hamlet-wide lines
+/// per area are a few thousand; the list is cut where the counts are down to a household's.
+const TF_ADDRESSES: usize = 20_000;
+
 /// Pairs collected per EM session at most.
 const MAX_SESSION_PAIRS: usize = 3_000_000;
 
@@ -1684,6 +1766,7 @@ fn session_of(key: &str) -> Option<usize> {
 pub fn train(
     population: &Population,
     sessions: &[Vec<(u32, u32)>; 2],
+    coverage: [Option<Coverage>; 2],
     settings: &DedupSettings,
 ) -> LinkageModel {
     use rand::{Rng, SeedableRng};
@@ -1716,24 +1799,45 @@ pub fn train(
     }
     let model = estimate_by_sessions(
         &[
+            // Sex and a middle name that marks it (Văn, Thị) agree together: two dependent
+            // fields give EM a split as strong as the matches (measured at 1M vn persons: the
+            // match class became "same sex and middle name", F1 0.04). They are left to the
+            // third session, once the names anchor the match class.
             Session {
                 pairs: &by_date,
-                blocked_on: &[Field::DateOfBirth],
+                blocked_on: &[Field::DateOfBirth, Field::Sex, Field::Middle],
                 keyed_on: &[Field::DateOfBirth],
+                lookalikes_differ_on: &[],
+                coverage: coverage[0],
             },
-            // Namesakes mostly share their sex and middle name (Văn, Thị), unlike random
-            // pairs: with u from random pairs those fields would pass for evidence of a match.
+            // Namesakes mostly share their sex and middle name, unlike random pairs: with u
+            // from random pairs those fields would pass for evidence of a match.
             Session {
                 pairs: &by_name,
                 blocked_on: &[Field::Given, Field::Family, Field::Middle, Field::Sex],
                 keyed_on: &[Field::Given, Field::Family],
+                // Namesakes of one village: everything a match agrees on but the date.
+                lookalikes_differ_on: &[Field::DateOfBirth],
+                coverage: coverage[1],
+            },
+            // The date pairs again, every other field now fixed: sex's and the middle name's m.
+            Session {
+                pairs: &by_date,
+                blocked_on: &[Field::DateOfBirth],
+                keyed_on: &[],
+                lookalikes_differ_on: &[],
+                coverage: None,
             },
         ],
         &random,
         &LinkageModel::initial(),
         settings.max_iterations,
     );
-    model.with_term_frequencies(TermFrequencies::count(population.records.iter(), TF_TOKENS))
+    model.with_term_frequencies(TermFrequencies::count(
+        population.records.iter(),
+        TF_TOKENS,
+        TF_ADDRESSES,
+    ))
 }
 
 /// The person a held registration would create.
