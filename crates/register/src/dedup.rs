@@ -1760,9 +1760,10 @@ fn session_of(key: &str) -> Option<usize> {
     }
 }
 
-/// The model estimated from the register: u from random pairs; m by EM in two sessions, pairs
-/// with the same date of birth (the names' m) and pairs with the same names (the date's m);
-/// the register's name-token frequencies for term-frequency-adjusted name weights.
+/// The model estimated from the register: u from random pairs; m by EM in three sessions (pairs
+/// with the same date of birth for the names' m, pairs with the same names for the date's m,
+/// the date pairs again for sex and the middle name); the prior from the sessions' coverage;
+/// the register's name-token and address frequencies for term-frequency adjustment.
 pub fn train(
     population: &Population,
     sessions: &[Vec<(u32, u32)>; 2],

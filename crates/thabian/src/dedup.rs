@@ -54,7 +54,7 @@ pub async fn run_dedup(platform: &Platform, args: &DedupArgs) -> anyhow::Result<
         .count();
     eprintln!(
         "{} persons, {} keys in {} blocks ({} skipped as too large), {} distinct pairs compared\n\
-         model {}{} (EM: {} iterations, converged: {}, prior {:.5})\n\
+         model {}{} (EM: {} iterations, converged: {}, prior {:.2e})\n\
          {} pairs reported ({} likely) to {}{}\n\
          load {:.1} s, blocking {:.1} s, training {:.1} s, scoring {:.1} s",
         report.persons,
