@@ -952,6 +952,23 @@ fn estimate_by_sessions_recovers_known_parameters() {
     }
 }
 
+/// The pairs of the register's two EM sessions: the same date of birth (exact, as a `d:` key
+/// needs), and given and family names agreeing exactly or phonetically (as an `n:` key needs).
+fn session_pairs(pairs: &[Comparison]) -> (Vec<Comparison>, Vec<Comparison>) {
+    let agree = |c: &Comparison, f: Field| matches!(c.level(f), Level::Exact | Level::Close);
+    let by_date = pairs
+        .iter()
+        .copied()
+        .filter(|c| c.level(Field::DateOfBirth) == Level::Exact)
+        .collect();
+    let by_name = pairs
+        .iter()
+        .copied()
+        .filter(|c| agree(c, Field::Given) && agree(c, Field::Family))
+        .collect();
+    (by_date, by_name)
+}
+
 #[test]
 fn lookalikes_do_not_pass_for_matches_with_wrong_dates() {
     use thabian_model::linkage::{estimate_by_sessions, Session};
@@ -974,17 +991,7 @@ fn lookalikes_do_not_pass_for_matches_with_wrong_dates() {
             }
         })
         .collect();
-    let agree = |c: &Comparison, f: Field| matches!(c.level(f), Level::Exact | Level::Close);
-    let by_date: Vec<Comparison> = all
-        .iter()
-        .copied()
-        .filter(|c| c.level(Field::DateOfBirth) == Level::Exact)
-        .collect();
-    let by_name: Vec<Comparison> = all
-        .iter()
-        .copied()
-        .filter(|c| agree(c, Field::Given) && agree(c, Field::Family))
-        .collect();
+    let (by_date, by_name) = session_pairs(&all);
     let random: Vec<Comparison> = (0..50_000).map(|_| draw(&mut rng, &truth, false)).collect();
     let fit = |lookalikes: &[Field]| {
         estimate_by_sessions(
@@ -1207,17 +1214,7 @@ fn trained() -> Trained {
         .collect();
     // EM by sessions, as the register runs it: pairs with the same date of birth, then pairs
     // with the same names (here: the candidate pairs whose comparison shows that agreement).
-    let agree = |c: &Comparison, f: Field| matches!(c.level(f), Level::Exact | Level::Close);
-    let by_date: Vec<Comparison> = comparisons
-        .iter()
-        .copied()
-        .filter(|c| c.level(Field::DateOfBirth) == Level::Exact)
-        .collect();
-    let by_name: Vec<Comparison> = comparisons
-        .iter()
-        .copied()
-        .filter(|c| agree(c, Field::Given) && agree(c, Field::Family))
-        .collect();
+    let (by_date, by_name) = session_pairs(&comparisons);
     let model = thabian_model::linkage::estimate_by_sessions(
         &[
             thabian_model::linkage::Session {
