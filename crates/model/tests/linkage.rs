@@ -854,7 +854,7 @@ fn draw_pairs(
 
 #[test]
 fn estimate_by_sessions_recovers_known_parameters() {
-    use thabian_model::linkage::{estimate_by_sessions, Session};
+    use thabian_model::linkage::estimate_by_sessions;
     // Two random records match with probability 1 %; pairs are blocked as the register
     // blocks them: a session of pairs with the same date of birth (exact, as a `d:` key
     // needs), one of pairs whose given and family names agree (exactly or phonetically).
@@ -862,35 +862,11 @@ fn estimate_by_sessions_recovers_known_parameters() {
     let prior = 0.01;
     let mut rng = ChaCha8Rng::seed_from_u64(21);
     let all = draw_pairs(&mut rng, &truth, prior, 600_000);
-    let agree = |c: &Comparison, f: Field| matches!(c.level(f), Level::Exact | Level::Close);
-    let by_date: Vec<Comparison> = all
-        .iter()
-        .map(|(c, _)| *c)
-        .filter(|c| c.level(Field::DateOfBirth) == Level::Exact)
-        .collect();
-    let by_name: Vec<Comparison> = all
-        .iter()
-        .map(|(c, _)| *c)
-        .filter(|c| agree(c, Field::Given) && agree(c, Field::Family))
-        .collect();
+    let comparisons: Vec<Comparison> = all.iter().map(|(c, _)| *c).collect();
+    let (by_date, by_name) = session_pairs(&comparisons);
     let random: Vec<Comparison> = (0..50_000).map(|_| draw(&mut rng, &truth, false)).collect();
     let fitted = estimate_by_sessions(
-        &[
-            Session {
-                pairs: &by_date,
-                blocked_on: &[Field::DateOfBirth],
-                keyed_on: &[Field::DateOfBirth],
-                lookalikes_differ_on: &[],
-                coverage: None,
-            },
-            Session {
-                pairs: &by_name,
-                blocked_on: &[Field::Given, Field::Family, Field::Middle, Field::Sex],
-                keyed_on: &[Field::Given, Field::Family],
-                lookalikes_differ_on: &[],
-                coverage: None,
-            },
-        ],
+        &register_sessions(&by_date, &by_name, &[], [None, None]),
         &random,
         &LinkageModel::initial(),
         1_000,
@@ -906,22 +882,12 @@ fn estimate_by_sessions_recovers_known_parameters() {
         })
     };
     let by_coverage = estimate_by_sessions(
-        &[
-            Session {
-                pairs: &by_date,
-                blocked_on: &[Field::DateOfBirth],
-                keyed_on: &[Field::DateOfBirth],
-                lookalikes_differ_on: &[],
-                coverage: covered(&by_date),
-            },
-            Session {
-                pairs: &by_name,
-                blocked_on: &[Field::Given, Field::Family, Field::Middle, Field::Sex],
-                keyed_on: &[Field::Given, Field::Family],
-                lookalikes_differ_on: &[],
-                coverage: covered(&by_name),
-            },
-        ],
+        &register_sessions(
+            &by_date,
+            &by_name,
+            &[],
+            [covered(&by_date), covered(&by_name)],
+        ),
         &random,
         &LinkageModel::initial(),
         1_000,
@@ -969,9 +935,36 @@ fn session_pairs(pairs: &[Comparison]) -> (Vec<Comparison>, Vec<Comparison>) {
     (by_date, by_name)
 }
 
+/// The register's two EM sessions over those pairs (see `session_pairs`), as `train` runs
+/// them apart from its third pass.
+fn register_sessions<'a>(
+    by_date: &'a [Comparison],
+    by_name: &'a [Comparison],
+    lookalikes: &'a [Field],
+    coverage: [Option<thabian_model::linkage::Coverage>; 2],
+) -> [thabian_model::linkage::Session<'a>; 2] {
+    use thabian_model::linkage::Session;
+    [
+        Session {
+            pairs: by_date,
+            blocked_on: &[Field::DateOfBirth],
+            keyed_on: &[Field::DateOfBirth],
+            lookalikes_differ_on: &[],
+            coverage: coverage[0],
+        },
+        Session {
+            pairs: by_name,
+            blocked_on: &[Field::Given, Field::Family, Field::Middle, Field::Sex],
+            keyed_on: &[Field::Given, Field::Family],
+            lookalikes_differ_on: lookalikes,
+            coverage: coverage[1],
+        },
+    ]
+}
+
 #[test]
 fn lookalikes_do_not_pass_for_matches_with_wrong_dates() {
-    use thabian_model::linkage::{estimate_by_sessions, Session};
+    use thabian_model::linkage::estimate_by_sessions;
     // Besides matches (1 %) the register holds lookalikes (3 %): namesakes of one village, who
     // agree on everything as matches do except their date of birth, which is unrelated.
     let truth = true_model();
@@ -995,22 +988,7 @@ fn lookalikes_do_not_pass_for_matches_with_wrong_dates() {
     let random: Vec<Comparison> = (0..50_000).map(|_| draw(&mut rng, &truth, false)).collect();
     let fit = |lookalikes: &[Field]| {
         estimate_by_sessions(
-            &[
-                Session {
-                    pairs: &by_date,
-                    blocked_on: &[Field::DateOfBirth],
-                    keyed_on: &[Field::DateOfBirth],
-                    lookalikes_differ_on: &[],
-                    coverage: None,
-                },
-                Session {
-                    pairs: &by_name,
-                    blocked_on: &[Field::Given, Field::Family, Field::Middle, Field::Sex],
-                    keyed_on: &[Field::Given, Field::Family],
-                    lookalikes_differ_on: lookalikes,
-                    coverage: None,
-                },
-            ],
+            &register_sessions(&by_date, &by_name, lookalikes, [None, None]),
             &random,
             &LinkageModel::initial(),
             2_000,
@@ -1216,22 +1194,7 @@ fn trained() -> Trained {
     // with the same names (here: the candidate pairs whose comparison shows that agreement).
     let (by_date, by_name) = session_pairs(&comparisons);
     let model = thabian_model::linkage::estimate_by_sessions(
-        &[
-            thabian_model::linkage::Session {
-                pairs: &by_date,
-                blocked_on: &[Field::DateOfBirth],
-                keyed_on: &[Field::DateOfBirth],
-                lookalikes_differ_on: &[],
-                coverage: None,
-            },
-            thabian_model::linkage::Session {
-                pairs: &by_name,
-                blocked_on: &[Field::Given, Field::Family, Field::Middle, Field::Sex],
-                keyed_on: &[Field::Given, Field::Family],
-                lookalikes_differ_on: &[],
-                coverage: None,
-            },
-        ],
+        &register_sessions(&by_date, &by_name, &[], [None, None]),
         &random,
         &LinkageModel::initial(),
         500,
