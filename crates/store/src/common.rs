@@ -1072,6 +1072,42 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
+            async fn key_tokens(&self, prefix: &str, suffix_len: u32, limit: u32) -> Result<Vec<String>> {
+                // The end of the prefix range: the prefix with its last byte incremented.
+                let mut end = prefix.as_bytes().to_vec();
+                match end.last_mut() {
+                    Some(b) if *b < 0x7f => *b += 1,
+                    _ => return Ok(Vec::new()),
+                }
+                let end = String::from_utf8(end).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                // From a token's first key to the first key after `<prefix><token>:~`: the keys of
+                // one token are contiguous (bytewise order), and the suffix is ':' and ASCII
+                // letters and digits, all below '~'.
+                let sql = format!(
+                    "WITH RECURSIVE t(k, n) AS ( \
+                       SELECT (SELECT key FROM person_keys WHERE key > $1 AND key < $2 ORDER BY key LIMIT 1), 1 \
+                       UNION ALL \
+                       SELECT (SELECT key FROM person_keys \
+                               WHERE key > substr(t.k, 1, length(t.k) - {suffix_len}) || ':~' AND key < $2 \
+                               ORDER BY key LIMIT 1), t.n + 1 \
+                       FROM t WHERE t.k IS NOT NULL AND t.n < {limit}) \
+                     SELECT k FROM t WHERE k IS NOT NULL"
+                );
+                let keys: Vec<String> = sqlx::query_scalar(&sql)
+                    .bind(prefix)
+                    .bind(&end)
+                    .fetch_all(self.read_pool())
+                    .await?;
+                let suffix = suffix_len as usize;
+                Ok(keys
+                    .into_iter()
+                    .filter_map(|k| {
+                        let token = k.get(prefix.len()..k.len().checked_sub(suffix)?)?;
+                        (!token.is_empty()).then(|| token.to_owned())
+                    })
+                    .collect())
+            }
+
             async fn match_records(&self, pins: &[String]) -> Result<Vec<MatchRow>> {
                 let mut out = Vec::with_capacity(pins.len());
                 for chunk in pins.chunks(<$store>::BULK_ROWS * 2) {

@@ -341,6 +341,11 @@ pub trait Store: Send + Sync + 'static {
         per_key_limit: u32,
         max: u32,
     ) -> Result<RankedCandidates>;
+    /// The distinct tokens of the keys that start with `prefix`: the part after the prefix
+    /// without the last `suffix_len` bytes (`y:<token>:YYYY`: prefix `y:`, suffix 5), in key
+    /// order, at most `limit`. One index probe per token (a loose index scan: it jumps from a
+    /// token's keys to the next token's), not a scan of the keys.
+    async fn key_tokens(&self, prefix: &str, suffix_len: u32, limit: u32) -> Result<Vec<String>>;
     /// The compact match records of these persons (those that have one), in no particular
     /// order.
     async fn match_records(&self, pins: &[String]) -> Result<Vec<MatchRow>>;

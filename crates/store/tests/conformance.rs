@@ -2107,6 +2107,56 @@ async fn case_import_keys(store: &dyn Store) {
     assert!(store.taken("nonsense", &["x".into()]).await.is_err());
 }
 
+/// The vocabulary scan: the distinct tokens of the keys with a prefix, in byte order, however
+/// many keys each token has, with tokens that are prefixes of others and tokens with digits
+/// (whose keys sort before a shorter token's), and keys of other prefixes around them.
+async fn case_key_tokens(store: &dyn Store) {
+    let keys: Vec<String> = [
+        "y:abc:1990",
+        "y:abc:1991",
+        "y:abc:2001",
+        "y:abc0:1990",
+        "y:abca:1985",
+        "y:ab:1970",
+        "y:b:2000",
+        "y:zz9:1999",
+        "x:abc:1990",
+        "yy:abc:1990",
+        "fy:abc:k:1990",
+        "fy:abc:m:1991",
+        "fy:abcd:k:1990",
+        "fz:abc:k:1990",
+        "z:abc:1990",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut b = batch(
+        t(1),
+        vec![event("e-1", "birth_registered", &["1111111111"], "/01/")],
+    );
+    b.persons = vec![
+        insert(PersonRow {
+            search_keys: keys.clone(),
+            ..person("1111111111", 1)
+        }),
+        insert(PersonRow {
+            search_keys: vec!["y:abc:1990".into(), "y:mid:1990".into()],
+            ..person("2222222222", 1)
+        }),
+    ];
+    store.commit(b).await.unwrap();
+    let tokens = |prefix: &'static str, suffix: u32, limit: u32| async move {
+        store.key_tokens(prefix, suffix, limit).await.unwrap()
+    };
+    assert_eq!(
+        tokens("y:", 5, 100).await,
+        ["ab", "abc0", "abc", "abca", "b", "mid", "zz9"]
+    );
+    assert_eq!(tokens("fy:", 7, 100).await, ["abc", "abcd"]);
+    assert_eq!(tokens("y:", 5, 3).await, ["ab", "abc0", "abc"]);
+    assert!(tokens("q:", 5, 100).await.is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // The two backends
 // ---------------------------------------------------------------------------------------------
@@ -2160,5 +2210,6 @@ conformance! {
     bulk_batch => case_bulk_batch(store),
     import_keys => case_import_keys(store),
     search_index => case_search_index(store),
+    key_tokens => case_key_tokens(store),
     review_cases_and_models => case_review_cases_and_models(store),
 }
