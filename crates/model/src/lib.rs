@@ -14,3 +14,4 @@ pub mod profile;
 pub mod rules;
 pub mod sex;
 pub mod translit;
+pub mod vocabulary;

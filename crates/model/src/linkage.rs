@@ -529,6 +529,12 @@ impl MatchRecord {
     }
 }
 
+/// The keys whose tokens make the register's name vocabulary (see
+/// [`crate::vocabulary::NameVocabulary`]): `(prefix, length of the suffix after the token)`.
+/// Every given-name component has a `y:<g>:YYYY` key, every family-name component an
+/// `fy:<f>:<i>:YYYY` key.
+pub const VOCABULARY_KEYS: [(&str, u32); 2] = [("y:", 5), ("fy:", 7)];
+
 /// The key components of some tokens: phonetic keys reduced to ASCII alphanumerics, without
 /// the particles, sorted and deduplicated.
 fn key_components(tokens: &[NameToken]) -> Vec<String> {
@@ -2429,89 +2435,321 @@ pub struct PreparedQuery<'a> {
 impl PreparedQuery<'_> {
     /// [`SearchQuery::score`].
     pub fn score(&self, model: &LinkageModel, candidate: &MatchRecord) -> SearchHit {
-        let query = self.query;
         let mut fields = Vec::new();
+        let score = self.score_into(model, candidate, Some(&mut fields));
+        SearchHit { score, fields }
+    }
+
+    /// The score of [`PreparedQuery::score`] without its explanations (nothing is formatted
+    /// or allocated): what a search ranks its candidates by before it explains the page.
+    pub fn score_value(&self, model: &LinkageModel, candidate: &MatchRecord) -> f64 {
+        self.score_into(model, candidate, None)
+    }
+
+    fn score_into(
+        &self,
+        model: &LinkageModel,
+        candidate: &MatchRecord,
+        mut fields: Option<&mut Vec<FieldExplanation>>,
+    ) -> f64 {
+        let query = self.query;
         let mut total = 0.0;
         if !self.name.is_empty() {
-            total += score_name(model, &self.name, candidate, &mut fields);
+            total += score_name(model, &self.name, candidate, fields.as_deref_mut());
         }
         if let Some(d) = &query.date_of_birth {
             let level = query.date_level(d, &candidate.date_of_birth);
-            let how = format!(
-                "date of birth {d} vs {} ({})",
-                candidate.date_of_birth,
-                Field::DateOfBirth.describe(level)
+            total += push(
+                fields.as_deref_mut(),
+                model,
+                Field::DateOfBirth,
+                level,
+                || {
+                    format!(
+                        "date of birth {d} vs {} ({})",
+                        candidate.date_of_birth,
+                        Field::DateOfBirth.describe(level)
+                    )
+                },
             );
-            total += push(&mut fields, model, Field::DateOfBirth, level, how);
         }
         if let Some(sex) = query.sex {
             let level = compare_sex(sex, candidate.sex);
-            let how = format!(
-                "sex {} vs {} ({})",
-                sex_str(sex),
-                sex_str(candidate.sex),
-                Field::Sex.describe(level)
-            );
-            total += push(&mut fields, model, Field::Sex, level, how);
+            total += push(fields.as_deref_mut(), model, Field::Sex, level, || {
+                format!(
+                    "sex {} vs {} ({})",
+                    sex_str(sex),
+                    sex_str(candidate.sex),
+                    Field::Sex.describe(level)
+                )
+            });
         }
         if let Some(place) = &query.place_of_birth {
             let level = compare_places(place, &candidate.place_of_birth);
-            let how = format!(
-                "place of birth {place} vs {} ({})",
-                candidate.place_of_birth,
-                Field::PlaceOfBirth.describe(level)
+            total += push(
+                fields.as_deref_mut(),
+                model,
+                Field::PlaceOfBirth,
+                level,
+                || {
+                    format!(
+                        "place of birth {place} vs {} ({})",
+                        candidate.place_of_birth,
+                        Field::PlaceOfBirth.describe(level)
+                    )
+                },
             );
-            total += push(&mut fields, model, Field::PlaceOfBirth, level, how);
         }
         if let Some(area) = &query.residence {
             let theirs = candidate.residence.as_deref().unwrap_or("");
             let level = compare_places(area, theirs);
-            let how = format!(
-                "residence {area} vs {} ({})",
-                if theirs.is_empty() { "none" } else { theirs },
-                Field::Residence.describe(level)
+            total += push(
+                fields.as_deref_mut(),
+                model,
+                Field::Residence,
+                level,
+                || {
+                    format!(
+                        "residence {area} vs {} ({})",
+                        if theirs.is_empty() { "none" } else { theirs },
+                        Field::Residence.describe(level)
+                    )
+                },
             );
-            total += push(&mut fields, model, Field::Residence, level, how);
         }
         for (field, query, theirs) in [
             (Field::Father, &self.father, &candidate.father),
             (Field::Mother, &self.mother, &candidate.mother),
         ] {
             if let Some(q) = query {
-                let (level, how) = match theirs {
-                    Some(ParentKey::Name(t)) => {
-                        let level = compare_tokens(q, t);
-                        (
-                            level,
-                            format!(
-                                "{} '{}' vs '{}' ({})",
-                                field.label(),
-                                join(q),
-                                join(t),
-                                field.describe(level)
-                            ),
-                        )
-                    }
-                    Some(ParentKey::Pin(_)) => (
-                        Level::Missing,
-                        format!("{}: registered parent, names not compared", field.label()),
-                    ),
-                    None => (
-                        Level::Missing,
-                        format!("{}: not recorded for the candidate", field.label()),
-                    ),
+                let level = match theirs {
+                    Some(ParentKey::Name(t)) => compare_tokens(q, t),
+                    Some(ParentKey::Pin(_)) | None => Level::Missing,
                 };
-                total += push(&mut fields, model, field, level, how);
+                total += push(
+                    fields.as_deref_mut(),
+                    model,
+                    field,
+                    level,
+                    || match theirs {
+                        Some(ParentKey::Name(t)) => format!(
+                            "{} '{}' vs '{}' ({})",
+                            field.label(),
+                            join(q),
+                            join(t),
+                            field.describe(level)
+                        ),
+                        Some(ParentKey::Pin(_)) => {
+                            format!("{}: registered parent, names not compared", field.label())
+                        }
+                        None => format!("{}: not recorded for the candidate", field.label()),
+                    },
+                );
             }
         }
-        SearchHit {
-            score: total,
-            fields,
+        total
+    }
+
+    /// The highest score a candidate can reach that shares none of the `specific` keys of
+    /// [`SearchQuery::search_plan`] (whatever the vocabulary gave the plan): a search that has
+    /// found enough candidates scoring at least this through the specific keys alone has its
+    /// page, since no candidate found only through the broad keys could rank above them.
+    ///
+    /// Why it holds: a candidate born in the window whose family part and given part both
+    /// agree with two of the query's tokens phonetically (or exactly) has the `ny:` key of that
+    /// pair and year. So a candidate without any specific key either has its family or its
+    /// given part at most similar (or unassigned), or was born outside the window. The bound is
+    /// the larger of the two cases, every other field at its best weight. Two approximations,
+    /// both about names the keys do not cover: name particles (Văn, Thị) are counted as middle
+    /// names (a person whose family or given name is itself a particle has no name keys at all
+    /// and is found only through the date keys), and a query of two tokens is taken as a family
+    /// and a given name (middle names form no keys: a candidate whose middle name agrees with one
+    /// of its two tokens phonetically, and another part with the other, may rank below a page
+    /// of full-name matches without being read).
+    /// `f64::INFINITY` when the plan has no specific keys.
+    pub fn broad_bound(&self, model: &LinkageModel) -> f64 {
+        let query = self.query;
+        let comps = self
+            .name
+            .iter()
+            .filter(|t| !PARTICLES.contains(&t.text.as_str()))
+            .filter_map(key_component)
+            .count();
+        if comps < 2 {
+            return f64::INFINITY;
+        }
+        let best = |field: Field, levels: &[Level]| -> f64 {
+            levels
+                .iter()
+                .map(|l| model.level_weight(field, *l))
+                .fold(0.0, f64::max)
+        };
+        const ALL: [Level; 4] = [Level::Exact, Level::Close, Level::Similar, Level::Disagree];
+        const UNMATCHED: [Level; 2] = [Level::Similar, Level::Disagree];
+        // A name: the query's tokens assigned one to one to the parts, each part at most its
+        // best weight (a part left unassigned weighs 0). A query of two tokens is taken as a
+        // family and a given name: its middle name is taken not to agree phonetically (see the
+        // doc comment).
+        let middle_agrees = self.name.len() > 2;
+        let name = |crippled: Option<Field>| -> f64 {
+            let mut caps: Vec<f64> = [Field::Given, Field::Family, Field::Middle]
+                .into_iter()
+                .map(|f| {
+                    if Some(f) == crippled || (f == Field::Middle && !middle_agrees) {
+                        best(f, &UNMATCHED)
+                    } else {
+                        best(f, &ALL)
+                    }
+                })
+                .collect();
+            caps.sort_by(|a, b| b.total_cmp(a));
+            caps.iter().take(self.name.len()).sum()
+        };
+        let mut rest = 0.0;
+        if query.sex.is_some() {
+            rest += best(Field::Sex, &ALL);
+        }
+        if query.place_of_birth.is_some() {
+            rest += best(Field::PlaceOfBirth, &ALL);
+        }
+        if self.father.is_some() {
+            rest += best(Field::Father, &ALL);
+        }
+        if self.mother.is_some() {
+            rest += best(Field::Mother, &ALL);
+        }
+        let crippled = name(Some(Field::Given)).max(name(Some(Field::Family)));
+        match &query.date_of_birth {
+            None => rest + crippled,
+            Some(d) => {
+                let w = i32::from(query.year_window);
+                let date_best = |years: &[i32]| {
+                    query
+                        .dates_in_years(d, years)
+                        .iter()
+                        .map(|theirs| {
+                            model.level_weight(Field::DateOfBirth, query.date_level(d, theirs))
+                        })
+                        .fold(f64::NEG_INFINITY, f64::max)
+                };
+                let inside = date_best(&[d.year() - w, d.year(), d.year() + w]);
+                // Just outside (a year off by one from the window's edge can still agree)
+                // and farther.
+                let outside = date_best(&[
+                    d.year() - w - 2,
+                    d.year() - w - 1,
+                    d.year() + w + 1,
+                    d.year() + w + 2,
+                ]);
+                rest + (crippled + inside.max(outside)).max(name(None) + outside)
+            }
         }
     }
 }
 
+/// The keys of a search in two tiers (see [`SearchQuery::search_plan`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPlan {
+    /// Pairs of name tokens with a year (`ny:`), or without one (`n:`) when the query gives no
+    /// date; with the registered spelling variants of each token.
+    pub specific: Vec<String>,
+    /// Every other key of [`SearchQuery::blocking_keys`].
+    pub broad: Vec<String>,
+}
+
+/// Spelling variants used per query token at most.
+pub const MAX_VARIANTS: usize = 6;
+
 impl SearchQuery {
+    /// Dates of every shape (full, year and month, year) in each of `years`, with the query's
+    /// month and day and with others: [`PreparedQuery::broad_bound`] takes the best level they
+    /// reach, which is the best any date in those years reaches, since the comparison looks
+    /// only at which components agree, whether the years are equal or one apart, and whether
+    /// they are in the window (its centre and edges stand for all of it; the two years on each
+    /// side of it for all years outside).
+    fn dates_in_years(&self, d: &PartialDate, years: &[i32]) -> Vec<PartialDate> {
+        let mut out = Vec::new();
+        for &year in years {
+            let (m, day) = (d.month().unwrap_or(6), d.day().unwrap_or(15));
+            let other_month = if m == 1 { 2 } else { 1 };
+            for date in [
+                PartialDate::from_ymd(year, m, day),
+                PartialDate::from_ymd(year, m, if day == 1 { 2 } else { 1 }),
+                PartialDate::from_ymd(year, other_month, day.min(28)),
+                PartialDate::from_ymd(year, day.min(12), m),
+                PartialDate::from_year_month(year, m),
+                PartialDate::from_year_month(year, other_month),
+                PartialDate::from_year(year),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                out.push(date);
+            }
+        }
+        out
+    }
+
+    /// The keys of [`SearchQuery::blocking_keys`] in two tiers. `specific`: every pair of the
+    /// query's name tokens, each token also replaced by its spelling variants registered in
+    /// `vocabulary` (one token of a pair at a time), with every year of the window (`ny:`), or
+    /// alone (`n:`) without a date. A person whose name the query gives, spelt as registered
+    /// or one edit away, is found through them; they are few and small. `broad`: the rest,
+    /// which a search reads only when the specific keys do not fill its page with candidates
+    /// above [`PreparedQuery::broad_bound`].
+    pub fn search_plan(&self, vocabulary: &crate::vocabulary::NameVocabulary) -> SearchPlan {
+        let all = self.blocking_keys();
+        let mut comps: Vec<String> = self
+            .name_tokens()
+            .iter()
+            .filter(|t| !PARTICLES.contains(&t.text.as_str()))
+            .filter_map(key_component)
+            .collect();
+        comps.sort();
+        let spellings: Vec<Vec<&str>> = comps
+            .iter()
+            .map(|c| {
+                let mut v = vec![c.as_str()];
+                v.extend(vocabulary.variants(c, MAX_VARIANTS));
+                v
+            })
+            .collect();
+        let mut pairs = Vec::new();
+        for i in 0..comps.len() {
+            for j in (i + 1)..comps.len() {
+                for (x, a) in spellings[i].iter().enumerate() {
+                    for (y, b) in spellings[j].iter().enumerate() {
+                        // One token of a pair misspelt at a time.
+                        if x == 0 || y == 0 {
+                            pairs.push(pair_key(a, b));
+                        }
+                    }
+                }
+            }
+        }
+        let mut specific = Vec::new();
+        match &self.date_of_birth {
+            Some(d) => {
+                let w = i32::from(self.year_window);
+                let years = (d.year() - w).max(1)..=(d.year() + w).min(9999);
+                // The query's own year first: a window cut by the search's key limit loses
+                // its far years.
+                let mut years: Vec<i32> = years.collect();
+                years.sort_by_key(|y| (y - d.year()).abs());
+                for y in years {
+                    for pair in &pairs {
+                        specific.push(format!("ny{}:{y:04}", &pair[1..]));
+                    }
+                }
+            }
+            None => specific = pairs,
+        }
+        let mut seen = std::collections::HashSet::new();
+        specific.retain(|k| seen.insert(k.clone()));
+        let broad = all.into_iter().filter(|k| !seen.contains(k)).collect();
+        SearchPlan { specific, broad }
+    }
+
     fn date_level(&self, query: &PartialDate, theirs: &PartialDate) -> Level {
         let within = (query.year() - theirs.year()).abs() <= i32::from(self.year_window);
         if within && query.year() != theirs.year() {
@@ -2545,25 +2783,32 @@ impl SearchQuery {
 }
 
 fn push(
-    fields: &mut Vec<FieldExplanation>,
+    fields: Option<&mut Vec<FieldExplanation>>,
     model: &LinkageModel,
     field: Field,
     level: Level,
-    how: String,
+    how: impl FnOnce() -> String,
 ) -> f64 {
     // Unscored fields (residence) are shown, as the pass's explanations show them, but weigh
     // nothing here either: a search must rank as the duplicate check scores.
-    let (weight, how) = if field.is_scored() {
-        (model.level_weight(field, level), how)
+    let weight = if field.is_scored() {
+        model.level_weight(field, level)
     } else {
-        (0.0, format!("{how}; not scored: relatives share it"))
+        0.0
     };
-    fields.push(FieldExplanation {
-        field,
-        level,
-        weight,
-        how,
-    });
+    if let Some(fields) = fields {
+        let how = if field.is_scored() {
+            how()
+        } else {
+            format!("{}; not scored: relatives share it", how())
+        };
+        fields.push(FieldExplanation {
+            field,
+            level,
+            weight,
+            how,
+        });
+    }
     weight
 }
 
@@ -2589,7 +2834,7 @@ fn score_name(
     model: &LinkageModel,
     query: &[NameToken],
     candidate: &MatchRecord,
-    out: &mut Vec<FieldExplanation>,
+    mut out: Option<&mut Vec<FieldExplanation>>,
 ) -> f64 {
     let parts = [
         (Field::Given, &candidate.given),
@@ -2622,6 +2867,10 @@ fn score_name(
         }
         query_used[qi] = true;
         part_used[pi] = true;
+        total += weight;
+        let Some(out) = out.as_deref_mut() else {
+            continue;
+        };
         let field = parts[pi].0;
         let q = &query[qi].text;
         let how = match level {
@@ -2630,7 +2879,6 @@ fn score_name(
             Level::Similar => format!("{} '{q}' ~ '{text}' (similar)", field.label()),
             _ => format!("{} '{q}' ≠ '{text}' (different)", field.label()),
         };
-        total += weight;
         out.push(FieldExplanation {
             field,
             level,
@@ -2638,6 +2886,9 @@ fn score_name(
             how,
         });
     }
+    let Some(out) = out else {
+        return total;
+    };
     for (qi, used) in query_used.iter().enumerate() {
         if !used {
             out.push(FieldExplanation {

@@ -1594,3 +1594,299 @@ fn a_model_with_fields_from_a_later_release_still_loads() {
         serde_json::to_value(LinkageModel::initial()).unwrap()
     );
 }
+
+// ----- Two-tier search: the vocabulary, the plan, the bound ---------------------------------------
+
+use thabian_model::linkage::SearchPlan;
+use thabian_model::vocabulary::{one_edit, NameVocabulary};
+
+/// The name vocabulary of some records, as the register reads it from its key index (the
+/// tokens of their `y:` and `fy:` keys).
+fn vocabulary_of(records: &[MatchRecord]) -> NameVocabulary {
+    let mut tokens = Vec::new();
+    for r in records {
+        for k in r.blocking_keys() {
+            for (prefix, suffix) in thabian_model::linkage::VOCABULARY_KEYS {
+                if let Some(rest) = k.strip_prefix(prefix) {
+                    tokens.push(rest[..rest.len() - suffix as usize].to_owned());
+                }
+            }
+        }
+    }
+    NameVocabulary::new(tokens)
+}
+
+#[test]
+fn vocabulary_finds_the_registered_spellings_one_edit_away() {
+    let v = NameVocabulary::new(
+        [
+            "manivong",
+            "manivang",
+            "mani",
+            "phommachan",
+            "ketsana",
+            "keo",
+            "an",
+            "anh",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(v.len(), 8);
+    assert!(v.contains("keo") && !v.contains("kео"));
+    // Replaced, inserted, deleted, swapped.
+    assert_eq!(v.variants("manivomg", 8), ["manivong"]);
+    assert_eq!(v.variants("manivoong", 8), ["manivong"]);
+    assert_eq!(v.variants("maniong", 8), ["manivong"]);
+    assert_eq!(v.variants("mainvong", 8), ["manivong"]);
+    // Both one edit away; the token itself is never its own variant.
+    assert_eq!(v.variants("manivung", 8), ["manivang", "manivong"]);
+    assert_eq!(v.variants("manivong", 8), ["manivang"]);
+    assert_eq!(v.variants("manivung", 1), ["manivang"]);
+    // Two edits away, and short tokens (too many neighbours to mean anything), are not.
+    assert!(v.variants("manivomk", 8).is_empty());
+    assert!(v.variants("ann", 8).is_empty());
+    assert!(v.variants("", 8).is_empty());
+    // A token of the vocabulary shorter than the corrected length is still found from a
+    // longer one.
+    assert_eq!(
+        NameVocabulary::new(["mai".to_owned()]).variants("main", 8),
+        ["mai"]
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// `one_edit` is the optimal-string-alignment distance being exactly 1 (strsim's, an
+    /// implementation that is not ours).
+    #[test]
+    fn one_edit_is_osa_distance_one(a in "[abc]{0,6}", b in "[abc]{0,6}") {
+        prop_assert_eq!(one_edit(a.as_bytes(), b.as_bytes()), strsim::osa_distance(&a, &b) == 1);
+    }
+
+    /// Any single edit of a registered token (of the corrected length) finds it back.
+    #[test]
+    fn every_single_edit_finds_the_token(
+        token in "[a-z]{4,12}",
+        others in proptest::collection::vec("[a-z]{3,12}", 0..50),
+        kind in 0..4usize,
+        at in any::<prop::sample::Index>(),
+        c in "[a-z]",
+    ) {
+        let mut b = token.clone().into_bytes();
+        let i = at.index(b.len());
+        let c = c.as_bytes()[0];
+        match kind {
+            0 => b[i] = c,
+            1 => b.insert(i, c),
+            2 => { b.remove(i); }
+            _ => { let j = (i + 1).min(b.len() - 1); b.swap(i, j); }
+        }
+        let edited = String::from_utf8(b).unwrap();
+        prop_assume!(edited != token && edited.len() >= 4);
+        let mut all = others.clone();
+        all.push(token.clone());
+        let v = NameVocabulary::new(all);
+        prop_assert!(v.variants(&edited, usize::MAX).contains(&token.as_str()));
+        for found in v.variants(&edited, usize::MAX) {
+            prop_assert_eq!(strsim::osa_distance(found, &edited), 1);
+        }
+    }
+}
+
+#[test]
+fn search_plan_splits_the_query_keys_in_two_tiers() {
+    let q = SearchQuery {
+        name: Some("Nguyễn Văn An".to_owned()),
+        date_of_birth: Some(date("1990")),
+        year_window: 1,
+        ..SearchQuery::default()
+    };
+    let plan = q.search_plan(&NameVocabulary::default());
+    // The query's year first: a cut of a long plan drops the window's far years.
+    assert_eq!(
+        plan.specific,
+        [
+            "ny:an:nguyen:1990",
+            "ny:an:nguyen:1989",
+            "ny:an:nguyen:1991"
+        ]
+    );
+    let all: BTreeSet<String> = q.blocking_keys().into_iter().collect();
+    let specific: BTreeSet<String> = plan.specific.iter().cloned().collect();
+    let broad: BTreeSet<String> = plan.broad.iter().cloned().collect();
+    assert!(specific.is_disjoint(&broad));
+    assert_eq!(&specific | &broad, all);
+    // Without a date: the pairs alone.
+    let q = SearchQuery {
+        name: Some("An Nguyen".to_owned()),
+        ..SearchQuery::default()
+    };
+    assert_eq!(
+        q.search_plan(&NameVocabulary::default()),
+        SearchPlan {
+            specific: vec!["n:an:nguyen".to_owned()],
+            broad: Vec::new()
+        }
+    );
+    // One token, or no name: nothing specific.
+    let q = SearchQuery {
+        name: Some("An".to_owned()),
+        date_of_birth: Some(date("1990-05-12")),
+        ..SearchQuery::default()
+    };
+    assert!(q
+        .search_plan(&NameVocabulary::default())
+        .specific
+        .is_empty());
+}
+
+#[test]
+fn a_misspelt_query_shares_a_specific_key_with_the_registered_spelling() {
+    let registered = [
+        spec("Manivong", "", "Ketsana", "1980-02-05", Sex::Female),
+        spec("Phommachanh", "", "Somphone", "1975-11-30", Sex::Male),
+        spec("Nguyễn", "Văn", "Thắng", "1990-05-12", Sex::Male),
+    ];
+    let records: Vec<MatchRecord> = registered.iter().map(record).collect();
+    let vocabulary = vocabulary_of(&records);
+    for (name, year, who) in [
+        ("Manivomg Ketsana", 1980, 0),
+        ("Manivong Kestana", 1981, 0),
+        ("Phomachanh Somphone", 1975, 1),
+        ("Somphone Phommachanh", 1974, 1),
+        ("Nguyễn Văn Thẳng", 1990, 2),
+        ("Nguyen Van Thnag", 1990, 2),
+    ] {
+        let q = SearchQuery {
+            name: Some(name.to_owned()),
+            date_of_birth: Some(PartialDate::from_year(year).unwrap()),
+            year_window: 1,
+            ..SearchQuery::default()
+        };
+        let plan = q.search_plan(&vocabulary);
+        let keys: HashSet<String> = records[who].blocking_keys().into_iter().collect();
+        assert!(
+            plan.specific.iter().any(|k| keys.contains(k)),
+            "{name}: {:?} shares nothing with {:?}",
+            plan.specific,
+            keys
+        );
+        // Without the vocabulary a misspelling has no specific key in common.
+        let bare = q.search_plan(&NameVocabulary::default());
+        if name.contains("omg") || name.contains("stana") || name.contains("Thnag") {
+            assert!(!bare.specific.iter().any(|k| keys.contains(k)), "{name}");
+        }
+    }
+}
+
+/// A model with random m and u for every level: the bound must hold whatever EM estimated.
+fn random_model(rng: &mut ChaCha8Rng) -> LinkageModel {
+    let mut table = BTreeMap::new();
+    for field in Field::ALL {
+        let levels = field.levels();
+        let draw = |rng: &mut ChaCha8Rng| {
+            let v: Vec<f64> = levels.iter().map(|_| rng.gen_range(0.01..1.0)).collect();
+            let sum: f64 = v.iter().sum();
+            v.into_iter().map(|x| x / sum).collect::<Vec<f64>>()
+        };
+        let (m, u) = (draw(rng), draw(rng));
+        for (i, level) in levels.iter().enumerate() {
+            table.insert((field, *level), (m[i], u[i]));
+        }
+    }
+    LinkageModel::new(1e-4, |f, l| table[&(f, l)]).unwrap()
+}
+
+/// People of a few names and years, so that namesakes, near-namesakes and typos abound.
+fn crowded_person(rng: &mut ChaCha8Rng) -> Spec {
+    const FAMILY: &[&str] = &["Nguyễn", "Nguyên", "Trần", "Manivong", "Manivang", "Lê"];
+    const GIVEN: &[&str] = &["An", "Anh", "Ketsana", "Kessana", "Somphone", "Minh"];
+    let mut s = spec(
+        FAMILY.choose(rng).unwrap(),
+        ["", "Văn", "Thị"].choose(rng).unwrap(),
+        GIVEN.choose(rng).unwrap(),
+        "1990",
+        if rng.gen_bool(0.5) {
+            Sex::Male
+        } else {
+            Sex::Female
+        },
+    );
+    let year = rng.gen_range(1987..1994);
+    s.dob = match rng.gen_range(0..3) {
+        0 => PartialDate::from_year(year).unwrap(),
+        1 => PartialDate::from_year_month(year, rng.gen_range(1..=3)).unwrap(),
+        _ => PartialDate::from_ymd(year, rng.gen_range(1..=3), rng.gen_range(1..=3)).unwrap(),
+    };
+    if rng.gen_bool(0.2) {
+        s.family = typo(rng, &s.family);
+    }
+    if rng.gen_bool(0.2) {
+        s.given = typo(rng, &s.given);
+    }
+    if rng.gen_bool(0.1) {
+        s.family.clear();
+    }
+    s.pob = format!("0{}01", rng.gen_range(1..4));
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// No candidate sharing none of a plan's specific keys scores above the plan's bound, for
+    /// any model: a page filled above the bound through the specific keys is the page an
+    /// exhaustive search would give.
+    #[test]
+    fn the_broad_bound_holds(seed in any::<u64>()) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let model = if rng.gen_bool(0.2) { LinkageModel::initial() } else { random_model(&mut rng) };
+        let population: Vec<MatchRecord> =
+            (0..150).map(|_| record(&crowded_person(&mut rng))).collect();
+        let vocabulary = vocabulary_of(&population);
+        for _ in 0..12 {
+            let who = crowded_person(&mut rng);
+            let particle = *["", "Văn", "Thị"].choose(&mut rng).unwrap();
+            let name = [who.family.as_str(), particle, who.given.as_str()]
+                .iter()
+                .filter(|t| !t.is_empty())
+                .copied()
+                .collect::<Vec<_>>();
+            let name = if rng.gen_bool(0.3) {
+                name.into_iter().rev().collect::<Vec<_>>().join(" ")
+            } else {
+                name.join(" ")
+            };
+            let q = SearchQuery {
+                name: Some(name),
+                date_of_birth: rng.gen_bool(0.8).then_some(who.dob),
+                year_window: rng.gen_range(0..3),
+                sex: rng.gen_bool(0.7).then_some(who.sex),
+                place_of_birth: rng.gen_bool(0.3).then(|| who.pob.clone()),
+                mother_name: rng.gen_bool(0.2).then(|| "Lê Thị Minh".to_owned()),
+                ..SearchQuery::default()
+            };
+            let plan = q.search_plan(&vocabulary);
+            let specific: HashSet<&String> = plan.specific.iter().collect();
+            let prepared = q.prepare();
+            let bound = prepared.broad_bound(&model);
+            if specific.is_empty() {
+                prop_assert_eq!(bound, f64::INFINITY);
+                continue;
+            }
+            for c in &population {
+                if c.blocking_keys().iter().any(|k| specific.contains(k)) {
+                    continue;
+                }
+                let score = prepared.score_value(&model, c);
+                prop_assert!(
+                    score <= bound + 1e-9,
+                    "{:?}: {:?} scores {} above the bound {}",
+                    q, c, score, bound
+                );
+                prop_assert!((score - prepared.score(&model, c).score).abs() < 1e-9);
+            }
+        }
+    }
+}
