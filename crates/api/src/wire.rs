@@ -383,7 +383,9 @@ pub struct SearchResponse {
     /// Hits ranked in all.
     pub total: usize,
     pub offset: u32,
-    /// The candidate set was cut at a limit: a narrower query may find more.
+    /// More persons may match than were ranked: the candidates were cut at a limit (a
+    /// narrower query finds more), or the page was filled by full-name matches before the
+    /// partial ones were read (a later page reads them).
     pub truncated: bool,
     /// The record-linkage model that scored the hits (`initial` before any training).
     pub model: String,

@@ -18,15 +18,27 @@ use thabian_model::event::{
 };
 use thabian_model::linkage::{
     compare, Comparison, Coverage, FieldExplanation, LinkageModel, MatchRecord, SearchQuery,
-    Thresholds, Verdict,
+    Thresholds, Verdict, VOCABULARY_KEYS,
 };
 use thabian_model::person::Person;
 use thabian_model::pin::Pin;
+use thabian_model::vocabulary::NameVocabulary;
 use thabian_store::{
     format_time, AccessRecord, CaseRow, LinkageModelRow, NewEvent, PersonRow, RankedCandidates,
     Versioned, WriteBatch,
 };
 
+/// Postings read per specific key (a pair of name tokens and a year) and candidates scored
+/// from them at most: a search reads the specific keys first and the broad ones only when
+/// those do not fill its page (see [`thabian_model::linkage::SearchQuery::search_plan`]).
+pub const SPECIFIC_PER_KEY: u32 = 1_000;
+pub const MAX_SPECIFIC_KEYS: usize = 96;
+/// How long a node keeps its name vocabulary before reading it again (in the background:
+/// searches go on with the one it has). A name registered since is found as spelt, and its
+/// misspellings through the broad keys, until then.
+const VOCABULARY_REFRESH: Duration = Duration::from_secs(300);
+/// Tokens read per kind of key at most.
+const VOCABULARY_MAX: u32 = 2_000_000;
 /// Postings one search reads at most, shared among its keys: a query with few keys reads
 /// deeper into each ([`SEARCH_PER_KEY`] at most), one with many keys less deep
 /// ([`SEARCH_MIN_PER_KEY`] at least). Bounds the work of a search whatever its keys' frequency.
@@ -65,6 +77,33 @@ pub struct ActiveModel {
     pub id: String,
 }
 
+/// The name vocabulary a node corrects search tokens against (see
+/// [`thabian_model::vocabulary`]), with when it was read.
+/// A vocabulary and when it was read.
+type HeldVocabulary = Option<(Instant, Arc<NameVocabulary>)>;
+
+pub(crate) struct VocabularyCache {
+    inner: Arc<std::sync::RwLock<HeldVocabulary>>,
+    refreshing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl VocabularyCache {
+    pub(crate) fn new() -> VocabularyCache {
+        VocabularyCache {
+            inner: Arc::new(std::sync::RwLock::new(None)),
+            refreshing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        }
+    }
+}
+
+async fn read_vocabulary(store: &thabian_store::DynStore) -> Result<NameVocabulary> {
+    let mut tokens = Vec::new();
+    for (prefix, suffix) in VOCABULARY_KEYS {
+        tokens.extend(store.key_tokens(prefix, suffix, VOCABULARY_MAX).await?);
+    }
+    Ok(NameVocabulary::new(tokens))
+}
+
 pub(crate) struct ModelCache {
     inner: tokio::sync::RwLock<Option<(Instant, ActiveModel)>>,
 }
@@ -95,7 +134,9 @@ pub struct SearchPage {
     /// the role searches nationwide).
     pub total: usize,
     pub offset: u32,
-    /// The candidate set was cut at a limit: a narrower query may find more.
+    /// More persons may match than were ranked: the candidates were cut at a limit (a
+    /// narrower query finds more), or the page was filled through the specific keys before
+    /// the broad ones were read (a later page reads them).
     pub truncated: bool,
     pub model: String,
 }
@@ -640,6 +681,58 @@ impl Register {
 
     /// The linkage model in use: the newest stored one (refreshed every 30 s, so a model
     /// trained on one node reaches the others), or EM's starting values before any training.
+    /// The name vocabulary of this node: read from the key index on first use, then again in
+    /// the background every [`VOCABULARY_REFRESH`] (searches meanwhile use the one in hand).
+    pub async fn name_vocabulary(&self) -> Result<Arc<NameVocabulary>> {
+        use std::sync::atomic::Ordering;
+        let cache = &self.vocabulary;
+        let held = cache
+            .inner
+            .read()
+            .map_err(|_| RegisterError::Internal("vocabulary cache poisoned".into()))?
+            .clone();
+        match held {
+            Some((at, v)) => {
+                if at.elapsed() >= VOCABULARY_REFRESH
+                    && !cache.refreshing.swap(true, Ordering::AcqRel)
+                {
+                    let (store, inner, refreshing) = (
+                        self.store.clone(),
+                        cache.inner.clone(),
+                        cache.refreshing.clone(),
+                    );
+                    tokio::spawn(async move {
+                        match read_vocabulary(&store).await {
+                            Ok(fresh) => {
+                                if let Ok(mut slot) = inner.write() {
+                                    *slot = Some((Instant::now(), Arc::new(fresh)));
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "reading the name vocabulary"),
+                        }
+                        refreshing.store(false, Ordering::Release);
+                    });
+                }
+                Ok(v)
+            }
+            None => {
+                let fresh = Arc::new(read_vocabulary(&self.store).await?);
+                if let Ok(mut slot) = cache.inner.write() {
+                    *slot = Some((Instant::now(), fresh.clone()));
+                }
+                Ok(fresh)
+            }
+        }
+    }
+
+    /// Forgets the name vocabulary: the next search reads it again (tests, and after a bulk
+    /// load).
+    pub fn forget_name_vocabulary(&self) {
+        if let Ok(mut slot) = self.vocabulary.inner.write() {
+            *slot = None;
+        }
+    }
+
     pub async fn linkage_model(&self) -> Result<ActiveModel> {
         if let Some((at, m)) = self.linkage.inner.read().await.as_ref() {
             if at.elapsed() < MODEL_REFRESH {
@@ -718,37 +811,74 @@ impl Register {
     ) -> Result<SearchPage> {
         ctx.principal.require(Permission::SearchPersons)?;
         let nationwide = ctx.principal.role.allows(Permission::SearchNationwide);
-        let keys = query.blocking_keys();
-        if keys.is_empty() {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let vocabulary = self.name_vocabulary().await?;
+        let plan = query.search_plan(&vocabulary);
+        if plan.specific.is_empty() && plan.broad.is_empty() {
             return Err(RegisterError::Invalid(
                 "a search needs a name or a full date of birth".into(),
             ));
         }
-        let limit = limit.clamp(1, MAX_PAGE);
         let active = self.linkage_model().await?;
-        let keys = select_keys(keys, query.date_of_birth.map(|d| d.year()), MAX_SEARCH_KEYS);
-        let per_key = (SEARCH_POSTINGS / u32::try_from(keys.len()).unwrap_or(u32::MAX).max(1))
-            .clamp(SEARCH_MIN_PER_KEY, SEARCH_PER_KEY);
-        let ranked = self
-            .store
-            .ranked_candidates(&keys, per_key, MAX_CANDIDATES)
-            .await?;
-        let truncated =
-            ranked.deepest >= u64::from(per_key) || ranked.found > u64::from(MAX_CANDIDATES);
         let prepared = query.prepare();
-        let mut scored = Vec::with_capacity(ranked.candidates.len());
-        for c in self.candidates(ranked).await? {
-            let inside = ctx.principal.covers_path(&c.residence_path);
-            if !inside && !nationwide {
-                continue;
+        let year = query.date_of_birth.map(|d| d.year());
+        // (score, candidate, inside the searcher's jurisdiction)
+        let mut scored: Vec<(f64, Candidate, bool)> = Vec::new();
+        let mut truncated = false;
+        let wanted = offset as usize + limit as usize;
+        let mut read_broad = true;
+        if !plan.specific.is_empty() {
+            let cut = plan.specific.len() > MAX_SPECIFIC_KEYS;
+            let keys = select_keys(plan.specific.clone(), year, MAX_SPECIFIC_KEYS);
+            let ranked = self
+                .store
+                .ranked_candidates(&keys, SPECIFIC_PER_KEY, MAX_CANDIDATES)
+                .await?;
+            truncated |= ranked.deepest >= u64::from(SPECIFIC_PER_KEY)
+                || ranked.found > u64::from(MAX_CANDIDATES);
+            for c in self.candidates(ranked).await? {
+                let inside = ctx.principal.covers_path(&c.residence_path);
+                if inside || nationwide {
+                    scored.push((prepared.score_value(&active.model, &c.record), c, inside));
+                }
             }
-            let hit = prepared.score(&active.model, &c.record);
-            scored.push((hit, c.pin, inside));
+            // Enough candidates above what any candidate found only through the broad keys
+            // could score: those cannot reach the page (a cut of the specific keys' years
+            // would void that).
+            let bound = prepared.broad_bound(&active.model);
+            let above = scored.iter().filter(|(s, _, _)| *s >= bound).count();
+            if !cut && above >= wanted {
+                read_broad = false;
+                truncated |= !plan.broad.is_empty();
+            }
+        }
+        if read_broad {
+            let mut keys = plan.specific;
+            keys.extend(plan.broad);
+            let keys = select_keys(keys, year, MAX_SEARCH_KEYS);
+            let per_key = (SEARCH_POSTINGS / u32::try_from(keys.len()).unwrap_or(u32::MAX).max(1))
+                .clamp(SEARCH_MIN_PER_KEY, SEARCH_PER_KEY);
+            let ranked = self
+                .store
+                .ranked_candidates(&keys, per_key, MAX_CANDIDATES)
+                .await?;
+            truncated |=
+                ranked.deepest >= u64::from(per_key) || ranked.found > u64::from(MAX_CANDIDATES);
+            let seen: std::collections::HashSet<String> =
+                scored.iter().map(|(_, c, _)| c.pin.to_string()).collect();
+            for c in self.candidates(ranked).await? {
+                if seen.contains(c.pin.as_str()) {
+                    continue;
+                }
+                let inside = ctx.principal.covers_path(&c.residence_path);
+                if inside || nationwide {
+                    scored.push((prepared.score_value(&active.model, &c.record), c, inside));
+                }
+            }
         }
         scored.sort_by(|a, b| {
-            b.0.score
-                .total_cmp(&a.0.score)
-                .then_with(|| a.1.as_str().cmp(b.1.as_str()))
+            b.0.total_cmp(&a.0)
+                .then_with(|| a.1.pin.as_str().cmp(b.1.pin.as_str()))
         });
         let total = scored.len();
         let given: Vec<&str> = [
@@ -783,7 +913,7 @@ impl Register {
         let wanted: Vec<String> = page
             .iter()
             .filter(|(_, _, inside)| *inside)
-            .map(|(_, pin, _)| pin.to_string())
+            .map(|(_, c, _)| c.pin.to_string())
             .collect();
         let mut rows: HashMap<String, PersonRow> = self
             .store
@@ -793,7 +923,10 @@ impl Register {
             .map(|r| (r.pin.clone(), r))
             .collect();
         let mut hits = Vec::with_capacity(page.len());
-        for (hit, pin, inside) in page {
+        for (score, candidate, inside) in page {
+            let pin = candidate.pin.clone();
+            let hit = prepared.score(&active.model, &candidate.record);
+            debug_assert!((hit.score - score).abs() < 1e-9);
             let person = if inside {
                 let Some(row) = rows.remove(pin.as_str()) else {
                     continue;

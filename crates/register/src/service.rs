@@ -178,6 +178,7 @@ pub struct Register {
     /// sequence.
     pin_rng: std::sync::Mutex<Box<dyn rand::RngCore + Send>>,
     pub(crate) linkage: crate::dedup::ModelCache,
+    pub(crate) vocabulary: crate::dedup::VocabularyCache,
     pub(crate) thresholds: thabian_model::linkage::Thresholds,
 }
 
@@ -228,6 +229,7 @@ impl Register {
                 <rand::rngs::StdRng as rand::SeedableRng>::from_entropy(),
             )),
             linkage: crate::dedup::ModelCache::new(),
+            vocabulary: crate::dedup::VocabularyCache::new(),
             thresholds: thabian_model::linkage::Thresholds::DEFAULT,
         }
     }

@@ -597,3 +597,77 @@ async fn lao_script_and_romanizations() {
         assert_eq!(pins(&b).first(), Some(&bounmy), "{q}: {b}");
     }
 }
+
+/// A search reads the specific keys (name pair and year) first and the broad ones only when
+/// those do not fill its page: a full page of full-name matches answers at once (and says that
+/// more may rank below), the next page reads the broad keys and finds the partial matches; a
+/// misspelt family name finds the registered spelling through the register's vocabulary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_reads_specific_keys_first() {
+    let s = TestServer::start("vn", None).await;
+    let sup = s.official("sup", "supervisor", "*", "01").await;
+    let mut namesakes = Vec::new();
+    for i in 0..12 {
+        let dob = format!("1985-{:02}-{:02}", 1 + i % 12, 1 + i);
+        namesakes.push(
+            import(
+                &s,
+                &sup,
+                vn(
+                    &format!("n{i}"),
+                    "Nguyễn",
+                    "Văn",
+                    "Thắng",
+                    "male",
+                    &dob,
+                    "01",
+                ),
+            )
+            .await,
+        );
+    }
+    // Shares only the given name and the year with the query (a broad key).
+    let other_family = import(
+        &s,
+        &sup,
+        vn("o", "Trần", "Văn", "Thắng", "male", "1985-06-06", "01"),
+    )
+    .await;
+    let misspelt = import(
+        &s,
+        &sup,
+        vn("m", "Phùng", "Thị", "Khuyên", "female", "1979-09-09", "01"),
+    )
+    .await;
+    let q = "name=Nguyen%20Van%20Thang&date_of_birth=1985&sex=male&limit=10";
+    let first = search(&s, &sup, q).await;
+    let page = pins(&first);
+    assert_eq!(page.len(), 10, "{first}");
+    assert!(page.iter().all(|p| namesakes.contains(p)), "{first}");
+    assert_eq!(first["truncated"], true, "{first}");
+    assert_eq!(first["total"], 12, "{first}");
+    let second = search(&s, &sup, &format!("{q}&offset=10")).await;
+    let rest = pins(&second);
+    assert_eq!(rest.len(), 3, "{second}");
+    assert_eq!(rest[2], other_family, "{second}");
+    assert!(rest[..2].iter().all(|p| namesakes.contains(p)), "{second}");
+    assert_eq!(second["total"], 13, "{second}");
+    // The same search asking for more than the specific keys fill reads both tiers at once.
+    let all = search(
+        &s,
+        &sup,
+        "name=Nguyen%20Van%20Thang&date_of_birth=1985&sex=male&limit=20",
+    )
+    .await;
+    assert_eq!(pins(&all)[..10], page[..], "{all}");
+    assert_eq!(pins(&all)[10..], rest[..], "{all}");
+    // Misspelt family and given names, one edit each in turn.
+    for q in [
+        "name=Phung%20Thi%20Khuyen&date_of_birth=1979",
+        "name=Phuong%20Thi%20Khuyen&date_of_birth=1979",
+        "name=Phung%20Thi%20Khuyne&date_of_birth=1979",
+    ] {
+        let b = search(&s, &sup, q).await;
+        assert_eq!(pins(&b).first(), Some(&misspelt), "{q}: {b}");
+    }
+}
