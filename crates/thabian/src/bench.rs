@@ -25,6 +25,7 @@
 use crate::{Config, Platform};
 use anyhow::{bail, Context};
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
@@ -37,6 +38,7 @@ use thabian_model::legacy::{LegacyRecord, Resolved};
 use thabian_model::person::{Household, Person};
 use thabian_model::pin::{generate_pin, Pin, PinContext};
 use thabian_model::profile::{AdminTree, Profile};
+use thabian_model::sex::Sex;
 use thabian_register::{NewOfficial, Register, Role};
 use thabian_store::{DynStore, HouseholdRow, PersonRow};
 
@@ -98,6 +100,8 @@ pub struct BenchOptions {
     pub areas_file: Option<PathBuf>,
     /// Where the temporary directory goes (NDJSON file, SQLite files); default: the system's.
     pub work_dir: Option<PathBuf>,
+    /// A directory kept by an earlier scale run: its scale store is measured again.
+    pub reuse: Option<PathBuf>,
     /// Keep the temporary directory and the PostgreSQL databases.
     pub keep: bool,
     pub out: Option<PathBuf>,
@@ -1419,48 +1423,185 @@ async fn import(
     Ok(summary)
 }
 
-/// A store seeded to `m` persons by the raw loader, served by a child process, looked up.
+/// What a scale run keeps beside its store (`scale-state.json`), so that `--reuse` can measure
+/// the store again without seeding it.
+#[derive(Serialize, Deserialize)]
+struct ScaleState {
+    persons: u64,
+    profile: String,
+    seed: u64,
+    /// The PostgreSQL database of the store; `None`: SQLite in `<dir>/scale`.
+    database_url: Option<String>,
+    seeding: Value,
+    queries: Vec<ScaleQuery>,
+}
+
+/// A search built from a generated duplicate: its name as written (national script, errors
+/// included), its sex and its date of birth as written; the original's PIN expected.
+#[derive(Clone, Serialize, Deserialize)]
+struct ScaleQuery {
+    name: String,
+    sex: Sex,
+    date_of_birth: thabian_model::date::PartialDate,
+    expected: String,
+}
+
+const SCALE_STATE: &str = "scale-state.json";
+
+/// The query mixes of the search measurements.
+#[derive(Clone, Copy)]
+enum SearchMix {
+    /// Name, sex, birth year ±1.
+    Year,
+    /// Name, sex and the full date of birth as written (its errors included).
+    Date,
+}
+
+impl SearchMix {
+    fn key(self) -> &'static str {
+        match self {
+            SearchMix::Year => "name_sex_year_pm1",
+            SearchMix::Date => "name_sex_date",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            SearchMix::Year => "a duplicate's name as written in its record (national script, its errors included), sex, birth year ±1; the original expected",
+            SearchMix::Date => "a duplicate's name as written in its record (national script, its errors included), sex, date of birth as written (exact, no window); the original expected",
+        }
+    }
+
+    fn query(self, q: &ScaleQuery) -> thabian_model::linkage::SearchQuery {
+        let (date_of_birth, year_window) = match self {
+            SearchMix::Year => (
+                thabian_model::date::PartialDate::from_year(q.date_of_birth.year()).ok(),
+                1,
+            ),
+            SearchMix::Date => (Some(q.date_of_birth), 0),
+        };
+        thabian_model::linkage::SearchQuery {
+            name: Some(q.name.clone()),
+            date_of_birth,
+            year_window,
+            sex: Some(q.sex),
+            ..Default::default()
+        }
+    }
+}
+
+/// A store seeded to `m` persons by the raw loader (or the one `--reuse` names), served by a
+/// child process, looked up and searched.
 async fn scale(
     opts: &BenchOptions,
     dbs: &mut Databases,
     m: u64,
     disk: bool,
 ) -> anyhow::Result<Value> {
-    let config = dbs.fresh("scale", opts).await?;
-    let (seeded, pins, tokens, disk_usage_v, queries) = {
-        let platform = crate::open(&config).await?;
-        let tokens = tokens(&platform).await?;
-        let profile = platform.register.profile().clone();
-        let areas = platform.register.areas().clone();
-        let seed = opts.seed;
-        let want = opts.lookups.clamp(1, 2_000);
-        let dups = {
-            let (p, a) = (profile.clone(), areas.clone());
-            tokio::task::spawn_blocking(move || duplicate_queries(&p, &a, m, seed, want)).await??
-        };
-        let wanted: HashSet<String> = dups.iter().map(|(_, o)| o.clone()).collect();
-        let (seeded, resolved) = raw_load(
-            "scale seeding",
-            platform.register.clone(),
-            move || synth_records(&profile, &areas, m, seed),
-            opts.batch,
-            m,
-            wanted,
-        )
-        .await?;
-        let queries: Vec<_> = dups
-            .into_iter()
-            .filter_map(|(q, original)| Some((q, resolved.get(&original)?.clone())))
-            .collect();
-        let width = platform.register.profile().pin.length();
-        let pins =
-            sample_pins(&platform.store, width, opts.lookups.clamp(1, LOOKUP_SAMPLE)).await?;
-        let d = if disk {
-            Some(disk_usage(&config, m).await?)
-        } else {
-            None
-        };
-        (seeded, pins, tokens, d, queries)
+    let reused = match &opts.reuse {
+        Some(dir) => {
+            let path = dir.join(SCALE_STATE);
+            let state: ScaleState = serde_json::from_slice(
+                &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+            )
+            .with_context(|| format!("parsing {}", path.display()))?;
+            if state.persons != m || state.profile != opts.profile || state.seed != opts.seed {
+                bail!(
+                    "{} holds a store of {} persons (profile {}, seed {}), not --scale {m} --profile {} --seed {}",
+                    dir.display(), state.persons, state.profile, state.seed, opts.profile, opts.seed
+                );
+            }
+            let config = Config {
+                data_dir: dir.join("scale"),
+                database_url: state.database_url.clone(),
+                profile: opts.profile.clone(),
+                areas_file: opts.areas_file.clone(),
+                log_key_file: None,
+            };
+            Some((config, state))
+        }
+        None => None,
+    };
+    let reuse = reused.is_some();
+    let (config, state, pins, tokens, disk_usage_v) = match reused {
+        Some((config, state)) => {
+            let platform = crate::open(&config).await?;
+            eprintln!(
+                "bench: scale: reusing the store of {m} persons in {}",
+                config.data_dir.display()
+            );
+            let ctx = crate::operator_context(&platform, Role::Administrator, "benchmark", "bench")
+                .await?;
+            let registrar = platform
+                .register
+                .issue_token(&ctx, "bench-registrar", "bench", chrono::Duration::days(2))
+                .await?
+                .token;
+            let width = platform.register.profile().pin.length();
+            let pins =
+                sample_pins(&platform.store, width, opts.lookups.clamp(1, LOOKUP_SAMPLE)).await?;
+            let d = if disk {
+                Some(disk_usage(&config, m).await?)
+            } else {
+                None
+            };
+            (config, state, pins, registrar, d)
+        }
+        None => {
+            let config = dbs.fresh("scale", opts).await?;
+            let platform = crate::open(&config).await?;
+            let tokens = tokens(&platform).await?;
+            let profile = platform.register.profile().clone();
+            let areas = platform.register.areas().clone();
+            let seed = opts.seed;
+            let want = opts.lookups.clamp(1, 2_000);
+            let dups = {
+                let (p, a) = (profile.clone(), areas.clone());
+                tokio::task::spawn_blocking(move || duplicate_queries(&p, &a, m, seed, want))
+                    .await??
+            };
+            let wanted: HashSet<String> = dups.iter().map(|(_, o)| o.clone()).collect();
+            let (seeded, resolved) = raw_load(
+                "scale seeding",
+                platform.register.clone(),
+                move || synth_records(&profile, &areas, m, seed),
+                opts.batch,
+                m,
+                wanted,
+            )
+            .await?;
+            let queries: Vec<ScaleQuery> = dups
+                .into_iter()
+                .filter_map(|(r, original)| {
+                    Some(ScaleQuery {
+                        name: written_name(&r),
+                        sex: r.sex,
+                        date_of_birth: r.date_of_birth,
+                        expected: resolved.get(&original)?.clone(),
+                    })
+                })
+                .collect();
+            let state = ScaleState {
+                persons: m,
+                profile: opts.profile.clone(),
+                seed,
+                database_url: config.database_url.clone(),
+                seeding: seeded,
+                queries,
+            };
+            let path = dbs.root.join(SCALE_STATE);
+            std::fs::write(&path, serde_json::to_vec_pretty(&state)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+            let width = platform.register.profile().pin.length();
+            let pins =
+                sample_pins(&platform.store, width, opts.lookups.clamp(1, LOOKUP_SAMPLE)).await?;
+            let d = if disk {
+                Some(disk_usage(&config, m).await?)
+            } else {
+                None
+            };
+            (config, state, pins, tokens.registrar, d)
+        }
     };
     let server = ServerProcess::start(&config).await?;
     eprintln!(
@@ -1472,7 +1613,7 @@ async fn scale(
     let mut v = lookups(
         "scale lookups",
         &server.base,
-        &tokens.registrar,
+        &tokens,
         pins,
         opts.lookups,
         opts.concurrency,
@@ -1480,32 +1621,55 @@ async fn scale(
     .await?;
     v["at_persons"] = json!(m);
     let rss_after = memory(Some(server.pid()));
-    let mut search = http_searches(
-        "scale search",
-        &server.base,
-        &tokens.registrar,
-        queries,
-        opts.concurrency,
-    )
-    .await?;
-    search["query"] = json!("the dedup phase's mix: a duplicate's name as written in its record (national script), sex, birth year ±1; the original expected (the duplicates themselves are not in this store)");
-    search["at_persons"] = json!(m);
-    search["over_http"] = json!(true);
-    let p99 = search["p99_ms"].as_f64().unwrap_or(f64::MAX);
-    search["target"] = json!({"p99_ms": SEARCH_P99_MS, "at_persons": LOOKUP_TARGET_PERSONS, "met_here": p99 <= SEARCH_P99_MS});
+    // Each mix at two clients (the cores: service time with little queueing) and at
+    // --concurrency (throughput, queueing included).
+    let mut levels = vec![2, opts.concurrency];
+    levels.dedup();
+    let mut mixes = serde_json::Map::new();
+    let mut headline = Value::Null;
+    for mix in [SearchMix::Year, SearchMix::Date] {
+        let queries: Vec<_> = state
+            .queries
+            .iter()
+            .map(|q| (mix.query(q), q.expected.clone()))
+            .collect();
+        let mut by_level = serde_json::Map::new();
+        for &c in &levels {
+            let mut search = http_searches(
+                &format!("scale search ({}, {c} clients)", mix.key()),
+                &server.base,
+                &tokens,
+                queries.clone(),
+                c,
+            )
+            .await?;
+            search["query"] = json!(mix.describe());
+            search["at_persons"] = json!(m);
+            search["over_http"] = json!(true);
+            let p99 = search["p99_ms"].as_f64().unwrap_or(f64::MAX);
+            search["target"] = json!({"p99_ms": SEARCH_P99_MS, "at_persons": LOOKUP_TARGET_PERSONS, "met_here": p99 <= SEARCH_P99_MS});
+            if matches!(mix, SearchMix::Year) && c == opts.concurrency {
+                headline = search.clone();
+            }
+            by_level.insert(format!("clients_{c}"), search);
+        }
+        mixes.insert(mix.key().into(), Value::Object(by_level));
+    }
     let rss_after_search = memory(Some(server.pid()));
     drop(server);
     Ok(json!({
         "persons": m,
         "seeded_by": "raw loader (no events, no checks, no Merkle tree, no audit): the lookups \
                       read the same person rows an import writes",
-        "seeding": seeded,
+        "seeding": state.seeding,
+        "reused": reuse,
         "server": "thabian serve in a child process; RSS read from /proc/<pid>/status",
         "server_rss_at_start": rss_start,
         "server_rss_after_lookups": rss_after,
         "server_rss_after_search": rss_after_search,
         "lookups": v,
-        "search": search,
+        "search": headline,
+        "search_mixes": mixes,
         "disk": disk_usage_v,
     }))
 }
@@ -1859,10 +2023,10 @@ pub fn summary_table(report: &Value) -> String {
 // ---------------------------------------------------------------------------------------------
 // Duplicate detection and search (issue 4)
 
-/// The search a registrar would type for a record: its name as written (national script, its
-/// errors included), its sex and its birth year ±1.
-fn search_query_of(r: &LegacyRecord) -> thabian_model::linkage::SearchQuery {
-    let name = [
+/// A record's name as a registrar would type it: as written (national script, its errors
+/// included), family, middle and given.
+fn written_name(r: &LegacyRecord) -> String {
+    [
         r.family_name.as_deref(),
         r.middle_name.as_deref(),
         Some(r.given_name.as_str()),
@@ -1870,9 +2034,14 @@ fn search_query_of(r: &LegacyRecord) -> thabian_model::linkage::SearchQuery {
     .into_iter()
     .flatten()
     .collect::<Vec<_>>()
-    .join(" ");
+    .join(" ")
+}
+
+/// The search a registrar would type for a record: its name as written, its sex and its birth
+/// year ±1.
+fn search_query_of(r: &LegacyRecord) -> thabian_model::linkage::SearchQuery {
     thabian_model::linkage::SearchQuery {
-        name: Some(name),
+        name: Some(written_name(r)),
         date_of_birth: thabian_model::date::PartialDate::from_year(r.date_of_birth.year()).ok(),
         year_window: 1,
         sex: Some(r.sex),
@@ -1892,7 +2061,9 @@ async fn http_searches(
     let client = http_client(concurrency)?;
     let count = queries.len();
     let queries = Arc::new(queries);
-    let ranks = Arc::new(std::sync::Mutex::new(Vec::with_capacity(count)));
+    let ranks = Arc::new(std::sync::Mutex::new(
+        Vec::<(Option<usize>, usize)>::with_capacity(count),
+    ));
     let (base, token) = (base.to_owned(), token.to_owned());
     let job = {
         let ranks = ranks.clone();
@@ -1928,12 +2099,15 @@ async fn http_searches(
                 anyhow::ensure!(r.status().is_success(), "search {i}: {}", r.status());
                 let page: Value = r.json().await?;
                 if measured {
-                    let rank = page["hits"].as_array().and_then(|hits| {
-                        hits.iter()
-                            .position(|h| h["pin"].as_str() == Some(expected.as_str()))
-                    });
+                    let hits = page["hits"].as_array().cloned().unwrap_or_default();
+                    let rank = hits
+                        .iter()
+                        .position(|h| h["pin"].as_str() == Some(expected.as_str()));
+                    // Hits scoring as high as the first: persons the query cannot tell apart.
+                    let top = hits.first().and_then(|h| h["score"].as_f64());
+                    let ties = hits.iter().filter(|h| h["score"].as_f64() == top).count();
                     if let Ok(mut r) = ranks.lock() {
-                        r.push(rank);
+                        r.push((rank, ties));
                     }
                 }
                 Ok(())
@@ -1949,26 +2123,30 @@ async fn http_searches(
     .await?;
     let (elapsed, latencies) = run_phase(name, count, concurrency, move |i| job(i, true)).await?;
     let ranks = ranks.lock().map(|r| r.clone()).unwrap_or_default();
-    let first = ranks.iter().filter(|r| **r == Some(0)).count();
-    let top10 = ranks.iter().filter(|r| r.is_some()).count();
+    let first = ranks.iter().filter(|(r, _)| *r == Some(0)).count();
+    let top10 = ranks.iter().filter(|(r, _)| r.is_some()).count();
+    let full_page_of_ties = ranks.iter().filter(|(_, t)| *t >= 10).count();
     let mut v = latency_summary(count, elapsed, latencies);
     v["found_first"] = json!(first as f64 / count.max(1) as f64);
     v["found_in_top_10"] = json!(top10 as f64 / count.max(1) as f64);
+    // A page whose ten hits all score as the first: the query matches more persons equally
+    // than a page shows (namesakes born the same years), whatever the ranking.
+    v["pages_of_ten_equal_top_hits"] = json!(full_page_of_ties as f64 / count.max(1) as f64);
     v["concurrency"] = json!(concurrency);
     v["warm_up_requests (not measured)"] = json!(warm_up);
     Ok(v)
 }
 
-/// The dedup phase's query mix for a population seeded without duplicates: the generator run
-/// again with the same seed and duplicates (their stream does not change the originals), the
-/// first `want` duplicates made into queries, each expecting its original (by source id).
+/// The duplicates of a population seeded without them: the generator run again with the same
+/// seed and duplicates (their stream does not change the originals), the first `want`
+/// duplicates, each with its original's source id.
 fn duplicate_queries(
     profile: &Profile,
     areas: &AdminTree,
     persons: u64,
     seed: u64,
     want: usize,
-) -> anyhow::Result<Vec<(thabian_model::linkage::SearchQuery, String)>> {
+) -> anyhow::Result<Vec<(LegacyRecord, String)>> {
     let mut config = synth_config(persons, seed);
     config.duplicates = DEDUP_RATE;
     let mut out = Vec::with_capacity(want);
@@ -1982,7 +2160,7 @@ fn duplicate_queries(
             ..
         } = g
         {
-            out.push((search_query_of(&line), original));
+            out.push((line, original));
         }
     }
     Ok(out)

@@ -163,6 +163,10 @@ enum Command {
         /// Where the temporary directory goes (NDJSON file, SQLite files); default: the system's.
         #[arg(long)]
         work_dir: Option<PathBuf>,
+        /// The directory an earlier `--scale N --keep` run kept: its scale store (seeded to the
+        /// same --scale, --profile and --seed) is measured again instead of seeded anew.
+        #[arg(long, requires = "scale")]
+        reuse: Option<PathBuf>,
         /// Keep the temporary directory and the PostgreSQL databases.
         #[arg(long)]
         keep: bool,
@@ -263,6 +267,7 @@ async fn main() -> anyhow::Result<()> {
             feed_events,
             scale,
             work_dir,
+            reuse,
             keep,
             out,
         } => {
@@ -283,6 +288,7 @@ async fn main() -> anyhow::Result<()> {
                 profile: cfg.profile.clone(),
                 areas_file: cfg.areas_file.clone(),
                 work_dir,
+                reuse,
                 keep,
                 out: Some(out.clone()),
             })
