@@ -2172,54 +2172,10 @@ const SEARCH_P99_MS: f64 = 50.0;
 /// Duplicates in the generated population of the dedup phase.
 const DEDUP_RATE: f64 = 0.02;
 
-/// The commonest agreement patterns among the false positives and the missed duplicates at
-/// `threshold`, to see where the model errs. A pattern has one letter per field in
-/// `Field::ALL` order (given, family, middle, date of birth, sex, place of birth, residence,
-/// father, mother, address): Exact, Close, Similar, Disagree, Missing.
-fn error_patterns(
-    pairs: &[thabian_register::dedup::FoundPair],
-    truth: &HashSet<(String, String)>,
-    threshold: f64,
-) -> Value {
-    let mut false_positives: HashMap<String, (u64, f64)> = HashMap::new();
-    let mut missed: HashMap<String, (u64, f64)> = HashMap::new();
-    for p in pairs {
-        let (a, b) = (p.a.to_string(), p.b.to_string());
-        let key = if a < b { (a, b) } else { (b, a) };
-        let is_true = truth.contains(&key);
-        let bucket = match (is_true, p.probability >= threshold) {
-            (false, true) => &mut false_positives,
-            (true, false) => &mut missed,
-            _ => continue,
-        };
-        let e = bucket.entry(p.comparison.pattern()).or_default();
-        e.0 += 1;
-        e.1 += p.weight;
-    }
-    let top = |m: HashMap<String, (u64, f64)>| -> Value {
-        let total: u64 = m.values().map(|v| v.0).sum();
-        let mut v: Vec<_> = m.into_iter().collect();
-        v.sort_by(|x, y| y.1 .0.cmp(&x.1 .0).then(x.0.cmp(&y.0)));
-        json!({
-            "total": total,
-            "top": v.into_iter().take(15).map(|(pattern, (n, w))| json!({
-                "pattern": pattern, "pairs": n, "mean_weight": w / n.max(1) as f64,
-            })).collect::<Vec<_>>(),
-        })
-    };
-    json!({
-        "fields": "given family middle date_of_birth sex place_of_birth residence father mother address; E exact, C close, S similar, D disagree, M missing",
-        "threshold": threshold,
-        "false_positives": top(false_positives),
-        "missed": top(missed),
-    })
-}
-
 /// Generates `persons` with 2 % duplicates (ground truth kept), imports them, runs the
 /// whole-register pass, scores it against the truth (precision, recall, F1 at the thresholds
 /// and as a curve), then measures searches built from the duplicates' own fields.
 async fn dedup_phase(opts: &BenchOptions, dbs: &mut Databases) -> anyhow::Result<Value> {
-    use thabian_model::linkage::{at_threshold, precision_recall_curve, Thresholds};
     let n = opts.persons;
     let config = dbs.fresh("dedup", opts).await?;
     let platform = crate::open(&config).await?;
@@ -2300,25 +2256,18 @@ async fn dedup_phase(opts: &BenchOptions, dbs: &mut Databases) -> anyhow::Result
     let started = Instant::now();
     let report = platform.register.dedup(&ctx, &settings).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let scored: Vec<(f64, bool)> = report
-        .pairs
-        .iter()
-        .map(|p| {
-            let (a, b) = (p.a.to_string(), p.b.to_string());
-            let key = if a < b { (a, b) } else { (b, a) };
-            (p.probability, truth.contains(&key))
-        })
-        .collect();
-    let found_at_all = scored.iter().filter(|(_, t)| *t).count();
-    let errors = error_patterns(&report.pairs, &truth, Thresholds::DEFAULT.likely);
-    let at =
-        |t: f64| serde_json::to_value(at_threshold(&scored, truth.len(), t)).unwrap_or_default();
-    let likely = at_threshold(&scored, truth.len(), Thresholds::DEFAULT.likely);
+    let truth = crate::dedup::Truth {
+        unresolved: truth_src.len() - truth.len(),
+        same: truth,
+        different: None,
+    };
+    let evaluation = crate::dedup::evaluate(&report.pairs, &truth);
+    let likely = &evaluation["at_likely"];
     let compare_seconds = report.block_seconds + report.train_seconds + report.score_seconds;
     let persons_scale = summary.imported as f64 / 1_000_000.0;
     eprintln!(
         "bench: dedup: {} pairs compared in {seconds:.1} s; at p >= 0.9: precision {:.3}, recall {:.3}, F1 {:.3}",
-        report.distinct_pairs, likely.precision, likely.recall, likely.f1
+        report.distinct_pairs, likely["precision"], likely["recall"], likely["f1"]
     );
 
     // Searches as a registrar would type them: a duplicate's name (national script, its
@@ -2370,7 +2319,7 @@ async fn dedup_phase(opts: &BenchOptions, dbs: &mut Databases) -> anyhow::Result
 
     Ok(json!({
         "persons": summary.imported,
-        "duplicates_in_truth": truth.len(),
+        "duplicates_in_truth": truth.same.len(),
         "import_persons_per_second": summary.persons_per_second,
         "pass": {
             "seconds": seconds,
@@ -2391,13 +2340,14 @@ async fn dedup_phase(opts: &BenchOptions, dbs: &mut Databases) -> anyhow::Result
             "prior": report.model.prior(),
             "training": serde_json::to_value(report.model.training()).unwrap_or_default(),
         },
-        "blocking_recall": found_at_all as f64 / truth.len().max(1) as f64,
-        "at_likely_0_9": at(Thresholds::DEFAULT.likely),
-        "at_possible_0_5": at(Thresholds::DEFAULT.possible),
-        "at_0_99": at(0.99),
-        "f1_target": {"f1": DEDUP_F1, "met": likely.f1 >= DEDUP_F1},
-        "curve": serde_json::to_value(precision_recall_curve(&scored, truth.len())).unwrap_or_default(),
-        "errors_at_likely": errors,
+        "blocking_recall": evaluation["blocking_recall"],
+        "at_likely_0_9": evaluation["at_likely"],
+        "at_possible_0_5": evaluation["at_possible"],
+        "at_0_99": evaluation["at_0_99"],
+        "best_f1": evaluation["best_f1"],
+        "f1_target": {"f1": DEDUP_F1, "met": likely["f1"].as_f64().unwrap_or(0.0) >= DEDUP_F1},
+        "curve": evaluation["curve"],
+        "errors_at_likely": evaluation["errors_at_likely"],
         "search": search,
     }))
 }

@@ -180,6 +180,29 @@ async fn migrates_a_household_book(db: Option<&str>) {
     );
     let (log, _) = run(&["verify-log"], &data, db);
     assert!(log.contains("log OK: 5 events"), "{log}");
+    // The pass measured against a truth file naming records by their source ids: the two
+    // records listed are one person (they are not, so nothing is found), one is not imported.
+    let truth = dir.path().join("truth.csv");
+    std::fs::write(&truth, "duplicate,original\nC1,F\nBADDATE,M\n").unwrap();
+    let evaluation = dir.path().join("evaluation.json");
+    let (_, err) = run(
+        &[
+            "dedup",
+            "--out",
+            &dir.path().join("pairs.csv").display().to_string(),
+            "--truth",
+            &truth.display().to_string(),
+            "--evaluation",
+            &evaluation.display().to_string(),
+        ],
+        &data,
+        db,
+    );
+    assert!(err.contains("(1 pairs of one person)"), "{err}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&evaluation).unwrap()).unwrap();
+    assert_eq!(v["same_person_pairs"], 1, "{v}");
+    assert_eq!(v["unresolved_rows"], 1, "{v}");
+    assert_eq!(v["at_likely"]["recall"], 0.0, "{v}");
 }
 
 #[tokio::test]

@@ -371,6 +371,8 @@ async fn finding_people(database_url: Option<String>) {
         queue: true,
         no_save_model: false,
         purpose: "test".into(),
+        truth: None,
+        evaluation: None,
     };
     let report = thabian::dedup::run_dedup(&platform, &args).await.unwrap();
     let found: Vec<(String, String)> = report
@@ -404,6 +406,41 @@ async fn finding_people(database_url: Option<String>) {
     );
     // Too few persons to estimate a model: the one in use scored the pairs.
     assert!(!report.trained);
+    // Measured against a labelled sample (records named by PIN; by import source id in the
+    // import tests): the file of pairs still holds only those at --report-from.
+    let truth = s.data_dir.path().join("truth.csv");
+    std::fs::write(
+        &truth,
+        format!("a,b,same_person\n{khoi},{twin},true\n{an},{binh},false\nnowhere,{an},true\n"),
+    )
+    .unwrap();
+    let evaluation = s.data_dir.path().join("evaluation.json");
+    let lines = std::fs::read_to_string(&out).unwrap().lines().count();
+    let measured = thabian::dedup::DedupArgs {
+        queue: false,
+        truth: Some(truth),
+        evaluation: Some(evaluation.clone()),
+        ..args
+    };
+    thabian::dedup::run_dedup(&platform, &measured)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().lines().count(),
+        lines
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&evaluation).unwrap()).unwrap();
+    assert_eq!(v["same_person_pairs"], 1, "{v}");
+    assert_eq!(v["labelled_different_pairs"], 1, "{v}");
+    assert_eq!(v["unresolved_rows"], 1, "{v}");
+    assert_eq!(v["blocking_recall"], 1.0, "{v}");
+    assert_eq!(v["at_possible"]["true_positives"], 1, "{v}");
+    assert_eq!(v["at_possible"]["recall"], 1.0, "{v}");
+    let args = thabian::dedup::DedupArgs {
+        truth: None,
+        evaluation: None,
+        ..measured
+    };
     let again = thabian::dedup::run_dedup(&platform, &args).await.unwrap();
     assert_eq!(again.pairs.len(), report.pairs.len());
     let (_, open) = s.get("/v1/review-cases", &sup).await;
