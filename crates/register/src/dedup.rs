@@ -827,27 +827,41 @@ impl Register {
         let mut truncated = false;
         let wanted = offset as usize + limit as usize;
         let mut read_broad = true;
-        if !plan.specific.is_empty() {
-            let cut = plan.specific.len() > MAX_SPECIFIC_KEYS;
-            let keys = select_keys(plan.specific.clone(), year, MAX_SPECIFIC_KEYS);
-            let ranked = self
-                .store
-                .ranked_candidates(&keys, SPECIFIC_PER_KEY, MAX_CANDIDATES)
-                .await?;
-            truncated |= ranked.deepest >= u64::from(SPECIFIC_PER_KEY)
-                || ranked.found > u64::from(MAX_CANDIDATES);
-            for c in self.candidates(ranked).await? {
-                let inside = ctx.principal.covers_path(&c.residence_path);
-                if inside || nationwide {
-                    scored.push((prepared.score_value(&active.model, &c.record), c, inside));
+        // Scores the candidates of `keys` the searcher may see, but those scored already;
+        // whether the candidates were cut at a limit.
+        let score_tier = |keys: Vec<String>, per_key: u32, scored: Vec<(f64, Candidate, bool)>| {
+            let (prepared, model) = (&prepared, active.model.clone());
+            async move {
+                let ranked = self
+                    .store
+                    .ranked_candidates(&keys, per_key, MAX_CANDIDATES)
+                    .await?;
+                let cut = ranked.deepest >= u64::from(per_key)
+                    || ranked.found > u64::from(MAX_CANDIDATES);
+                let seen: std::collections::HashSet<String> =
+                    scored.iter().map(|(_, c, _)| c.pin.to_string()).collect();
+                let mut scored = scored;
+                for c in self.candidates(ranked).await? {
+                    let inside = ctx.principal.covers_path(&c.residence_path);
+                    if (inside || nationwide) && !seen.contains(c.pin.as_str()) {
+                        scored.push((prepared.score_value(&model, &c.record), c, inside));
+                    }
                 }
+                Ok::<_, RegisterError>((scored, cut))
             }
+        };
+        if !plan.specific.is_empty() {
+            let keys = select_keys(plan.specific.clone(), year, MAX_SPECIFIC_KEYS);
+            let years_cut = keys.len() < plan.specific.len();
+            let (found, cut) = score_tier(keys, SPECIFIC_PER_KEY, scored).await?;
+            scored = found;
+            truncated |= cut;
             // Enough candidates above what any candidate found only through the broad keys
             // could score: those cannot reach the page (a cut of the specific keys' years
             // would void that).
             let bound = prepared.broad_bound(&active.model);
             let above = scored.iter().filter(|(s, _, _)| *s >= bound).count();
-            if !cut && above >= wanted {
+            if !years_cut && above >= wanted {
                 read_broad = false;
                 truncated |= !plan.broad.is_empty();
             }
@@ -858,23 +872,9 @@ impl Register {
             let keys = select_keys(keys, year, MAX_SEARCH_KEYS);
             let per_key = (SEARCH_POSTINGS / u32::try_from(keys.len()).unwrap_or(u32::MAX).max(1))
                 .clamp(SEARCH_MIN_PER_KEY, SEARCH_PER_KEY);
-            let ranked = self
-                .store
-                .ranked_candidates(&keys, per_key, MAX_CANDIDATES)
-                .await?;
-            truncated |=
-                ranked.deepest >= u64::from(per_key) || ranked.found > u64::from(MAX_CANDIDATES);
-            let seen: std::collections::HashSet<String> =
-                scored.iter().map(|(_, c, _)| c.pin.to_string()).collect();
-            for c in self.candidates(ranked).await? {
-                if seen.contains(c.pin.as_str()) {
-                    continue;
-                }
-                let inside = ctx.principal.covers_path(&c.residence_path);
-                if inside || nationwide {
-                    scored.push((prepared.score_value(&active.model, &c.record), c, inside));
-                }
-            }
+            let (found, cut) = score_tier(keys, per_key, scored).await?;
+            scored = found;
+            truncated |= cut;
         }
         scored.sort_by(|a, b| {
             b.0.total_cmp(&a.0)
