@@ -2557,8 +2557,9 @@ impl PreparedQuery<'_> {
     ///
     /// Why it holds: a candidate born in the window whose family part and given part both
     /// agree with two of the query's tokens phonetically (or exactly) has the `ny:` key of that
-    /// pair and year. So a candidate without any specific key either has its family or its
-    /// given part at most similar (or unassigned), or was born outside the window. The bound is
+    /// pair and year, and one born on the query's full date (in a year of the window) its `d:`
+    /// key. So a candidate without any specific key either has its family or its given part at
+    /// most similar (or unassigned) and another birth date, or was born outside the window. The bound is
     /// the larger of the two cases, every other field at its best weight. Two approximations,
     /// both about names the keys do not cover: name particles (Văn, Thị) are counted as middle
     /// names (a person whose family or given name is itself a particle has no name keys at all
@@ -2623,10 +2624,19 @@ impl PreparedQuery<'_> {
             None => rest + crippled,
             Some(d) => {
                 let w = i32::from(query.year_window);
+                // A full date's `d:` keys are specific: a candidate without one was not born on
+                // the query's day and month in a year of the window.
+                let has_day_key = |theirs: &PartialDate| {
+                    d.day().is_some()
+                        && theirs.month() == d.month()
+                        && theirs.day() == d.day()
+                        && (theirs.year() - d.year()).abs() <= w
+                };
                 let date_best = |years: &[i32]| {
                     query
                         .dates_in_years(d, years)
                         .iter()
+                        .filter(|theirs| !has_day_key(theirs))
                         .map(|theirs| {
                             model.level_weight(Field::DateOfBirth, query.date_level(d, theirs))
                         })
@@ -2693,7 +2703,8 @@ impl SearchQuery {
     /// The keys of [`SearchQuery::blocking_keys`] in two tiers. `specific`: every pair of the
     /// query's name tokens, each token also replaced by its spelling variants registered in
     /// `vocabulary` (one token of a pair at a time), with every year of the window (`ny:`), or
-    /// alone (`n:`) without a date. A person whose name the query gives, spelt as registered
+    /// alone (`n:`) without a date; and the full date in every year of the window (`d:`),
+    /// when the query gives one and a pair. A person whose name the query gives, spelt as registered
     /// or one edit away, is found through them; they are few and small. `broad`: the rest,
     /// which a search reads only when the specific keys do not fill its page with candidates
     /// above [`PreparedQuery::broad_bound`].
@@ -2737,6 +2748,14 @@ impl SearchQuery {
                 let mut years: Vec<i32> = years.collect();
                 years.sort_by_key(|y| (y - d.year()).abs());
                 for y in years {
+                    // The full date (a few hundred persons a day at 10 M): with it, namesakes
+                    // born on other days of the year rank above anyone the broad keys could
+                    // add, so a common name's page is filled here.
+                    if let (Some(m), Some(day)) = (d.month(), d.day()) {
+                        if !pairs.is_empty() && PartialDate::from_ymd(y, m, day).is_ok() {
+                            specific.push(format!("d:{y:04}{m:02}{day:02}"));
+                        }
+                    }
                     for pair in &pairs {
                         specific.push(format!("ny{}:{y:04}", &pair[1..]));
                     }

@@ -1717,6 +1717,24 @@ fn search_plan_splits_the_query_keys_in_two_tiers() {
     let broad: BTreeSet<String> = plan.broad.iter().cloned().collect();
     assert!(specific.is_disjoint(&broad));
     assert_eq!(&specific | &broad, all);
+    // A full date: the day's key too, in every year of the window.
+    let q = SearchQuery {
+        name: Some("Nguyễn Văn An".to_owned()),
+        date_of_birth: Some(date("1990-05-12")),
+        year_window: 1,
+        ..SearchQuery::default()
+    };
+    assert_eq!(
+        q.search_plan(&NameVocabulary::default()).specific,
+        [
+            "d:19900512",
+            "ny:an:nguyen:1990",
+            "d:19890512",
+            "ny:an:nguyen:1989",
+            "d:19910512",
+            "ny:an:nguyen:1991"
+        ]
+    );
     // Without a date: the pairs alone.
     let q = SearchQuery {
         name: Some("An Nguyen".to_owned()),
