@@ -729,14 +729,6 @@ impl Register {
         }
     }
 
-    /// Forgets the name vocabulary: the next search reads it again (tests, and after a bulk
-    /// load).
-    pub fn forget_name_vocabulary(&self) {
-        if let Ok(mut slot) = self.vocabulary.inner.write() {
-            *slot = None;
-        }
-    }
-
     pub async fn linkage_model(&self) -> Result<ActiveModel> {
         if let Some((at, m)) = self.linkage.inner.read().await.as_ref() {
             if at.elapsed() < MODEL_REFRESH {
