@@ -81,11 +81,11 @@ pub struct ActiveModel {
     pub id: String,
 }
 
-/// The name vocabulary a node corrects search tokens against (see
-/// [`thabian_model::vocabulary`]), with when it was read.
 /// A vocabulary and when it was read.
 type HeldVocabulary = Option<(Instant, Arc<NameVocabulary>)>;
 
+/// The name vocabulary a node corrects search tokens against (see
+/// [`thabian_model::vocabulary`]), with when it was read.
 pub(crate) struct VocabularyCache {
     inner: Arc<std::sync::RwLock<HeldVocabulary>>,
     refreshing: Arc<std::sync::atomic::AtomicBool>,
@@ -134,8 +134,8 @@ pub struct SearchResultHit {
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchPage {
     pub hits: Vec<SearchResultHit>,
-    /// Hits ranked in all (up to [`MAX_SPECIFIC_CANDIDATES`] + [`MAX_CANDIDATES`]; within the searcher's jurisdiction unless
-    /// the role searches nationwide).
+    /// Hits ranked in all (up to [`MAX_SPECIFIC_CANDIDATES`] + [`MAX_CANDIDATES`]; within the
+    /// searcher's jurisdiction unless the role searches nationwide).
     pub total: usize,
     pub offset: u32,
     /// More persons may match than were ranked: the candidates were cut at a limit (a
@@ -683,8 +683,6 @@ struct Candidate {
 impl Register {
     // ------------------------------------------------------------------ the model
 
-    /// The linkage model in use: the newest stored one (refreshed every 30 s, so a model
-    /// trained on one node reaches the others), or EM's starting values before any training.
     /// The name vocabulary of this node: read from the key index on first use, then again in
     /// the background every [`VOCABULARY_REFRESH`] (searches meanwhile use the one in hand).
     pub async fn name_vocabulary(&self) -> Result<Arc<NameVocabulary>> {
@@ -729,6 +727,8 @@ impl Register {
         }
     }
 
+    /// The linkage model in use: the newest stored one (refreshed every 30 s, so a model
+    /// trained on one node reaches the others), or EM's starting values before any training.
     pub async fn linkage_model(&self) -> Result<ActiveModel> {
         if let Some((at, m)) = self.linkage.inner.read().await.as_ref() {
             if at.elapsed() < MODEL_REFRESH {
