@@ -94,7 +94,11 @@ pub async fn run_dedup(platform: &Platform, args: &DedupArgs) -> anyhow::Result<
         report.model.training().iterations,
         report.model.training().converged,
         report.model.prior(),
-        report.pairs.len(),
+        report
+            .pairs
+            .iter()
+            .filter(|p| p.probability >= args.report_from)
+            .count(),
         likely,
         args.out.display(),
         if args.queue {
