@@ -1578,20 +1578,50 @@ impl Register {
         let mut index = HashMap::new();
         let mut after = String::new();
         loop {
-            let rows = self.store.all_persons(&after, 5_000).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.pin.clone();
-            for row in &rows {
-                let p = decode_person(row)?;
-                if p.merged_into.is_some() {
-                    continue;
-                }
+            let rows = self.store.match_records_after(&after, 20_000).await?;
+            let Some((last, _)) = rows.last() else { break };
+            after = last.clone();
+            // Persons without a current compact record (written before there were any, or
+            // before the address was in them) are read whole.
+            let current = |r: &Option<Vec<u8>>| {
+                r.as_ref()
+                    .is_some_and(|b| b.first() == Some(&thabian_model::compact::VERSION))
+            };
+            let missing: Vec<String> = rows
+                .iter()
+                .filter(|(_, r)| !current(r))
+                .map(|(pin, _)| pin.clone())
+                .collect();
+            let mut whole: HashMap<String, Person> = HashMap::new();
+            for row in self.store.persons(&missing).await? {
+                let p = decode_person(&row)?;
+                whole.insert(row.pin, p);
+            }
+            for (pin, record) in rows {
+                let record =
+                    match record.filter(|b| b.first() == Some(&thabian_model::compact::VERSION)) {
+                        Some(bytes) => {
+                            let stored = thabian_model::compact::decode(&bytes).map_err(|e| {
+                                RegisterError::Store(thabian_store::StoreError::Corrupt(format!(
+                                    "person {pin}: {e}"
+                                )))
+                            })?;
+                            if stored.merged {
+                                continue;
+                            }
+                            stored.record
+                        }
+                        None => match whole.get(&pin) {
+                            Some(p) if p.merged_into.is_none() => MatchRecord::from_person(p),
+                            _ => continue,
+                        },
+                    };
                 index.insert(
-                    row.pin.clone(),
+                    pin.clone(),
                     u32::try_from(records.len()).unwrap_or(u32::MAX),
                 );
-                records.push(MatchRecord::from_person(&p));
-                pins.push(p.pin);
+                records.push(record);
+                pins.push(Pin::from_trusted(pin));
             }
         }
         Ok(Population {

@@ -1108,6 +1108,18 @@ macro_rules! impl_store {
                     .collect())
             }
 
+            async fn match_records_after(&self, after_pin: &str, limit: u32) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+                let rows = sqlx::query(
+                    "SELECT p.pin, m.record FROM persons p LEFT JOIN person_match m ON m.pin = p.pin \
+                     WHERE p.pin > $1 ORDER BY p.pin LIMIT $2",
+                )
+                .bind(after_pin)
+                .bind(i64::from(limit))
+                .fetch_all(self.read_pool())
+                .await?;
+                rows.iter().map(|r| Ok((r.try_get("pin")?, r.try_get("record")?))).collect()
+            }
+
             async fn match_records(&self, pins: &[String]) -> Result<Vec<MatchRow>> {
                 let mut out = Vec::with_capacity(pins.len());
                 for chunk in pins.chunks(<$store>::BULK_ROWS * 2) {

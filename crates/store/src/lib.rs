@@ -346,6 +346,15 @@ pub trait Store: Send + Sync + 'static {
     /// order, at most `limit`. One index probe per token (a loose index scan: it jumps from a
     /// token's keys to the next token's), not a scan of the keys.
     async fn key_tokens(&self, prefix: &str, suffix_len: u32, limit: u32) -> Result<Vec<String>>;
+    /// Every person's compact match record in PIN order after `after_pin`, at most `limit`
+    /// persons: `(pin, record)`, the record `None` for a person written before match records
+    /// existed (migration 0004) and not rebuilt since (for the whole-register pass, which then
+    /// reads that person whole).
+    async fn match_records_after(
+        &self,
+        after_pin: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, Option<Vec<u8>>)>>;
     /// The compact match records of these persons (those that have one), in no particular
     /// order.
     async fn match_records(&self, pins: &[String]) -> Result<Vec<MatchRow>>;

@@ -1781,6 +1781,29 @@ async fn case_search_index(store: &dyn Store) {
         .candidates
         .is_empty());
 
+    // Every person's record in PIN order, page by page.
+    let page = store.match_records_after("", 2).await.unwrap();
+    assert_eq!(
+        page,
+        vec![
+            (
+                "1111111111".to_owned(),
+                Some(b"match 1111111111 v1".to_vec())
+            ),
+            (
+                "2222222222".to_owned(),
+                Some(b"match 2222222222 v1".to_vec())
+            ),
+        ]
+    );
+    assert_eq!(
+        store.match_records_after("2222222222", 10).await.unwrap(),
+        vec![(
+            "3333333333".to_owned(),
+            Some(b"match 3333333333 v1".to_vec())
+        )]
+    );
+
     let sorted = |mut v: Vec<(String, String)>| {
         v.sort();
         v
