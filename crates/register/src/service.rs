@@ -1603,6 +1603,7 @@ impl Register {
             report.persons += rows.len() as u64;
             self.store.put_projections(&rows, &[]).await?;
         }
+        self.store.index_staged_keys().await?;
         let mut households: std::collections::BTreeMap<String, Household> = Default::default();
         let mut cases = crate::dedup::CaseFold::default();
         let mut cursor = 0;

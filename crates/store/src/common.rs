@@ -374,6 +374,30 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// Stages the search keys of these (new) person rows for [`Store::index_staged_keys`],
+        /// in arrival order, and writes their compact match records.
+        async fn stage_search_keys(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            rows: &[&PersonRow],
+        ) -> Result<()> {
+            let pairs: Vec<(&str, &str)> = rows
+                .iter()
+                .flat_map(|r| r.search_keys.iter().map(move |k| (k.as_str(), r.pin.as_str())))
+                .collect();
+            for chunk in pairs.chunks(<$store>::BULK_ROWS * 2) {
+                let sql = crate::common::multi_row_insert(
+                    "INSERT INTO person_keys_staged (key, pin)", 2, chunk.len(), "",
+                    <$store>::NUMBERED_PARAMS,
+                );
+                let mut q = sqlx::query(&sql);
+                for (key, pin) in chunk {
+                    q = q.bind(*key).bind(*pin);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            write_match_records(conn, rows).await
+        }
+
         /// Writes the search index of these person rows: their keys (`replace`: their old keys go
         /// first) and their compact match records (replacing any previous one).
         async fn write_search_keys(
@@ -404,6 +428,14 @@ macro_rules! impl_store {
                 }
                 q.execute(&mut *conn).await?;
             }
+            write_match_records(conn, rows).await
+        }
+
+        /// Writes the compact match records of these person rows, replacing any previous one.
+        async fn write_match_records(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            rows: &[&PersonRow],
+        ) -> Result<()> {
             // Stable: were a PIN given twice, its last row must still win.
             let mut by_pin = rows.to_vec();
             by_pin.sort_by(|a, b| a.pin.cmp(&b.pin));
@@ -964,6 +996,7 @@ macro_rules! impl_store {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("DELETE FROM persons").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM person_keys").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM person_keys_staged").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM person_match").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM households").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM review_cases").execute(&mut *tx).await?;
@@ -985,10 +1018,33 @@ macro_rules! impl_store {
                 let mut rows = persons.iter().collect::<Vec<_>>();
                 rows.sort_by(|a, b| a.pin.cmp(&b.pin));
                 insert_persons(&mut tx, &rows).await?;
-                write_search_keys(&mut tx, &rows, false).await?;
+                stage_search_keys(&mut tx, &rows).await?;
                 insert_households(&mut tx, &households.iter().collect::<Vec<_>>()).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn index_staged_keys(&self) -> Result<u64> {
+                let mut tx = self.begin_write().await?;
+                for setting in <$store>::BULK_INDEX_SETTINGS {
+                    sqlx::query(setting).execute(&mut *tx).await?;
+                }
+                let staged: i64 = sqlx::query("SELECT COUNT(*) AS n FROM person_keys_staged")
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
+                sqlx::query("DROP INDEX person_keys_pin").execute(&mut *tx).await?;
+                // `WHERE true`: SQLite reads `ON CONFLICT` after a bare `FROM t` as a join's `ON`.
+                sqlx::query(
+                    "INSERT INTO person_keys (key, pin) SELECT key, pin FROM person_keys_staged \
+                     WHERE true ORDER BY key, pin ON CONFLICT DO NOTHING",
+                )
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("CREATE INDEX person_keys_pin ON person_keys (pin)").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM person_keys_staged").execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(to_u64(staged))
             }
 
             async fn search_candidates(&self, keys: &[String], per_key_limit: u32) -> Result<Vec<(String, String)>> {

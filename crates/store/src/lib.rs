@@ -312,12 +312,22 @@ pub trait Store: Send + Sync + 'static {
     /// PostgreSQL a plan cached while a table was small (a sequential scan) otherwise stays in
     /// use until autovacuum analyzes the table, by when each statement scans the whole table.
     async fn refresh_statistics(&self) -> Result<()>;
-    /// Writes rebuilt projection rows without version checks (only `rebuild` calls this).
+    /// Writes rebuilt projection rows without version checks (only bulk loads call this:
+    /// `rebuild` and the benchmark's seeding, after [`Store::clear_projections`] or on an empty
+    /// store). The persons' search keys are staged, not indexed: search does not find these
+    /// persons until [`Store::index_staged_keys`] has run, which the loader calls once at the
+    /// end. Their match records are written at once.
     async fn put_projections(
         &self,
         persons: &[PersonRow],
         households: &[HouseholdRow],
     ) -> Result<()>;
+    /// Moves every staged search key (see [`Store::put_projections`]) into the search index, in
+    /// one transaction: the keys are inserted in key order and the index by PIN is rebuilt by
+    /// sorting, so that tens of millions of keys cost one pass instead of a random page write
+    /// each. Blocks other writers of the search index meanwhile (a bulk load's last step).
+    /// Returns the number of keys that were staged.
+    async fn index_staged_keys(&self) -> Result<u64>;
     /// Writes review cases rebuilt from the log, without version checks (only `rebuild`).
     async fn put_review_cases(&self, cases: &[CaseRow]) -> Result<()>;
 

@@ -36,6 +36,12 @@ impl PgStore {
     /// The tables a bulk load grows and looks up as it goes (a sample of each: fast at any size).
     const ANALYZE: &'static str = "ANALYZE import_keys, persons, households";
 
+    /// Settings for [`crate::Store::index_staged_keys`]'s transaction: PostgreSQL sorts an
+    /// index it builds in `maintenance_work_mem` (64 MB by default: a 10M-person index spills
+    /// to many runs on disk).
+    const BULK_INDEX_SETTINGS: &'static [&'static str] =
+        &["SET LOCAL maintenance_work_mem = '512MB'"];
+
     const LOCK_HEAD: &'static str =
         "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1 FOR UPDATE";
 

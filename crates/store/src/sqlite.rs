@@ -39,6 +39,10 @@ impl SqliteStore {
     /// them useful (cheap, and a no-op when nothing changed).
     const ANALYZE: &'static str = "PRAGMA optimize";
 
+    /// Settings for [`crate::Store::index_staged_keys`]'s transaction (SQLite's sorter needs
+    /// none: it spills to temporary files by itself).
+    const BULK_INDEX_SETTINGS: &'static [&'static str] = &[];
+
     const LOCK_HEAD: &'static str =
         "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1";
 

@@ -1927,7 +1927,8 @@ async fn case_search_index(store: &dyn Store) {
         ]
     );
 
-    // Projections cleared (for a rebuild): the index goes with them; put_projections restores it.
+    // Projections cleared (for a rebuild): the index goes with them; put_projections and
+    // index_staged_keys restore it.
     store.clear_projections().await.unwrap();
     assert!(store
         .key_postings(&(String::new(), String::new()), 10)
@@ -1937,13 +1938,46 @@ async fn case_search_index(store: &dyn Store) {
     assert!(matches(&["1111111111", "2222222222", "6666666666"])
         .await
         .is_empty());
+    // A bulk load stages the keys: its persons are found once the staged keys are indexed, in
+    // one pass, whatever the order they came in (two batches, the second's keys sorting first).
     store
-        .put_projections(&[with_keys("1111111111", 2, &["y:binh:1990"])], &[])
+        .put_projections(
+            &[with_keys(
+                "1111111111",
+                2,
+                &["y:binh:1990", "n:binh:tran", "y:binh:1990"],
+            )],
+            &[],
+        )
+        .await
+        .unwrap();
+    store
+        .put_projections(&[with_keys("2222222222", 1, &["n:an:nguyen"])], &[])
         .await
         .unwrap();
     assert_eq!(
         matches(&["1111111111", "2222222222"]).await,
-        vec![match_of("1111111111", 2, "/01/0101/")]
+        vec![
+            match_of("1111111111", 2, "/01/0101/"),
+            match_of("2222222222", 1, "/01/0101/")
+        ]
+    );
+    assert!(store
+        .search_candidates(&["y:binh:1990".into()], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.index_staged_keys().await.unwrap(), 4);
+    assert_eq!(
+        store
+            .key_postings(&(String::new(), String::new()), 10)
+            .await
+            .unwrap(),
+        vec![
+            pair("n:an:nguyen", "2222222222"),
+            pair("n:binh:tran", "1111111111"),
+            pair("y:binh:1990", "1111111111"),
+        ]
     );
     assert_eq!(
         store
@@ -1952,6 +1986,20 @@ async fn case_search_index(store: &dyn Store) {
             .unwrap(),
         vec![pair("y:binh:1990", "1111111111")]
     );
+    // Nothing is left staged: a second call indexes nothing.
+    assert_eq!(store.index_staged_keys().await.unwrap(), 0);
+    // Keys staged and then cleared with the projections are gone.
+    store
+        .put_projections(&[with_keys("3333333333", 1, &["y:an:1991"])], &[])
+        .await
+        .unwrap();
+    store.clear_projections().await.unwrap();
+    assert_eq!(store.index_staged_keys().await.unwrap(), 0);
+    assert!(store
+        .key_postings(&(String::new(), String::new()), 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn case_review_cases_and_models(store: &dyn Store) {
