@@ -996,7 +996,7 @@ macro_rules! impl_store {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("DELETE FROM persons").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM person_keys").execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM person_keys_staged").execute(&mut *tx).await?;
+                sqlx::query(<$store>::CLEAR_STAGED_KEYS).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM person_match").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM households").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM review_cases").execute(&mut *tx).await?;
@@ -1042,7 +1042,7 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("CREATE INDEX person_keys_pin ON person_keys (pin)").execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM person_keys_staged").execute(&mut *tx).await?;
+                sqlx::query(<$store>::CLEAR_STAGED_KEYS).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(to_u64(staged))
             }

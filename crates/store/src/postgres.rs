@@ -42,6 +42,10 @@ impl PgStore {
     const BULK_INDEX_SETTINGS: &'static [&'static str] =
         &["SET LOCAL maintenance_work_mem = '512MB'"];
 
+    /// How [`crate::Store::index_staged_keys`] empties the staging table: a `DELETE` marks each
+    /// row dead (minutes at 100M keys); `TRUNCATE` swaps in an empty file, and is transactional.
+    const CLEAR_STAGED_KEYS: &'static str = "TRUNCATE person_keys_staged";
+
     const LOCK_HEAD: &'static str =
         "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1 FOR UPDATE";
 

@@ -43,6 +43,10 @@ impl SqliteStore {
     /// none: it spills to temporary files by itself).
     const BULK_INDEX_SETTINGS: &'static [&'static str] = &[];
 
+    /// How [`crate::Store::index_staged_keys`] empties the staging table: SQLite empties a table
+    /// deleted without `WHERE` at once (its truncate optimization).
+    const CLEAR_STAGED_KEYS: &'static str = "DELETE FROM person_keys_staged";
+
     const LOCK_HEAD: &'static str =
         "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1";
 
