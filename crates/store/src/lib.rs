@@ -339,12 +339,14 @@ pub trait Store: Send + Sync + 'static {
         keys: &[String],
         per_key_limit: u32,
     ) -> Result<Vec<(String, String)>>;
-    /// The persons having any of `keys`, ranked, with their match records, in one statement:
-    /// each key's postings are read through the index up to `per_key_limit`; a key's
-    /// specificity is `1 + ⌊log2(per_key_limit / postings read)⌋` (at most 10: a key shared by
-    /// a handful of persons weighs 10, one cut at the limit 1); a person's rank is the sum over
-    /// the keys they were found under. The `max` best (rank, then PIN) come back with their
-    /// match records; only they are read from `person_match`.
+    /// The persons having any of `keys`, ranked, with their match records: each key's postings
+    /// are read through the index up to `per_key_limit` (one statement for up to 100 keys); a
+    /// key's specificity is `1 + ⌊log2(per_key_limit / postings read)⌋` (at most 10: a key
+    /// shared by a handful of persons weighs 10, one cut at the limit 1); a person's rank is the
+    /// sum over the keys they were found under. The `max` best (rank, then PIN bytewise) come
+    /// back with their match records, read by a second statement; only they are read from
+    /// `person_match` (a record rewritten between the two reads comes back as it is now).
+    /// PINs contain no commas (the postings of a key travel joined by commas).
     async fn ranked_candidates(
         &self,
         keys: &[String],

@@ -46,6 +46,9 @@ impl PgStore {
     /// row dead (minutes at 100M keys); `TRUNCATE` swaps in an empty file, and is transactional.
     const CLEAR_STAGED_KEYS: &'static str = "TRUNCATE person_keys_staged";
 
+    /// The aggregate that joins a key's PINs with commas ([`crate::Store::ranked_candidates`]).
+    const JOIN_PINS: &'static str = "string_agg(pin, ',')";
+
     const LOCK_HEAD: &'static str =
         "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1 FOR UPDATE";
 

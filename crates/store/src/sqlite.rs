@@ -47,6 +47,9 @@ impl SqliteStore {
     /// deleted without `WHERE` at once (its truncate optimization).
     const CLEAR_STAGED_KEYS: &'static str = "DELETE FROM person_keys_staged";
 
+    /// The aggregate that joins a key's PINs with commas ([`crate::Store::ranked_candidates`]).
+    const JOIN_PINS: &'static str = "group_concat(pin, ',')";
+
     const LOCK_HEAD: &'static str =
         "SELECT size, frontier, last_recorded_at FROM log_head WHERE id = 1";
 
@@ -70,7 +73,11 @@ impl SqliteStore {
         // The writer's cache holds the hot index pages of bulk loads (person, parent and
         // household indexes are keyed by random PINs); readers share the OS page cache.
         let writer_options = options.clone().pragma("cache_size", "-262144");
+        // No ping before handing out a connection (sqlx's default): an embedded database cannot
+        // hang up, and the ping is a round trip to the connection's thread before every
+        // statement.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(60))
@@ -78,6 +85,7 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(8)
             .connect_with(options.read_only(true))
             .await?;
