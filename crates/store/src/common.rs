@@ -412,18 +412,27 @@ macro_rules! impl_store {
                 .iter()
                 .flat_map(|r| r.search_keys.iter().map(move |k| (k.as_str(), r.pin.as_str())))
                 .collect();
+            insert_key_pairs(&mut *conn, "INSERT INTO person_keys_staged (key, pin)", &pairs, "").await?;
+            write_match_records(conn, rows).await
+        }
+
+        /// Inserts `(key, pin)` pairs with multi-row statements: `head` names the table and
+        /// columns, `tail` follows the values.
+        async fn insert_key_pairs(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            head: &str,
+            pairs: &[(&str, &str)],
+            tail: &str,
+        ) -> Result<()> {
             for chunk in pairs.chunks(<$store>::BULK_ROWS * 2) {
-                let sql = crate::common::multi_row_insert(
-                    "INSERT INTO person_keys_staged (key, pin)", 2, chunk.len(), "",
-                    <$store>::NUMBERED_PARAMS,
-                );
+                let sql = crate::common::multi_row_insert(head, 2, chunk.len(), tail, <$store>::NUMBERED_PARAMS);
                 let mut q = sqlx::query(&sql);
                 for (key, pin) in chunk {
                     q = q.bind(*key).bind(*pin);
                 }
                 q.execute(&mut *conn).await?;
             }
-            write_match_records(conn, rows).await
+            Ok(())
         }
 
         /// Writes the search index of these person rows: their keys (`replace`: their old keys go
@@ -445,17 +454,7 @@ macro_rules! impl_store {
                 .flat_map(|r| r.search_keys.iter().map(move |k| (k.as_str(), r.pin.as_str())))
                 .collect();
             pairs.sort_unstable();
-            for chunk in pairs.chunks(<$store>::BULK_ROWS * 2) {
-                let sql = crate::common::multi_row_insert(
-                    "INSERT INTO person_keys (key, pin)", 2, chunk.len(), " ON CONFLICT DO NOTHING",
-                    <$store>::NUMBERED_PARAMS,
-                );
-                let mut q = sqlx::query(&sql);
-                for (key, pin) in chunk {
-                    q = q.bind(*key).bind(*pin);
-                }
-                q.execute(&mut *conn).await?;
-            }
+            insert_key_pairs(&mut *conn, "INSERT INTO person_keys (key, pin)", &pairs, " ON CONFLICT DO NOTHING").await?;
             write_match_records(conn, rows).await
         }
 
