@@ -325,7 +325,9 @@ pub trait Store: Send + Sync + 'static {
     /// Moves every staged search key (see [`Store::put_projections`]) into the search index, in
     /// one transaction: the keys are inserted in key order and the index by PIN is rebuilt by
     /// sorting, so that tens of millions of keys cost one pass instead of a random page write
-    /// each. Blocks other writers of the search index meanwhile (a bulk load's last step).
+    /// each. A bulk load's last step, run offline: other writers wait for it, and on
+    /// PostgreSQL searches too (the index by PIN is dropped and built again inside the
+    /// transaction, which locks the table); SQLite readers go on with the data before it.
     /// Returns the number of keys that were staged.
     async fn index_staged_keys(&self) -> Result<u64>;
     /// Writes review cases rebuilt from the log, without version checks (only `rebuild`).
