@@ -601,13 +601,21 @@ async fn life_events(database_url: Option<String>) {
         .unwrap();
     assert!(report.ok(), "{report:?}");
     assert!(report.checkpoints_checked >= 1, "{report:?}");
+    // The search index too: a rebuild stages the keys and indexes them at the end, the write
+    // path writes them with each person; both must give the same postings and match records.
     let dump = |store: thabian_store::DynStore| async move {
         (
             store.all_persons("", 100_000).await.unwrap(),
             store.all_households().await.unwrap(),
+            store
+                .key_postings(&(String::new(), String::new()), 1_000_000)
+                .await
+                .unwrap(),
+            store.match_records_after("", 100_000).await.unwrap(),
         )
     };
     let before = dump(s.store.clone()).await;
+    assert!(!before.2.is_empty() && !before.3.is_empty());
     let rebuilt = s.register.rebuild().await.unwrap();
     assert_eq!(rebuilt.persons as usize, before.0.len());
     assert_eq!(dump(s.store.clone()).await, before);
