@@ -1583,13 +1583,10 @@ impl Register {
             after = last.clone();
             // Persons without a current compact record (written before there were any, or
             // before the address was in them) are read whole.
-            let current = |r: &Option<Vec<u8>>| {
-                r.as_ref()
-                    .is_some_and(|b| b.first() == Some(&thabian_model::compact::VERSION))
-            };
+            let current = |b: &Vec<u8>| b.first() == Some(&thabian_model::compact::VERSION);
             let missing: Vec<String> = rows
                 .iter()
-                .filter(|(_, r)| !current(r))
+                .filter(|(_, r)| !r.as_ref().is_some_and(current))
                 .map(|(pin, _)| pin.clone())
                 .collect();
             let mut whole: HashMap<String, Person> = HashMap::new();
@@ -1598,24 +1595,23 @@ impl Register {
                 whole.insert(row.pin, p);
             }
             for (pin, record) in rows {
-                let record =
-                    match record.filter(|b| b.first() == Some(&thabian_model::compact::VERSION)) {
-                        Some(bytes) => {
-                            let stored = thabian_model::compact::decode(&bytes).map_err(|e| {
-                                RegisterError::Store(thabian_store::StoreError::Corrupt(format!(
-                                    "person {pin}: {e}"
-                                )))
-                            })?;
-                            if stored.merged {
-                                continue;
-                            }
-                            stored.record
+                let record = match record.filter(current) {
+                    Some(bytes) => {
+                        let stored = thabian_model::compact::decode(&bytes).map_err(|e| {
+                            RegisterError::Store(thabian_store::StoreError::Corrupt(format!(
+                                "person {pin}: {e}"
+                            )))
+                        })?;
+                        if stored.merged {
+                            continue;
                         }
-                        None => match whole.get(&pin) {
-                            Some(p) if p.merged_into.is_none() => MatchRecord::from_person(p),
-                            _ => continue,
-                        },
-                    };
+                        stored.record
+                    }
+                    None => match whole.get(&pin) {
+                        Some(p) if p.merged_into.is_none() => MatchRecord::from_person(p),
+                        _ => continue,
+                    },
+                };
                 index.insert(
                     pin.clone(),
                     u32::try_from(records.len()).unwrap_or(u32::MAX),

@@ -1144,7 +1144,7 @@ macro_rules! impl_store {
                         .map(|i| {
                             let k = if numbered { format!("${}", i + 1) } else { "?".to_owned() };
                             format!(
-                                "SELECT CAST({i} AS BIGINT) AS k, (SELECT {} FROM (SELECT pin FROM person_keys WHERE key = {k} LIMIT {limit}) AS k{i}) AS pins",
+                                "SELECT (SELECT {} FROM (SELECT pin FROM person_keys WHERE key = {k} LIMIT {limit}) AS k{i}) AS pins",
                                 <$store>::JOIN_PINS
                             )
                         })
@@ -1154,12 +1154,11 @@ macro_rules! impl_store {
                     for key in chunk {
                         q = q.bind(key);
                     }
-                    let mut rows: Vec<(i64, Option<String>)> = Vec::with_capacity(chunk.len());
+                    // The ranking does not depend on the keys' order: the rows need not say
+                    // which key they are.
                     for row in q.fetch_all(&mut *conn).await? {
-                        rows.push((row.try_get("k")?, row.try_get("pins")?));
+                        postings.push(row.try_get("pins")?);
                     }
-                    rows.sort_by_key(|(k, _)| *k);
-                    postings.extend(rows.into_iter().map(|(_, pins)| pins));
                 }
                 let (ranked, deepest) = crate::common::rank_postings(&postings, limit);
                 let found = ranked.len() as u64;
