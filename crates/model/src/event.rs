@@ -239,6 +239,8 @@ pub enum EventPayload {
         decision: ReviewDecision,
         reason: String,
     },
+    /// A step in the life of an identity card ([`crate::card`]). Its kind is `card_<action>`.
+    Card(crate::card::CardEvent),
 }
 
 /// What a held registration would have registered.
@@ -313,6 +315,7 @@ impl EventPayload {
             EventPayload::DuplicateHeld { .. } => "duplicate_held",
             EventPayload::DuplicatePairFound { .. } => "duplicate_pair_found",
             EventPayload::DuplicateReviewed { .. } => "duplicate_reviewed",
+            EventPayload::Card(c) => c.change.kind(),
         }
     }
 
@@ -341,6 +344,19 @@ impl EventPayload {
         "duplicate_held",
         "duplicate_pair_found",
         "duplicate_reviewed",
+        "card_applied",
+        "card_approved",
+        "card_rejected",
+        "card_batched",
+        "card_personalised",
+        "card_issued",
+        "card_activated",
+        "card_suspended",
+        "card_reinstated",
+        "card_reported_lost",
+        "card_reported_stolen",
+        "card_revoked",
+        "card_expired",
     ];
 
     /// The persons whose records this event changes, primary subject first.
@@ -374,6 +390,7 @@ impl EventPayload {
             | EventPayload::NationalityAcquired { pin, .. }
             | EventPayload::NationalityLost { pin, .. }
             | EventPayload::StatusChanged { pin, .. } => vec![pin.clone()],
+            EventPayload::Card(c) => vec![c.pin.clone()],
             EventPayload::RecordsMerged { survivor, retired }
             | EventPayload::RecordsUnmerged { survivor, retired } => {
                 vec![survivor.clone(), retired.clone()]

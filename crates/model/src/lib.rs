@@ -2,6 +2,7 @@
 //!
 //! Serde derives here define the *stored* encoding of events and projections (versioned by
 //! `event::EVENT_SCHEMA`); the HTTP wire types live in `thabian-api`.
+pub mod card;
 pub mod compact;
 pub mod date;
 pub mod event;

@@ -136,6 +136,9 @@ pub struct Person {
     /// The retired PINs merged into this record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<Pin>,
+    /// Identity cards, in application order ([`crate::card`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cards: Vec<crate::card::Card>,
     /// How many events this record is the fold of: the optimistic-concurrency version.
     pub version: u64,
 }
@@ -162,6 +165,7 @@ impl Person {
             place_of_death: None,
             merged_into: None,
             merged_from: Vec::new(),
+            cards: Vec::new(),
             version: 0,
         }
     }
@@ -198,6 +202,10 @@ impl Person {
                 p
             }
             (_, None) => return None,
+            (EventPayload::Card(c), Some(mut p)) => {
+                crate::card::apply_card_event(&mut p.cards, c, &event.actor, event.effective);
+                p
+            }
             (payload, Some(mut p)) => {
                 apply_change(&mut p, pin, payload);
                 p
@@ -344,7 +352,8 @@ fn apply_change(p: &mut Person, pin: &Pin, payload: &EventPayload) {
         }
         EventPayload::DuplicateHeld { .. }
         | EventPayload::DuplicatePairFound { .. }
-        | EventPayload::DuplicateReviewed { .. } => {}
+        | EventPayload::DuplicateReviewed { .. }
+        | EventPayload::Card(_) => {}
     }
 }
 

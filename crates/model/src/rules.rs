@@ -153,7 +153,9 @@ pub fn check(event: &Event, ctx: &RuleContext<'_>) -> Result<(), Violation> {
                 continue;
             }
             let is_correction = matches!(payload, EventPayload::ParticularsCorrected { .. });
-            if person.status == Status::Deceased && !is_correction {
+            // A dead person's card is still revoked or reported; the card rules refuse new ones.
+            let is_card = matches!(payload, EventPayload::Card(_));
+            if person.status == Status::Deceased && !is_correction && !is_card {
                 return Err(violation(
                     "person-deceased",
                     format!(
@@ -201,6 +203,22 @@ pub fn check(event: &Event, ctx: &RuleContext<'_>) -> Result<(), Violation> {
                 "invalid-event",
                 "review-queue events are recorded by the register itself",
             ));
+        }
+        EventPayload::Card(card) => {
+            // Card events happen on the day they are recorded, so that the fold (by valid time)
+            // applies them in the order the rules checked them.
+            if event.effective.to_full() != Some(ctx.today) {
+                return Err(violation(
+                    "effective-date-mismatch",
+                    "a card event's effective date is the day it is recorded",
+                ));
+            }
+            crate::card::check_card_event(
+                ctx.person(&card.pin)?,
+                card,
+                &event.actor,
+                &ctx.profile.card,
+            )?;
         }
         EventPayload::BirthRegistered(b) => {
             check_particulars(&b.pin, &b.particulars, ctx)?;

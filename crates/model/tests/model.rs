@@ -1038,3 +1038,435 @@ mod name_tests {
         }
     }
 }
+
+mod card_tests {
+    use chrono::NaiveDate;
+    use std::collections::HashMap;
+    use thabian_model::card::{
+        card_expiry, effective_status, ApplicationReason, BiometricRef, CardChange, CardEvent,
+        CardStatus,
+    };
+    use thabian_model::date::PartialDate;
+    use thabian_model::event::{Event, EventPayload, LegalBasis, EVENT_SCHEMA};
+    use thabian_model::person::Person;
+    use thabian_model::pin::Pin;
+    use thabian_model::profile::{builtin, AdminTree, Profile};
+    use thabian_model::rules::{check, RuleContext};
+
+    fn profile(code: &str) -> Profile {
+        builtin(code).unwrap().unwrap()
+    }
+
+    fn nd(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn person(pin: &str, dob: &str) -> Person {
+        serde_json::from_value(serde_json::json!({
+            "pin": pin,
+            "names": {"national": {"family": "Nguyễn", "given": "An"}},
+            "sex": "male",
+            "date_of_birth": dob,
+            "place_of_birth": "01",
+            "nationalities": ["VNM"],
+            "ethnicity": null, "religion": null,
+            "father": {"type": "unknown"}, "mother": {"type": "unknown"},
+            "spouse": null, "permanent_residence": null, "temporary_residence": null,
+            "household": null, "status": "living", "date_of_death": null, "place_of_death": null,
+            "version": 1
+        }))
+        .unwrap()
+    }
+
+    fn face() -> BiometricRef {
+        BiometricRef {
+            id: "face-1".into(),
+            sha256: "ab".repeat(32),
+            format: "image/jpeg".into(),
+            position: None,
+        }
+    }
+
+    fn applied(number: &str, reason: ApplicationReason, replaces: Option<&str>) -> CardChange {
+        CardChange::Applied {
+            number: number.into(),
+            reason,
+            replaces: replaces.map(str::to_owned),
+            face: face(),
+            fingerprints: Vec::new(),
+        }
+    }
+
+    /// Checks a card event against the rules and, when accepted, folds it into the record.
+    struct Holder {
+        profile: Profile,
+        areas: AdminTree,
+        person: Person,
+        today: NaiveDate,
+        seq: u64,
+    }
+
+    impl Holder {
+        fn new(code: &str, pin: &str, dob: &str) -> Holder {
+            let profile = profile(code);
+            let areas = profile.admin_tree();
+            Holder {
+                profile,
+                areas,
+                person: person(pin, dob),
+                today: nd(2026, 12, 7),
+                seq: 10,
+            }
+        }
+
+        fn record(&mut self, actor: &str, card: &str, change: CardChange) -> Result<(), String> {
+            self.seq += 1;
+            let event = Event {
+                schema: EVENT_SCHEMA,
+                id: format!("e{}", self.seq),
+                seq: self.seq,
+                effective: PartialDate::try_from_date(self.today).unwrap(),
+                recorded_at: String::new(),
+                office: "01".into(),
+                actor: actor.into(),
+                legal_basis: LegalBasis {
+                    act: "Identification Law 2023".into(),
+                    document_ref: None,
+                },
+                idempotency_key: None,
+                payload: EventPayload::Card(CardEvent {
+                    pin: self.person.pin.clone(),
+                    card: card.into(),
+                    change,
+                }),
+            };
+            let persons: HashMap<Pin, Person> =
+                [(self.person.pin.clone(), self.person.clone())].into();
+            let ctx = RuleContext {
+                today: self.today,
+                profile: &self.profile,
+                areas: &self.areas,
+                persons: &persons,
+                households: &HashMap::new(),
+            };
+            check(&event, &ctx).map_err(|v| v.code.to_owned())?;
+            let pin = self.person.pin.clone();
+            self.person = Person::apply(Some(self.person.clone()), &pin, &event).unwrap();
+            Ok(())
+        }
+
+        fn status(&self, card: &str) -> CardStatus {
+            self.person
+                .cards
+                .iter()
+                .find(|c| c.id == card)
+                .unwrap()
+                .status
+        }
+
+        fn produce(&mut self, card: &str) {
+            self.record("supervisor", card, CardChange::Approved)
+                .unwrap();
+            self.record("bureau", card, CardChange::Batched { batch: "B1".into() })
+                .unwrap();
+            self.record(
+                "bureau",
+                card,
+                CardChange::Personalised {
+                    date_of_issue: self.today,
+                    date_of_expiry: Some(nd(2036, 12, 7)),
+                    document_signer: "01".into(),
+                    sod_sha256: "cd".repeat(32),
+                },
+            )
+            .unwrap();
+            self.record("clerk", card, CardChange::Issued).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_card_goes_through_its_life_and_a_replacement_supersedes_it() {
+        let mut h = Holder::new("la", "2345678901", "1990-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000001", ApplicationReason::First, None),
+        )
+        .unwrap();
+        assert_eq!(
+            h.record("clerk", "c1", CardChange::Approved),
+            Err("four-eyes".into())
+        );
+        assert_eq!(
+            h.record("bureau", "c1", CardChange::Issued),
+            Err("invalid-card-transition".into())
+        );
+        assert_eq!(
+            h.record(
+                "clerk",
+                "c2",
+                applied("L00000002", ApplicationReason::First, None)
+            ),
+            Err("card-application-pending".into())
+        );
+        h.produce("c1");
+        assert_eq!(h.status("c1"), CardStatus::Issued);
+        h.record("clerk", "c1", CardChange::Activated).unwrap();
+        h.record("police", "c1", CardChange::ReportedLost).unwrap();
+        assert_eq!(h.status("c1"), CardStatus::Lost);
+        assert_eq!(
+            h.record("clerk", "c1", CardChange::Activated),
+            Err("invalid-card-transition".into())
+        );
+        assert_eq!(
+            h.record(
+                "clerk",
+                "c2",
+                applied("L00000002", ApplicationReason::First, None)
+            ),
+            Err("not-first-card".into())
+        );
+        h.record(
+            "clerk",
+            "c2",
+            applied("L00000002", ApplicationReason::Replacement, Some("c1")),
+        )
+        .unwrap();
+        h.produce("c2");
+        h.record("clerk", "c2", CardChange::Activated).unwrap();
+        assert_eq!(h.status("c1"), CardStatus::Lost);
+        assert_eq!(h.status("c2"), CardStatus::Active);
+        let valid = h
+            .person
+            .cards
+            .iter()
+            .filter(|c| c.status.is_valid())
+            .count();
+        assert_eq!(valid, 1);
+    }
+
+    #[test]
+    fn a_renewal_supersedes_the_valid_card_only_when_issued() {
+        let mut h = Holder::new("la", "2345678901", "1990-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000001", ApplicationReason::First, None),
+        )
+        .unwrap();
+        h.produce("c1");
+        h.record(
+            "clerk",
+            "c2",
+            applied("L00000003", ApplicationReason::Renewal, None),
+        )
+        .map(|_| ())
+        .expect_err("a renewal names the card it renews");
+        h.record(
+            "clerk",
+            "c2",
+            applied("L00000003", ApplicationReason::Renewal, Some("c1")),
+        )
+        .unwrap();
+        assert_eq!(
+            h.status("c1"),
+            CardStatus::Issued,
+            "still the holder's card"
+        );
+        h.produce("c2");
+        assert_eq!(h.status("c1"), CardStatus::Replaced);
+        assert_eq!(h.status("c2"), CardStatus::Issued);
+        assert_eq!(
+            h.record("police", "c1", CardChange::ReportedStolen),
+            Err("invalid-card-transition".into())
+        );
+    }
+
+    #[test]
+    fn suspension_reasons_numbers_and_dead_holders() {
+        let mut h = Holder::new("vn", "001090012345", "1990-05-01");
+        assert_eq!(
+            h.record(
+                "clerk",
+                "c1",
+                applied("L00000001", ApplicationReason::First, None)
+            ),
+            Err("invalid-card-number".into()),
+            "a Vietnamese card number is the PIN"
+        );
+        h.record(
+            "clerk",
+            "c1",
+            applied("001090012345", ApplicationReason::First, None),
+        )
+        .unwrap();
+        h.produce("c1");
+        assert_eq!(
+            h.record("police", "c1", CardChange::Suspended { reason: " ".into() }),
+            Err("reason-required".into())
+        );
+        h.record(
+            "police",
+            "c1",
+            CardChange::Suspended {
+                reason: "court order 12/2026".into(),
+            },
+        )
+        .unwrap();
+        h.record("police", "c1", CardChange::Reinstated).unwrap();
+        assert_eq!(h.status("c1"), CardStatus::Active);
+        h.person.status = thabian_model::person::Status::Deceased;
+        h.record(
+            "clerk",
+            "c1",
+            CardChange::Revoked {
+                reason: "holder died".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            h.record(
+                "clerk",
+                "c2",
+                applied("001090012345", ApplicationReason::Renewal, Some("c1"))
+            ),
+            Err("person-not-living".into())
+        );
+    }
+
+    #[test]
+    fn card_events_happen_on_the_day_they_are_recorded() {
+        let mut h = Holder::new("la", "2345678901", "1990-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000001", ApplicationReason::First, None),
+        )
+        .unwrap();
+        let persons: HashMap<Pin, Person> = [(h.person.pin.clone(), h.person.clone())].into();
+        let event = Event {
+            schema: EVENT_SCHEMA,
+            id: "x".into(),
+            seq: 99,
+            effective: PartialDate::try_from_date(nd(2026, 12, 1)).unwrap(),
+            recorded_at: String::new(),
+            office: "01".into(),
+            actor: "supervisor".into(),
+            legal_basis: LegalBasis {
+                act: "Law".into(),
+                document_ref: None,
+            },
+            idempotency_key: None,
+            payload: EventPayload::Card(CardEvent {
+                pin: h.person.pin.clone(),
+                card: "c1".into(),
+                change: CardChange::Approved,
+            }),
+        };
+        let ctx = RuleContext {
+            today: h.today,
+            profile: &h.profile,
+            areas: &h.areas,
+            persons: &persons,
+            households: &HashMap::new(),
+        };
+        assert_eq!(
+            check(&event, &ctx).unwrap_err().code,
+            "effective-date-mismatch"
+        );
+    }
+
+    #[test]
+    fn lao_cards_last_ten_years_then_twenty_and_for_life_from_sixty() {
+        let la = profile("la");
+        let v = &la.card.validity;
+        let dob = PartialDate::parse("2010-03-15").unwrap();
+        assert_eq!(
+            card_expiry(v, &dob, nd(2025, 12, 17), true),
+            Some(nd(2035, 12, 17))
+        );
+        assert_eq!(
+            card_expiry(v, &dob, nd(2035, 12, 1), false),
+            Some(nd(2055, 12, 1))
+        );
+        let old = PartialDate::parse("1960-01-01").unwrap();
+        assert_eq!(card_expiry(v, &old, nd(2026, 1, 1), false), None);
+        assert_eq!(
+            card_expiry(
+                v,
+                &PartialDate::parse("2000-02-29").unwrap(),
+                nd(2024, 2, 29),
+                true
+            ),
+            Some(nd(2034, 2, 28)),
+            "29 February becomes 28 February in a common year"
+        );
+    }
+
+    #[test]
+    fn vietnamese_cards_expire_at_the_renewal_ages() {
+        let vn = profile("vn");
+        let v = &vn.card.validity;
+        let dob = PartialDate::parse("2000-06-10").unwrap();
+        // Issued at 14: valid until the 25th birthday.
+        assert_eq!(
+            card_expiry(v, &dob, nd(2014, 7, 1), true),
+            Some(nd(2025, 6, 10))
+        );
+        // Issued at 22: still the 25th birthday (more than two years before it).
+        assert_eq!(
+            card_expiry(v, &dob, nd(2022, 7, 1), false),
+            Some(nd(2025, 6, 10))
+        );
+        // Issued at 23, within two years of 25: valid until 40.
+        assert_eq!(
+            card_expiry(v, &dob, nd(2023, 7, 1), false),
+            Some(nd(2040, 6, 10))
+        );
+        // Issued at 58, within two years of 60: for life.
+        assert_eq!(card_expiry(v, &dob, nd(2058, 7, 1), false), None);
+        // An unknown day and month count from the earliest birth date the record allows.
+        let partial = PartialDate::parse("2000").unwrap();
+        assert_eq!(
+            card_expiry(v, &partial, nd(2014, 7, 1), true),
+            Some(nd(2025, 1, 1))
+        );
+    }
+
+    #[test]
+    fn a_valid_card_past_its_expiry_counts_as_expired() {
+        let mut h = Holder::new("la", "2345678901", "1990-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000001", ApplicationReason::First, None),
+        )
+        .unwrap();
+        h.produce("c1");
+        let card = h.person.cards[0].clone();
+        assert_eq!(effective_status(&card, nd(2036, 12, 7)), CardStatus::Issued);
+        assert_eq!(
+            effective_status(&card, nd(2036, 12, 8)),
+            CardStatus::Expired
+        );
+    }
+
+    #[test]
+    fn card_events_round_trip_and_keep_their_kind() {
+        let event = EventPayload::Card(CardEvent {
+            pin: serde_json::from_value(serde_json::json!("2345678901")).unwrap(),
+            card: "c1".into(),
+            change: CardChange::Suspended {
+                reason: "court order".into(),
+            },
+        });
+        let text = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"card","pin":"2345678901","card":"c1","change":{"action":"suspended","reason":"court order"}}"#
+        );
+        assert_eq!(serde_json::from_str::<EventPayload>(&text).unwrap(), event);
+        assert_eq!(event.kind(), "card_suspended");
+        assert!(EventPayload::KINDS.contains(&event.kind()));
+    }
+}

@@ -1276,6 +1276,7 @@ impl Register {
                 ..self.access_record(ctx, None, "change", Some(format!("{kind} {}", case.id)))
             }],
             idempotency: None,
+            biometrics: Vec::new(),
         };
         self.commit_batch(batch).await?;
         Ok(())

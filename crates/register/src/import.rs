@@ -749,6 +749,7 @@ impl Register {
             cases,
             access,
             idempotency: None,
+            biometrics: Vec::new(),
         });
         Ok(PreparedImport {
             report,

@@ -109,6 +109,8 @@ pub(crate) struct Attached {
     pub pin: Option<Pin>,
     pub events: Vec<EventPayload>,
     pub cases: Vec<Versioned<thabian_store::CaseRow>>,
+    /// Encrypted biometric samples the event references (a card application).
+    pub biometrics: Vec<thabian_store::BiometricRow>,
 }
 
 /// Which state of a record to read.
@@ -843,6 +845,7 @@ impl Register {
             pin: Some(reg.pin().clone()),
             events: vec![decision],
             cases: vec![case],
+            biometrics: Vec::new(),
         };
         self.submit_attempts(ctx, &submission, now, &request_hash, attached)
             .await
@@ -1218,6 +1221,7 @@ impl Register {
                 cases: attached.cases.clone(),
                 access,
                 idempotency,
+                biometrics: attached.biometrics.clone(),
             })
             .await?;
         for (out, stored) in outcome.events.iter_mut().zip(&committed) {

@@ -537,6 +537,32 @@ macro_rules! impl_store {
             })
         }
 
+        async fn write_biometric(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            b: &BiometricRow,
+        ) -> Result<()> {
+            let done = sqlx::query(
+                "INSERT INTO biometric_samples (id, pin, card, format, sha256, key_id, nonce, ciphertext, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&b.id)
+            .bind(&b.pin)
+            .bind(&b.card)
+            .bind(&b.format)
+            .bind(&b.sha256)
+            .bind(&b.key_id)
+            .bind(&b.nonce)
+            .bind(&b.ciphertext)
+            .bind(&b.created_at)
+            .execute(&mut *conn)
+            .await;
+            match done {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate { what: "biometric sample", key: b.id.clone() }),
+                Err(e) => Err(e.into()),
+            }
+        }
+
         /// Appends one batch inside the caller's transaction. On error the caller rolls back to
         /// its savepoint and restores the frontier.
         async fn append_batch(
@@ -557,6 +583,9 @@ macro_rules! impl_store {
             }
             for c in &batch.cases {
                 write_case(&mut *conn, c).await?;
+            }
+            for b in &batch.biometrics {
+                write_biometric(&mut *conn, b).await?;
             }
             let new_households: Vec<&HouseholdRow> =
                 batch.households.iter().filter(|h| h.expected_version.is_none()).map(|h| &h.row).collect();
@@ -1254,6 +1283,28 @@ macro_rules! impl_store {
                 .fetch_optional(self.read_pool())
                 .await?;
                 row.as_ref().map(case_from_row).transpose()
+            }
+
+            async fn biometric(&self, id: &str) -> Result<Option<BiometricRow>> {
+                let row = sqlx::query(
+                    "SELECT id, pin, card, format, sha256, key_id, nonce, ciphertext, created_at \
+                     FROM biometric_samples WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(self.read_pool())
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(BiometricRow {
+                    id: r.try_get("id")?,
+                    pin: r.try_get("pin")?,
+                    card: r.try_get("card")?,
+                    format: r.try_get("format")?,
+                    sha256: r.try_get("sha256")?,
+                    key_id: r.try_get("key_id")?,
+                    nonce: r.try_get("nonce")?,
+                    ciphertext: r.try_get("ciphertext")?,
+                    created_at: r.try_get("created_at")?,
+                }))
             }
 
             async fn existing_review_cases(&self, ids: &[String]) -> Result<Vec<String>> {

@@ -192,6 +192,26 @@ pub struct WriteBatch {
     /// Access records; `event_seq: Some(i)` means "the i-th event of this batch".
     pub access: Vec<AccessRecord>,
     pub idempotency: Option<IdempotencyRecord>,
+    /// Encrypted biometric samples the batch's events reference.
+    pub biometrics: Vec<BiometricRow>,
+}
+
+/// A biometric sample, encrypted by the register (the store never sees the plaintext).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BiometricRow {
+    pub id: String,
+    pub pin: String,
+    /// The card application it was captured for.
+    pub card: String,
+    /// `image/jpeg`, `image/jp2`, `iso-19794-4`, `iso-19794-2`.
+    pub format: String,
+    /// SHA-256 of the plaintext (hex), as the event that references it records.
+    pub sha256: String,
+    /// Names the encryption key (kept outside the database).
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+    pub created_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -380,6 +400,8 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<(String, String)>>;
     async fn review_case(&self, id: &str) -> Result<Option<CaseRow>>;
+    /// An encrypted biometric sample (see [`WriteBatch::biometrics`]).
+    async fn biometric(&self, id: &str) -> Result<Option<BiometricRow>>;
     /// The ids among `ids` that name a review case.
     async fn existing_review_cases(&self, ids: &[String]) -> Result<Vec<String>>;
     /// Cases with `status` (any when `None`), in id order after `after_id`.

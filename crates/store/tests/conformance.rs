@@ -14,9 +14,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use thabian_ledger::{Hash, NodeId};
 use thabian_store::{
-    format_time, AccessRecord, CheckpointRow, FeedFilter, HouseholdRow, IdempotencyRecord,
-    ImportKey, NewEvent, OfficialRow, PersonRow, Store, StoreError, StoredEvent, StoredIdempotency,
-    TokenRow, Versioned, WriteBatch,
+    format_time, AccessRecord, BiometricRow, CheckpointRow, FeedFilter, HouseholdRow,
+    IdempotencyRecord, ImportKey, NewEvent, OfficialRow, PersonRow, Store, StoreError, StoredEvent,
+    StoredIdempotency, TokenRow, Versioned, WriteBatch,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -338,6 +338,7 @@ fn batch(now: DateTime<Utc>, events: Vec<NewEvent>) -> WriteBatch {
         cases: Vec::new(),
         access: Vec::new(),
         idempotency: None,
+        biometrics: Vec::new(),
     }
 }
 
@@ -2095,6 +2096,76 @@ async fn case_review_cases_and_models(store: &dyn Store) {
     );
 }
 
+/// Biometric samples are written with the event that references them, all or nothing, and are
+/// not projections: clearing the projections keeps them.
+async fn case_biometric_samples(store: &dyn Store) {
+    let sample = |id: &str| BiometricRow {
+        id: id.to_owned(),
+        pin: "P1".to_owned(),
+        card: "card-1".to_owned(),
+        format: "image/jpeg".to_owned(),
+        sha256: "ab".repeat(32),
+        key_id: "key-1".to_owned(),
+        nonce: vec![1; 12],
+        ciphertext: vec![0, 255, 7, 0],
+        created_at: "2026-12-07T00:00:00.000000Z".to_owned(),
+    };
+    store
+        .commit(WriteBatch {
+            persons: vec![insert(person("P1", 1))],
+            biometrics: vec![sample("bio-1"), sample("bio-2")],
+            ..batch(t(0), vec![event("b-0", "k", &["P1"], "/01/")])
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.biometric("bio-1").await.unwrap(),
+        Some(sample("bio-1"))
+    );
+    assert_eq!(
+        store.biometric("bio-2").await.unwrap(),
+        Some(sample("bio-2"))
+    );
+    assert_eq!(store.biometric("bio-3").await.unwrap(), None);
+    // A batch refused for a stale version writes none of its samples.
+    let refused = store
+        .commit(WriteBatch {
+            persons: vec![update(person("P1", 2), 7)],
+            biometrics: vec![sample("bio-3")],
+            ..batch(t(1), vec![event("b-1", "k", &["P1"], "/01/")])
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(store.biometric("bio-3").await.unwrap(), None);
+    // A reused sample id refuses the whole batch.
+    let refused = store
+        .commit(WriteBatch {
+            persons: vec![update(person("P1", 2), 1)],
+            biometrics: vec![sample("bio-1")],
+            ..batch(t(1), vec![event("b-2", "k", &["P1"], "/01/")])
+        })
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::Duplicate {
+                what: "biometric sample",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(store.log_size().await.unwrap(), 1);
+    store.clear_projections().await.unwrap();
+    assert_eq!(
+        store.biometric("bio-1").await.unwrap(),
+        Some(sample("bio-1"))
+    );
+}
+
 async fn case_import_keys(store: &dyn Store) {
     use thabian_store::{IMPORT_HOUSEHOLD, IMPORT_PERSON};
     let mut b = batch(
@@ -2283,4 +2354,5 @@ conformance! {
     search_index => case_search_index(store),
     key_tokens => case_key_tokens(store),
     review_cases_and_models => case_review_cases_and_models(store),
+    biometric_samples => case_biometric_samples(store),
 }
