@@ -78,6 +78,16 @@ pub fn router(state: AppState) -> Router {
             get(list_tokens).post(issue_token),
         )
         .route("/v1/tokens/{id}/revoke", post(revoke_token))
+        .route(
+            "/v1/persons/{pin}/cards",
+            get(list_cards).post(apply_for_card),
+        )
+        .route("/v1/persons/{pin}/cards/{card}/events", post(change_card))
+        .route(
+            "/v1/persons/{pin}/biometrics/{id}",
+            get(get_biometric_sample),
+        )
+        .route("/v1/cards/{number}/status", get(get_card_status))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -95,7 +105,8 @@ pub fn router(state: AppState) -> Router {
         get_relatives, get_person_access_log, submit_event, get_feed, get_log_key, get_latest_checkpoint,
         get_checkpoint, get_inclusion_proof, get_consistency_proof, list_officials, create_official,
         disable_official, list_tokens, issue_token, revoke_token, search_persons, list_review_cases,
-        get_review_case, decide_review_case
+        get_review_case, decide_review_case, list_cards, apply_for_card, change_card,
+        get_biometric_sample, get_card_status
     ),
     modifiers(&BearerAuth, &ProblemResponses),
     security(("bearer" = []))
@@ -1392,4 +1403,245 @@ async fn decide_review_case(
         )
         .await?;
     Ok(axum::Json(serde_json::to_value(case).unwrap_or_default()))
+}
+
+// ---------------------------------------------------------------------------- cards
+
+fn card_out(card: &thabian_model::card::Card, today: chrono::NaiveDate) -> wire::CardOut {
+    let bio = |b: &thabian_model::card::BiometricRef| wire::BiometricRefOut {
+        id: b.id.clone(),
+        sha256: b.sha256.clone(),
+        format: b.format.clone(),
+        position: b.position,
+    };
+    wire::CardOut {
+        id: card.id.clone(),
+        number: card.number.clone(),
+        status: card.status.as_str().to_owned(),
+        effective_status: thabian_model::card::effective_status(card, today)
+            .as_str()
+            .to_owned(),
+        reason: serde_json::to_value(card.reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        replaces: card.replaces.clone(),
+        applied_by: card.applied_by.clone(),
+        applied_on: card.applied_on.to_string(),
+        face: bio(&card.face),
+        fingerprints: card.fingerprints.iter().map(bio).collect(),
+        batch: card.batch.clone(),
+        date_of_issue: card.date_of_issue.map(|d| d.to_string()),
+        date_of_expiry: card.date_of_expiry.map(|d| d.to_string()),
+        document_signer: card.document_signer.clone(),
+        sod_sha256: card.sod_sha256.clone(),
+        status_reason: card.status_reason.clone(),
+    }
+}
+
+fn sample_in(s: &wire::BiometricSampleIn) -> ApiResult<thabian_register::cards::BiometricSample> {
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(s.data.as_bytes())
+        .map_err(|_| ApiError::bad_request("a biometric sample's data is base64"))?;
+    Ok(thabian_register::cards::BiometricSample {
+        format: s.format.clone(),
+        position: s.position,
+        data,
+    })
+}
+
+#[utoipa::path(get, path = "/v1/persons/{pin}/cards",
+    params(("pin" = String, Path, pattern = r"^[0-9]{10,12}$", description = "Personal identification number")),
+    responses((status = 200, body = Vec<wire::CardOut>),
+        (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
+async fn list_cards(
+    State(state): State<AppState>,
+    PinParam(pin): PinParam,
+    Caller(ctx): Caller,
+) -> ApiResult<axum::Json<Vec<wire::CardOut>>> {
+    let today = state.register.now().date_naive();
+    let cards = state.register.cards(&ctx, &pin).await?;
+    Ok(axum::Json(
+        cards.iter().map(|c| card_out(c, today)).collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/persons/{pin}/cards", request_body = wire::CardApplicationRequest,
+    params(("pin" = String, Path, pattern = r"^[0-9]{10,12}$", description = "Personal identification number"),
+        ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = wire::CardApplied),
+        (status = 200, description = "A repeated application (same Idempotency-Key)", body = wire::CardApplied),
+        (status = 404, body = wire::Problem, content_type = "application/problem+json"),
+        (status = 422, body = wire::Problem, content_type = "application/problem+json")))]
+async fn apply_for_card(
+    State(state): State<AppState>,
+    PinParam(pin): PinParam,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<wire::CardApplicationRequest>,
+) -> ApiResult<Response> {
+    use thabian_model::card::ApplicationReason as R;
+    let reason = match req.reason.as_str() {
+        "first" => R::First,
+        "renewal" => R::Renewal,
+        "replacement" => R::Replacement,
+        "change_of_particulars" => R::ChangeOfParticulars,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "reason {other:?}: expected first, renewal, replacement or change_of_particulars"
+            )))
+        }
+    };
+    let application = thabian_register::cards::CardApplication {
+        reason,
+        replaces: req.replaces.clone(),
+        face: sample_in(&req.face)?,
+        fingerprints: req
+            .fingerprints
+            .iter()
+            .map(sample_in)
+            .collect::<ApiResult<Vec<_>>>()?,
+        legal_basis: legal_basis(&req.legal_basis),
+        idempotency_key: idempotency_key(&headers)?,
+    };
+    let applied = state
+        .register
+        .apply_for_card(&ctx, &pin, application)
+        .await?;
+    let status = if applied.outcome.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        axum::Json(wire::CardApplied {
+            card: applied.card,
+            number: applied.number,
+            result: outcome_out(&applied.outcome),
+        }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(post, path = "/v1/persons/{pin}/cards/{card}/events", request_body = wire::CardChangeRequest,
+    params(("pin" = String, Path, pattern = r"^[0-9]{10,12}$", description = "Personal identification number"),
+        ("card" = String, Path, description = "The card's id"),
+        ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = wire::ChangeResult),
+        (status = 200, description = "A repeated change (same Idempotency-Key)", body = wire::ChangeResult),
+        (status = 404, body = wire::Problem, content_type = "application/problem+json"),
+        (status = 422, body = wire::Problem, content_type = "application/problem+json")))]
+async fn change_card(
+    State(state): State<AppState>,
+    ApiPath(ids): ApiPath<(String, String)>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<wire::CardChangeRequest>,
+) -> ApiResult<Response> {
+    let (pin, card) = ids;
+    let pin = parse_pin(&state, &pin)?;
+    use thabian_model::card::CardChange as C;
+    let reason = || {
+        req.reason
+            .clone()
+            .ok_or_else(|| ApiError::bad_request(format!("{} needs a reason", req.action)))
+    };
+    let change = match req.action.as_str() {
+        "approved" => C::Approved,
+        "rejected" => C::Rejected { reason: reason()? },
+        "batched" => C::Batched {
+            batch: req
+                .batch
+                .clone()
+                .ok_or_else(|| ApiError::bad_request("batched needs the batch"))?,
+        },
+        "issued" => C::Issued,
+        "activated" => C::Activated,
+        "suspended" => C::Suspended { reason: reason()? },
+        "reinstated" => C::Reinstated,
+        "reported_lost" => C::ReportedLost,
+        "reported_stolen" => C::ReportedStolen,
+        "revoked" => C::Revoked { reason: reason()? },
+        "expired" => C::Expired,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "action {other:?}: expected approved, rejected, batched, issued, activated, \
+                 suspended, reinstated, reported_lost, reported_stolen, revoked or expired"
+            )))
+        }
+    };
+    let outcome = state
+        .register
+        .change_card(
+            &ctx,
+            &pin,
+            &card,
+            change,
+            legal_basis(&req.legal_basis),
+            idempotency_key(&headers)?,
+        )
+        .await?;
+    Ok(created(&outcome, None))
+}
+
+#[utoipa::path(get, path = "/v1/persons/{pin}/biometrics/{id}",
+    params(("pin" = String, Path, pattern = r"^[0-9]{10,12}$", description = "Personal identification number"),
+        ("id" = String, Path, description = "The sample's id")),
+    responses((status = 200, description = "The sample's bytes, with its format as the content type",
+            content(("application/octet-stream"), ("image/jpeg"), ("image/jp2"))),
+        (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
+async fn get_biometric_sample(
+    State(state): State<AppState>,
+    ApiPath(ids): ApiPath<(String, String)>,
+    Caller(ctx): Caller,
+) -> ApiResult<Response> {
+    let (pin, id) = ids;
+    let pin = parse_pin(&state, &pin)?;
+    let (format, bytes) = state.register.biometric_sample(&ctx, &pin, &id).await?;
+    let content_type = match format.as_str() {
+        "image/jpeg" | "image/jp2" => format.clone(),
+        _ => "application/octet-stream".to_owned(),
+    };
+    let mut response = bytes.into_response();
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/v1/cards/{number}/status",
+    params(("number" = String, Path, description = "The card number")),
+    responses((status = 200, body = wire::CardStatusOut),
+        (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
+async fn get_card_status(
+    State(state): State<AppState>,
+    ApiPath(number): ApiPath<String>,
+    Caller(ctx): Caller,
+) -> ApiResult<axum::Json<wire::CardStatusOut>> {
+    let today = state.register.now().date_naive();
+    let (_, card) = state
+        .register
+        .card_by_number(&ctx, &number)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no card {number}"),
+            )
+        })?;
+    let status = thabian_model::card::effective_status(&card, today);
+    Ok(axum::Json(wire::CardStatusOut {
+        number,
+        status: status.as_str().to_owned(),
+        valid: matches!(
+            status,
+            thabian_model::card::CardStatus::Issued | thabian_model::card::CardStatus::Active
+        ),
+        date_of_expiry: card.date_of_expiry.map(|d| d.to_string()),
+    }))
 }

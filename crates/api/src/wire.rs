@@ -632,3 +632,114 @@ pub struct Problem {
     /// Stable machine-readable code.
     pub code: String,
 }
+
+/// A biometric sample captured with a card application.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BiometricSampleIn {
+    /// `image/jpeg` or `image/jp2` for the face; `iso-19794-4` (finger image) or `iso-19794-2`
+    /// (minutiae) for a fingerprint.
+    pub format: String,
+    /// Finger position, 1 (right thumb) to 10 (left little finger), for a fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u8>,
+    /// The sample's bytes, base64 (standard alphabet, padded).
+    pub data: String,
+}
+
+/// `POST /v1/persons/{pin}/cards`: an application for an identity card.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardApplicationRequest {
+    /// `first`, `renewal`, `replacement` or `change_of_particulars`.
+    pub reason: String,
+    /// The id of the card a renewal or replacement replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    pub face: BiometricSampleIn,
+    #[serde(default)]
+    pub fingerprints: Vec<BiometricSampleIn>,
+    pub legal_basis: LegalBasis,
+}
+
+/// `POST /v1/persons/{pin}/cards/{card}/events`: a step in a card's life.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardChangeRequest {
+    /// `approved`, `rejected`, `batched`, `issued`, `activated`, `suspended`, `reinstated`,
+    /// `reported_lost`, `reported_stolen`, `revoked` or `expired`. (Personalisation is done by
+    /// the register itself, which writes and signs the chip data.)
+    pub action: String,
+    /// Required for `rejected`, `suspended` and `revoked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Required for `batched`: the production batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    pub legal_basis: LegalBasis,
+}
+
+/// A reference to a stored biometric sample.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BiometricRefOut {
+    pub id: String,
+    /// SHA-256 of the sample (hex).
+    pub sha256: String,
+    pub format: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u8>,
+}
+
+/// One card of a person.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardOut {
+    pub id: String,
+    pub number: String,
+    /// As recorded: `applied`, `approved`, `rejected`, `in_production`, `personalised`,
+    /// `issued`, `active`, `suspended`, `lost`, `stolen`, `revoked`, `expired`, `replaced`.
+    pub status: String,
+    /// The status today: a valid card past its date of expiry is `expired`.
+    pub effective_status: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    pub applied_by: String,
+    pub applied_on: String,
+    pub face: BiometricRefOut,
+    pub fingerprints: Vec<BiometricRefOut>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_issue: Option<String>,
+    /// Absent on a card valid for life (or not yet personalised).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_expiry: Option<String>,
+    /// Serial number (hex) of the Document Signer certificate that signed the chip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_signer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sod_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+}
+
+/// An accepted card application.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardApplied {
+    pub card: String,
+    pub number: String,
+    pub result: ChangeResult,
+}
+
+/// `GET /v1/cards/{number}/status`: what a verifier's online check learns.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardStatusOut {
+    pub number: String,
+    /// The status today (see [`CardOut::effective_status`]).
+    pub status: String,
+    /// Whether a verifier may accept the card today: issued or active, and not expired (a
+    /// suspended, lost, stolen or revoked card is not).
+    pub valid: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_expiry: Option<String>,
+}

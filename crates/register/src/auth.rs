@@ -51,7 +51,10 @@ impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         use Permission::*;
         match self {
-            Role::Registrar => matches!(permission, ReadPerson | RegisterEvent | SearchPersons),
+            Role::Registrar => matches!(
+                permission,
+                ReadPerson | RegisterEvent | SearchPersons | ReportCard
+            ),
             Role::Supervisor => matches!(
                 permission,
                 ReadPerson
@@ -61,11 +64,23 @@ impl Role {
                     | SearchPersons
                     | SearchNationwide
                     | ReviewDuplicates
+                    | DecideCard
+                    | ReportCard
+                    | CheckCardStatus
             ),
-            Role::CardOfficer => matches!(permission, ReadPerson | SearchPersons),
+            Role::CardOfficer => matches!(
+                permission,
+                ReadPerson
+                    | SearchPersons
+                    | ApplyCard
+                    | ProduceCard
+                    | ReportCard
+                    | ReadBiometrics
+                    | CheckCardStatus
+            ),
             Role::Auditor => matches!(permission, ReadAccessLog | ReadLog),
             Role::Administrator => matches!(permission, ManageOfficials | ReadLog),
-            Role::ServiceAccount => matches!(permission, ReadPerson | ReadFeed),
+            Role::ServiceAccount => matches!(permission, ReadPerson | ReadFeed | CheckCardStatus),
         }
     }
 }
@@ -92,6 +107,18 @@ pub enum Permission {
     SearchNationwide,
     /// The duplicate review queue, decisions, and the whole-register duplicate pass.
     ReviewDuplicates,
+    /// Take a card application with its biometric samples.
+    ApplyCard,
+    /// Approve or reject an application; suspend, reinstate or revoke a card; record expiry.
+    DecideCard,
+    /// Batch, personalise, issue and activate cards.
+    ProduceCard,
+    /// Report a card lost or stolen.
+    ReportCard,
+    /// Read the biometric samples captured with applications.
+    ReadBiometrics,
+    /// Ask for a card's status by its number (verifiers' online check).
+    CheckCardStatus,
 }
 
 /// The jurisdiction value that means the whole country.

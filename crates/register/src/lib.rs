@@ -5,6 +5,7 @@
 //! [`RequestContext`] and checks the permission and jurisdiction it needs first.
 pub mod access;
 pub mod auth;
+pub mod cards;
 pub mod committer;
 pub mod dedup;
 pub mod import;

@@ -182,6 +182,8 @@ pub struct Register {
     pub(crate) linkage: crate::dedup::ModelCache,
     pub(crate) vocabulary: crate::dedup::VocabularyCache,
     pub(crate) thresholds: thabian_model::linkage::Thresholds,
+    /// Encrypts card applications' biometric samples; `None`: this node takes no applications.
+    pub(crate) biometric_key: Option<Arc<crate::cards::BiometricKey>>,
 }
 
 /// Attempts at one submission: optimistic-concurrency conflicts and PIN collisions are retried.
@@ -233,6 +235,15 @@ impl Register {
             linkage: crate::dedup::ModelCache::new(),
             vocabulary: crate::dedup::VocabularyCache::new(),
             thresholds: thabian_model::linkage::Thresholds::DEFAULT,
+            biometric_key: None,
+        }
+    }
+
+    /// The key that encrypts biometric samples at rest (see [`crate::cards::BiometricKey`]).
+    pub fn with_biometric_key(self, key: crate::cards::BiometricKey) -> Register {
+        Register {
+            biometric_key: Some(Arc::new(key)),
+            ..self
         }
     }
 
@@ -299,7 +310,10 @@ impl Register {
             search_keys: if merged {
                 Vec::new()
             } else {
-                record.blocking_keys()
+                let mut keys = record.blocking_keys();
+                // Card numbers find their holder for verifiers' online status checks.
+                keys.extend(p.cards.iter().map(|c| crate::cards::card_key(&c.number)));
+                keys
             },
             match_record: thabian_model::compact::encode(&record, merged),
         })
@@ -614,6 +628,11 @@ impl Register {
             ),
             _ => false,
         };
+        if let Change::Event(EventPayload::Card(_)) = &submission.change {
+            return Err(RegisterError::Invalid(
+                "card changes are recorded through the card use cases, which check who may make each".into(),
+            ));
+        }
         if let Change::Event(EventPayload::BirthRegistered(_) | EventPayload::RecordImported(_)) =
             &submission.change
         {
@@ -633,10 +652,7 @@ impl Register {
                 ));
             }
         }
-        let request_hash = {
-            let text = json(&(&ctx.principal.official_id, &submission))?;
-            hex::encode(Sha256::digest(text.as_bytes()))
-        };
+        let request_hash = self.request_hash(ctx, &submission)?;
         if let Some(replay) = self.replay(&submission, &request_hash).await? {
             return Ok(replay);
         }
@@ -851,7 +867,7 @@ impl Register {
             .await
     }
 
-    async fn submit_attempts(
+    pub(crate) async fn submit_attempts(
         &self,
         ctx: &RequestContext,
         submission: &Submission,
@@ -886,15 +902,39 @@ impl Register {
         Err(RegisterError::Contention)
     }
 
-    async fn replay(&self, submission: &Submission, request_hash: &str) -> Result<Option<Outcome>> {
+    /// What an idempotency key is bound to: the official and the request.
+    pub(crate) fn request_hash(
+        &self,
+        ctx: &RequestContext,
+        submission: &Submission,
+    ) -> Result<String> {
+        let text = json(&(&ctx.principal.official_id, submission))?;
+        Ok(hex::encode(Sha256::digest(text.as_bytes())))
+    }
+
+    pub(crate) async fn replay(
+        &self,
+        submission: &Submission,
+        request_hash: &str,
+    ) -> Result<Option<Outcome>> {
         let Some(key) = &submission.idempotency_key else {
             return Ok(None);
         };
+        self.replay_key(key, request_hash).await
+    }
+
+    /// The stored answer to the request an idempotency key was first used for; an error when
+    /// the key was used for another request.
+    pub(crate) async fn replay_key(
+        &self,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Option<Outcome>> {
         let Some(found) = self.store.find_idempotency(key).await? else {
             return Ok(None);
         };
         if found.request_hash != request_hash {
-            return Err(RegisterError::IdempotencyKeyReused(key.clone()));
+            return Err(RegisterError::IdempotencyKeyReused(key.to_owned()));
         }
         let mut outcome: Outcome = serde_json::from_str(&found.result).map_err(|e| {
             RegisterError::Store(StoreError::Corrupt(format!(
@@ -1310,7 +1350,7 @@ impl Register {
 
     // ------------------------------------------------------------------ queries
 
-    async fn readable_person(&self, ctx: &RequestContext, pin: &Pin) -> Result<Person> {
+    pub(crate) async fn readable_person(&self, ctx: &RequestContext, pin: &Pin) -> Result<Person> {
         ctx.principal.require(Permission::ReadPerson)?;
         let row = self
             .store

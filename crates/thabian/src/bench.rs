@@ -359,6 +359,7 @@ impl Databases {
             profile: opts.profile.clone(),
             areas_file: opts.areas_file.clone(),
             log_key_file: None,
+            biometric_key_file: None,
         })
     }
 }
@@ -1528,6 +1529,7 @@ async fn scale(
                 profile: opts.profile.clone(),
                 areas_file: opts.areas_file.clone(),
                 log_key_file: None,
+                biometric_key_file: None,
             };
             Some((config, state))
         }

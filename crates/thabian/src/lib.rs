@@ -26,6 +26,9 @@ pub struct Config {
     pub areas_file: Option<PathBuf>,
     /// The checkpoint signing key (PKCS#8 PEM); created on first start if missing.
     pub log_key_file: Option<PathBuf>,
+    /// The key that encrypts biometric samples (64 hex digits); created on first start if
+    /// missing.
+    pub biometric_key_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -40,6 +43,30 @@ impl Config {
         self.log_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("log-signing-key.pem"))
+    }
+
+    pub fn biometric_key_path(&self) -> PathBuf {
+        self.biometric_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("biometric-key.hex"))
+    }
+}
+
+/// Loads the key that encrypts biometric samples, creating it (mode 0600) on first start.
+pub fn load_or_create_biometric_key(
+    path: &Path,
+) -> anyhow::Result<thabian_register::cards::BiometricKey> {
+    use thabian_register::cards::BiometricKey;
+    if path.exists() {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        );
+        BiometricKey::from_hex(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    } else {
+        let key = BiometricKey::generate();
+        write_private(path, key.to_hex().as_bytes())?;
+        tracing::info!(path = %path.display(), key_id = key.id(), "created the biometric key");
+        Ok(key)
     }
 }
 
@@ -171,12 +198,16 @@ pub async fn open(config: &Config) -> anyhow::Result<Platform> {
         &log_origin(&profile),
     )?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let register = Arc::new(Register::new(
-        store.clone(),
-        Arc::new(profile),
-        Arc::new(areas),
-        clock.clone(),
-    ));
+    let biometric_key = load_or_create_biometric_key(&config.biometric_key_path())?;
+    let register = Arc::new(
+        Register::new(
+            store.clone(),
+            Arc::new(profile),
+            Arc::new(areas),
+            clock.clone(),
+        )
+        .with_biometric_key(biometric_key),
+    );
     let log = Arc::new(LogService::new(store.clone(), signer));
     log.publish_key(clock.now()).await?;
     Ok(Platform {

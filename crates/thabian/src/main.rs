@@ -42,6 +42,11 @@ struct Global {
     /// Every node sharing one database must use the same key.
     #[arg(long, env = "THABIAN_LOG_KEY_FILE", global = true)]
     log_key_file: Option<PathBuf>,
+    /// Key that encrypts biometric samples at rest (64 hex digits); default:
+    /// <data-dir>/biometric-key.hex, created if missing. Keep it outside the database and its
+    /// backups; every node sharing one database must use the same key.
+    #[arg(long, env = "THABIAN_BIOMETRIC_KEY_FILE", global = true)]
+    biometric_key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -232,6 +237,7 @@ fn config(g: &Global) -> Config {
         profile: g.profile.clone(),
         areas_file: g.areas_file.clone(),
         log_key_file: g.log_key_file.clone(),
+        biometric_key_file: g.biometric_key_file.clone(),
     }
 }
 

@@ -110,6 +110,7 @@ impl TestServer {
             profile: profile.into(),
             areas_file: None,
             log_key_file: None,
+            biometric_key_file: None,
         };
         let platform: Platform = thabian::open(&config).await.expect("open platform");
         let admin = platform

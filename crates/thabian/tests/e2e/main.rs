@@ -3,6 +3,7 @@
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod cards;
 mod flow;
 mod harness;
 mod import;

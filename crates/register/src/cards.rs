@@ -1,0 +1,589 @@
+//! Identity cards: applications with their biometric samples, and every later step of a card's
+//! life, through the one write path.
+//!
+//! A card event is an event of its holder ([`thabian_model::card`]): it goes through
+//! [`Register::submit_attempts`] like any change, so it is checked by the rules, appended with
+//! its access record, folded into the holder's record and published on the change feed, in one
+//! transaction. The biometric samples of an application are encrypted here (AES-256-GCM under a
+//! key kept outside the database, [`BiometricKey`]) and written in that same transaction; the
+//! event carries only their ids and SHA-256 digests.
+use crate::auth::{Permission, RequestContext};
+use crate::service::{Attached, Change, Outcome, Register, Submission};
+use crate::{RegisterError, Result};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use thabian_model::card::{ApplicationReason, BiometricRef, Card, CardChange, CardEvent};
+use thabian_model::date::PartialDate;
+use thabian_model::event::{EventPayload, LegalBasis};
+use thabian_model::pin::Pin;
+use thabian_model::profile::CardNumberScheme;
+use thabian_store::{format_time, BiometricRow, ImportKey};
+use zeroize::Zeroizing;
+
+/// [`thabian_store::Store::reserve_import_keys`] kind under which card numbers of a series are
+/// reserved, so that no number is drawn twice, even by nodes racing.
+pub const CARD_NUMBER: &str = "card-number";
+
+/// The search-index key that maps a card number to its holder.
+pub fn card_key(number: &str) -> String {
+    format!("card:{number}")
+}
+
+/// The largest biometric sample accepted (a face image of an ID card is tens of kilobytes; a
+/// full set of finger images a few hundred).
+pub const MAX_SAMPLE_BYTES: usize = 2 * 1024 * 1024;
+
+/// The key that encrypts biometric samples at rest. Kept outside the database: whoever holds a
+/// copy of the database without it reads no face or fingerprint.
+pub struct BiometricKey {
+    id: String,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl BiometricKey {
+    /// A key from its 32 bytes. Its id, stored with each sample, is derived from it (so a
+    /// sample names the key that opens it without revealing it).
+    pub fn from_bytes(bytes: [u8; 32]) -> BiometricKey {
+        let mut h = Sha256::new();
+        h.update(b"thabian biometric key id\0");
+        h.update(bytes);
+        BiometricKey {
+            id: hex::encode(&h.finalize()[..8]),
+            key: Zeroizing::new(bytes),
+        }
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> BiometricKey {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        BiometricKey::from_bytes(bytes)
+    }
+
+    /// The key as 64 hex digits (what the key file holds).
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(*self.key))
+    }
+
+    /// Parses a key file's text: 64 hex digits, surrounding whitespace ignored.
+    pub fn from_hex(text: &str) -> Result<BiometricKey> {
+        let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| {
+            RegisterError::Invalid("the biometric key is not 64 hex digits".into())
+        })?);
+        let array: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            RegisterError::Invalid("the biometric key is not 32 bytes (64 hex digits)".into())
+        })?;
+        Ok(BiometricKey::from_bytes(array))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn cipher(&self) -> Result<Aes256Gcm> {
+        Aes256Gcm::new_from_slice(self.key.as_slice())
+            .map_err(|_| RegisterError::Internal("biometric key length".into()))
+    }
+
+    /// The associated data binding a ciphertext to its row: moving a sample to another person
+    /// or card makes it undecryptable.
+    fn aad(row_id: &str, pin: &str, card: &str, format: &str) -> Vec<u8> {
+        [row_id, pin, card, format].join("\0").into_bytes()
+    }
+
+    fn seal(
+        &self,
+        id: &str,
+        pin: &str,
+        card: &str,
+        format: &str,
+        plaintext: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = Self::aad(id, pin, card, format);
+        let ciphertext = self
+            .cipher()?
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| RegisterError::Internal("encrypting a biometric sample".into()))?;
+        Ok((nonce.to_vec(), ciphertext))
+    }
+
+    fn open(&self, row: &BiometricRow) -> Result<Vec<u8>> {
+        if row.key_id != self.id {
+            return Err(RegisterError::Internal(format!(
+                "biometric sample {} is encrypted under key {}, not the configured key {}",
+                row.id, row.key_id, self.id
+            )));
+        }
+        if row.nonce.len() != 12 {
+            return Err(RegisterError::Internal(format!(
+                "biometric sample {}: bad nonce",
+                row.id
+            )));
+        }
+        let aad = Self::aad(&row.id, &row.pin, &row.card, &row.format);
+        self.cipher()?
+            .decrypt(
+                Nonce::from_slice(&row.nonce),
+                Payload {
+                    msg: &row.ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| {
+                RegisterError::Internal(format!(
+                    "biometric sample {} does not decrypt: altered, or moved to another record",
+                    row.id
+                ))
+            })
+    }
+}
+
+/// A biometric sample as captured.
+#[derive(Debug, Clone)]
+pub struct BiometricSample {
+    /// `image/jpeg`, `image/jp2` (faces), `iso-19794-4`, `iso-19794-2` (fingerprints).
+    pub format: String,
+    /// Finger position for a fingerprint (1–10, ISO/IEC 19794-4).
+    pub position: Option<u8>,
+    pub data: Vec<u8>,
+}
+
+/// An application for a card.
+#[derive(Debug, Clone)]
+pub struct CardApplication {
+    pub reason: ApplicationReason,
+    pub replaces: Option<String>,
+    pub face: BiometricSample,
+    pub fingerprints: Vec<BiometricSample>,
+    pub legal_basis: LegalBasis,
+    pub idempotency_key: Option<String>,
+}
+
+/// An accepted application.
+#[derive(Debug, Clone)]
+pub struct CardApplied {
+    pub card: String,
+    pub number: String,
+    pub outcome: Outcome,
+}
+
+const FACE_FORMATS: &[&str] = &["image/jpeg", "image/jp2"];
+const FINGER_FORMATS: &[&str] = &["iso-19794-4", "iso-19794-2"];
+
+/// Recognises the image by its magic bytes, so that a mislabelled sample is refused at capture
+/// rather than on the card.
+fn check_sample(sample: &BiometricSample, face: bool) -> Result<()> {
+    let formats = if face { FACE_FORMATS } else { FINGER_FORMATS };
+    if !formats.contains(&sample.format.as_str()) {
+        return Err(RegisterError::Invalid(format!(
+            "a {} sample is one of {formats:?}, not {:?}",
+            if face { "face" } else { "fingerprint" },
+            sample.format
+        )));
+    }
+    if sample.data.is_empty() || sample.data.len() > MAX_SAMPLE_BYTES {
+        return Err(RegisterError::Invalid(format!(
+            "a biometric sample is 1 byte to {MAX_SAMPLE_BYTES} bytes"
+        )));
+    }
+    let d = &sample.data;
+    let looks_right = match sample.format.as_str() {
+        "image/jpeg" => d.starts_with(&[0xFF, 0xD8, 0xFF]),
+        // A JPEG 2000 file (JP2 signature box) or a bare codestream.
+        "image/jp2" => {
+            d.starts_with(&[0, 0, 0, 0x0C, b'j', b'P', b' ', b' '])
+                || d.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
+        }
+        "iso-19794-4" => d.starts_with(b"FIR\0"),
+        "iso-19794-2" => d.starts_with(b"FMR\0"),
+        _ => false,
+    };
+    if !looks_right {
+        return Err(RegisterError::Invalid(format!(
+            "the sample's bytes are not {}",
+            sample.format
+        )));
+    }
+    Ok(())
+}
+
+impl Register {
+    /// Takes an application for a card: draws the card number, encrypts the samples and records
+    /// `card_applied` with them, in one transaction.
+    pub async fn apply_for_card(
+        &self,
+        ctx: &RequestContext,
+        pin: &Pin,
+        application: CardApplication,
+    ) -> Result<CardApplied> {
+        ctx.principal.require(Permission::ApplyCard)?;
+        let key = self.biometric_key()?;
+        check_sample(&application.face, true)?;
+        for f in &application.fingerprints {
+            check_sample(f, false)?;
+        }
+        // The card id, its number and the samples' ids are drawn afresh on each attempt, so an
+        // idempotency key is bound to what the client sent, not to the event.
+        let request_hash = {
+            let mut h = Sha256::new();
+            h.update(ctx.principal.official_id.as_bytes());
+            h.update([0]);
+            h.update(pin.as_str().as_bytes());
+            h.update([0]);
+            let sent = serde_json::json!([
+                application.reason,
+                application.replaces,
+                application.legal_basis,
+                std::iter::once(&application.face)
+                    .chain(&application.fingerprints)
+                    .map(|s| (
+                        s.format.as_str(),
+                        s.position,
+                        hex::encode(Sha256::digest(&s.data))
+                    ))
+                    .collect::<Vec<_>>(),
+            ]);
+            h.update(sent.to_string().as_bytes());
+            hex::encode(h.finalize())
+        };
+        if let Some(key) = &application.idempotency_key {
+            if let Some(applied) = self.replayed_application(key, &request_hash).await? {
+                return Ok(applied);
+            }
+        }
+        let card = uuid::Uuid::now_v7().to_string();
+        let number = match &self.profile.card.number {
+            CardNumberScheme::Pin => pin.to_string(),
+            CardNumberScheme::Series { prefix, length } => {
+                self.reserve_card_number(&card, pin, prefix, *length)
+                    .await?
+            }
+        };
+        let now = self.now();
+        let mut rows = Vec::new();
+        let mut seal = |sample: &BiometricSample| -> Result<BiometricRef> {
+            let id = uuid::Uuid::now_v7().to_string();
+            let (nonce, ciphertext) =
+                key.seal(&id, pin.as_str(), &card, &sample.format, &sample.data)?;
+            let sha256 = hex::encode(Sha256::digest(&sample.data));
+            rows.push(BiometricRow {
+                id: id.clone(),
+                pin: pin.to_string(),
+                card: card.clone(),
+                format: sample.format.clone(),
+                sha256: sha256.clone(),
+                key_id: key.id().to_owned(),
+                nonce,
+                ciphertext,
+                created_at: format_time(now),
+            });
+            Ok(BiometricRef {
+                id,
+                sha256,
+                format: sample.format.clone(),
+                position: sample.position,
+            })
+        };
+        let face = seal(&application.face)?;
+        let fingerprints = application
+            .fingerprints
+            .iter()
+            .map(&mut seal)
+            .collect::<Result<Vec<_>>>()?;
+        let change = CardChange::Applied {
+            number: number.clone(),
+            reason: application.reason,
+            replaces: application.replaces,
+            face,
+            fingerprints,
+        };
+        let submission = self.card_submission(
+            pin,
+            &card,
+            change,
+            application.legal_basis,
+            application.idempotency_key,
+        )?;
+        let attached = Attached {
+            biometrics: rows,
+            ..Attached::default()
+        };
+        let outcome = self
+            .submit_attempts(ctx, &submission, now, &request_hash, attached)
+            .await?;
+        if outcome.replayed {
+            // A concurrent retry with the same key committed first.
+            if let Some(key) = &submission.idempotency_key {
+                if let Some(applied) = self.replayed_application(key, &request_hash).await? {
+                    return Ok(applied);
+                }
+            }
+        }
+        Ok(CardApplied {
+            card,
+            number,
+            outcome,
+        })
+    }
+
+    /// The answer to an application already taken under this idempotency key: its card and
+    /// number come from the recorded event.
+    async fn replayed_application(
+        &self,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Option<CardApplied>> {
+        let Some(outcome) = self.replay_key(key, request_hash).await? else {
+            return Ok(None);
+        };
+        let event = match outcome.events.first() {
+            Some(e) => self.store.event(e.seq).await?,
+            None => None,
+        };
+        let event = event
+            .as_ref()
+            .map(crate::service::decode_event)
+            .transpose()?;
+        match event.map(|e| e.payload) {
+            Some(EventPayload::Card(CardEvent {
+                card,
+                change: CardChange::Applied { number, .. },
+                ..
+            })) => Ok(Some(CardApplied {
+                card,
+                number,
+                outcome,
+            })),
+            _ => Err(RegisterError::IdempotencyKeyReused(key.to_owned())),
+        }
+    }
+
+    /// Records a later step of a card's life. Who may record it depends on the step: a
+    /// supervisor approves, rejects, suspends, reinstates, revokes and records expiry; a card
+    /// officer (or the card bureau's account) produces, personalises, issues and activates; a
+    /// registrar or card officer reports a card lost or stolen.
+    pub async fn change_card(
+        &self,
+        ctx: &RequestContext,
+        pin: &Pin,
+        card: &str,
+        change: CardChange,
+        legal_basis: LegalBasis,
+        idempotency_key: Option<String>,
+    ) -> Result<Outcome> {
+        let permission = match &change {
+            CardChange::Applied { .. } => {
+                return Err(RegisterError::Invalid(
+                    "an application is taken with its biometric samples (apply_for_card)".into(),
+                ))
+            }
+            CardChange::Approved
+            | CardChange::Rejected { .. }
+            | CardChange::Suspended { .. }
+            | CardChange::Reinstated
+            | CardChange::Revoked { .. }
+            | CardChange::Expired => Permission::DecideCard,
+            CardChange::Batched { .. }
+            | CardChange::Personalised { .. }
+            | CardChange::Issued
+            | CardChange::Activated => Permission::ProduceCard,
+            CardChange::ReportedLost | CardChange::ReportedStolen => Permission::ReportCard,
+        };
+        ctx.principal.require(permission)?;
+        self.record_card_event(ctx, pin, card, change, legal_basis, idempotency_key)
+            .await
+    }
+
+    async fn record_card_event(
+        &self,
+        ctx: &RequestContext,
+        pin: &Pin,
+        card: &str,
+        change: CardChange,
+        legal_basis: LegalBasis,
+        idempotency_key: Option<String>,
+    ) -> Result<Outcome> {
+        let now = self.now();
+        let submission = self.card_submission(pin, card, change, legal_basis, idempotency_key)?;
+        let request_hash = self.request_hash(ctx, &submission)?;
+        if let Some(replay) = self.replay(&submission, &request_hash).await? {
+            return Ok(replay);
+        }
+        self.submit_attempts(ctx, &submission, now, &request_hash, Attached::default())
+            .await
+    }
+
+    /// A card event as a submission: effective today, addressed to the holder.
+    fn card_submission(
+        &self,
+        pin: &Pin,
+        card: &str,
+        change: CardChange,
+        legal_basis: LegalBasis,
+        idempotency_key: Option<String>,
+    ) -> Result<Submission> {
+        let now = self.now();
+        Ok(Submission {
+            change: Change::Event(EventPayload::Card(CardEvent {
+                pin: pin.clone(),
+                card: card.to_owned(),
+                change,
+            })),
+            effective: PartialDate::try_from_date(now.date_naive())
+                .map_err(|e| RegisterError::Internal(e.to_string()))?,
+            legal_basis,
+            office: None,
+            idempotency_key,
+            target: Some(pin.clone()),
+            if_match: None,
+        })
+    }
+
+    /// Reserves a fresh number of the profile's series for `card`: random digits from the OS
+    /// CSPRNG (numbers leave the system on the card: they must not be guessable), reserved in
+    /// the store's unique index so no two cards get the same number.
+    async fn reserve_card_number(
+        &self,
+        card: &str,
+        pin: &Pin,
+        prefix: &str,
+        length: u8,
+    ) -> Result<String> {
+        let digits = usize::from(length).saturating_sub(prefix.len());
+        if digits == 0 {
+            return Err(RegisterError::Internal(
+                "the profile's card number series has no digits".into(),
+            ));
+        }
+        use rand::Rng;
+        for _ in 0..crate::service::MAX_ATTEMPTS {
+            let number: String =
+                std::iter::once(prefix.to_owned())
+                    .chain((0..digits).map(|_| {
+                        char::from(b'0' + rand::rngs::OsRng.gen_range(0..10u8)).to_string()
+                    }))
+                    .collect();
+            self.store
+                .reserve_import_keys(
+                    CARD_NUMBER,
+                    &[ImportKey {
+                        source_id: card.to_owned(),
+                        value: number.clone(),
+                        digest: pin.to_string(),
+                    }],
+                )
+                .await?;
+            let kept = self
+                .store
+                .import_keys(CARD_NUMBER, &[card.to_owned()])
+                .await?;
+            if kept.iter().any(|k| k.value == number) {
+                return Ok(number);
+            }
+        }
+        Err(RegisterError::Contention)
+    }
+
+    fn biometric_key(&self) -> Result<&BiometricKey> {
+        self.biometric_key.as_deref().ok_or_else(|| {
+            RegisterError::Invalid(
+                "this node has no biometric key: card applications cannot be taken".into(),
+            )
+        })
+    }
+
+    /// A person's cards, as the register knows them now (a logged read of the record).
+    pub async fn cards(&self, ctx: &RequestContext, pin: &Pin) -> Result<Vec<Card>> {
+        ctx.principal.require(Permission::ReadPerson)?;
+        let person = self
+            .person(ctx, pin, crate::service::View::default())
+            .await?;
+        Ok(person.cards)
+    }
+
+    /// A biometric sample, decrypted. Only card officers read them, and each read is logged
+    /// before the bytes leave.
+    pub async fn biometric_sample(
+        &self,
+        ctx: &RequestContext,
+        pin: &Pin,
+        id: &str,
+    ) -> Result<(String, Vec<u8>)> {
+        ctx.principal.require(Permission::ReadBiometrics)?;
+        // Reading the record checks the jurisdiction (and logs that read).
+        self.readable_person(ctx, pin).await?;
+        let row = self
+            .store
+            .biometric(id)
+            .await?
+            .filter(|r| r.pin == pin.as_str())
+            .ok_or_else(|| {
+                RegisterError::NotFound(format!("{pin} has no biometric sample {id}"))
+            })?;
+        let plaintext = self.biometric_key()?.open(&row)?;
+        if hex::encode(Sha256::digest(&plaintext)) != row.sha256 {
+            return Err(RegisterError::Internal(format!(
+                "biometric sample {id} does not match its recorded digest"
+            )));
+        }
+        self.log_reads(vec![self.access_record(
+            ctx,
+            Some(pin.as_str()),
+            "read-biometric",
+            Some(format!(
+                "sample={id} card={} format={}",
+                row.card, row.format
+            )),
+        )])
+        .await?;
+        Ok((row.format, plaintext))
+    }
+
+    /// The holder and card a card number names (the online status a verifier asks for). A
+    /// number reused across a holder's cards (Vietnam's cards carry the PIN) names the latest.
+    /// The read is logged.
+    pub async fn card_by_number(
+        &self,
+        ctx: &RequestContext,
+        number: &str,
+    ) -> Result<Option<(Pin, Card)>> {
+        ctx.principal.require(Permission::CheckCardStatus)?;
+        let holders = self
+            .store
+            .search_candidates(&[card_key(number)], 10)
+            .await?;
+        let pins: Vec<Pin> = holders
+            .into_iter()
+            .map(|(_, pin)| Pin::from_trusted(pin))
+            .collect();
+        let persons = self.load_persons(&pins).await?;
+        let found = persons.into_values().find_map(|p| {
+            p.cards
+                .iter()
+                .rev()
+                .find(|c| c.number == number)
+                .cloned()
+                .map(|c| (p.pin.clone(), c))
+        });
+        if let Some((pin, card)) = &found {
+            self.log_reads(vec![self.access_record(
+                ctx,
+                Some(pin.as_str()),
+                "card-status",
+                Some(format!("card={} number={number}", card.id)),
+            )])
+            .await?;
+        }
+        Ok(found)
+    }
+}
