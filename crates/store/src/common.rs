@@ -1285,6 +1285,57 @@ macro_rules! impl_store {
                 row.as_ref().map(case_from_row).transpose()
             }
 
+            async fn publish(&self, doc: &PublishedDocument) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO published_documents (name, media_type, body, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO UPDATE SET media_type = excluded.media_type, body = excluded.body, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&doc.name)
+                .bind(&doc.media_type)
+                .bind(&doc.body)
+                .bind(&doc.updated_at)
+                .execute(self.write_pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn published(&self, name: &str) -> Result<Option<PublishedDocument>> {
+                let row = sqlx::query(
+                    "SELECT name, media_type, body, updated_at FROM published_documents WHERE name = $1",
+                )
+                .bind(name)
+                .fetch_optional(self.read_pool())
+                .await?;
+                row.map(|r| -> Result<PublishedDocument> {
+                    Ok(PublishedDocument {
+                        name: r.try_get("name")?,
+                        media_type: r.try_get("media_type")?,
+                        body: r.try_get("body")?,
+                        updated_at: r.try_get("updated_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn all_published(&self) -> Result<Vec<PublishedDocument>> {
+                let rows = sqlx::query(
+                    "SELECT name, media_type, body, updated_at FROM published_documents ORDER BY name",
+                )
+                .fetch_all(self.read_pool())
+                .await?;
+                rows.iter()
+                    .map(|r| -> Result<PublishedDocument> {
+                        Ok(PublishedDocument {
+                            name: r.try_get("name")?,
+                            media_type: r.try_get("media_type")?,
+                            body: r.try_get("body")?,
+                            updated_at: r.try_get("updated_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn biometric(&self, id: &str) -> Result<Option<BiometricRow>> {
                 let row = sqlx::query(
                     "SELECT id, pin, card, format, sha256, key_id, nonce, ciphertext, created_at \

@@ -196,6 +196,16 @@ pub struct WriteBatch {
     pub biometrics: Vec<BiometricRow>,
 }
 
+/// A public document the register publishes for verifiers (see [`Store::publish`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedDocument {
+    /// `csca/<serial>.crt`, `master-list.der`, `crl/<csca serial>.crl`, ...
+    pub name: String,
+    pub media_type: String,
+    pub body: Vec<u8>,
+    pub updated_at: String,
+}
+
 /// A biometric sample, encrypted by the register (the store never sees the plaintext).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BiometricRow {
@@ -402,6 +412,13 @@ pub trait Store: Send + Sync + 'static {
     async fn review_case(&self, id: &str) -> Result<Option<CaseRow>>;
     /// An encrypted biometric sample (see [`WriteBatch::biometrics`]).
     async fn biometric(&self, id: &str) -> Result<Option<BiometricRow>>;
+
+    // --- published PKI documents ---
+    /// Publishes (or replaces) a public document: a certificate, the master list, the CRL.
+    async fn publish(&self, doc: &PublishedDocument) -> Result<()>;
+    async fn published(&self, name: &str) -> Result<Option<PublishedDocument>>;
+    /// Every published document, by name.
+    async fn all_published(&self) -> Result<Vec<PublishedDocument>>;
     /// The ids among `ids` that name a review case.
     async fn existing_review_cases(&self, ids: &[String]) -> Result<Vec<String>>;
     /// Cases with `status` (any when `None`), in id order after `after_id`.

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use thabian_ledger::{Hash, NodeId};
 use thabian_store::{
     format_time, AccessRecord, BiometricRow, CheckpointRow, FeedFilter, HouseholdRow,
-    IdempotencyRecord, ImportKey, NewEvent, OfficialRow, PersonRow, Store, StoreError, StoredEvent,
-    StoredIdempotency, TokenRow, Versioned, WriteBatch,
+    IdempotencyRecord, ImportKey, NewEvent, OfficialRow, PersonRow, PublishedDocument, Store,
+    StoreError, StoredEvent, StoredIdempotency, TokenRow, Versioned, WriteBatch,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -2166,6 +2166,53 @@ async fn case_biometric_samples(store: &dyn Store) {
     );
 }
 
+/// Published documents are replaced by name and read back byte for byte.
+async fn case_published_documents(store: &dyn Store) {
+    let doc = |name: &str, body: &[u8], at: &str| PublishedDocument {
+        name: name.to_owned(),
+        media_type: "application/pkix-crl".to_owned(),
+        body: body.to_vec(),
+        updated_at: at.to_owned(),
+    };
+    assert_eq!(store.published("crl/01.crl").await.unwrap(), None);
+    store
+        .publish(&doc(
+            "crl/01.crl",
+            &[0x30, 0, 0xff],
+            "2026-12-07T00:00:00.000000Z",
+        ))
+        .await
+        .unwrap();
+    store
+        .publish(&doc("a.der", &[1], "2026-12-07T00:00:00.000000Z"))
+        .await
+        .unwrap();
+    store
+        .publish(&doc(
+            "crl/01.crl",
+            &[0x30, 1, 0],
+            "2026-12-08T00:00:00.000000Z",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.published("crl/01.crl").await.unwrap(),
+        Some(doc(
+            "crl/01.crl",
+            &[0x30, 1, 0],
+            "2026-12-08T00:00:00.000000Z"
+        ))
+    );
+    let names: Vec<String> = store
+        .all_published()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, ["a.der", "crl/01.crl"]);
+}
+
 async fn case_import_keys(store: &dyn Store) {
     use thabian_store::{IMPORT_HOUSEHOLD, IMPORT_PERSON};
     let mut b = batch(
@@ -2355,4 +2402,5 @@ conformance! {
     key_tokens => case_key_tokens(store),
     review_cases_and_models => case_review_cases_and_models(store),
     biometric_samples => case_biometric_samples(store),
+    published_documents => case_published_documents(store),
 }
