@@ -27,4 +27,12 @@ if [[ -z "${THABIAN_TEST_POSTGRES_URL:-}" ]]; then
     fi
 fi
 
+if [[ ! -e /usr/lib/softhsm/libsofthsm2.so ]]; then
+    if [[ "${THABIAN_REQUIRE_SOFTHSM:-}" == 1 ]]; then
+        echo "FATAL: SoftHSM2 (/usr/lib/softhsm/libsofthsm2.so) is missing and THABIAN_REQUIRE_SOFTHSM=1" >&2
+        exit 1
+    fi
+    echo "SoftHSM2 not installed (Debian package softhsm2): the PKCS#11 signing tests will be SKIPPED" >&2
+fi
+
 cargo test --workspace --locked "$@"

@@ -1,0 +1,984 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+use chrono::NaiveDate;
+use expect_test::expect;
+use proptest::prelude::*;
+use sha2::{Digest, Sha256};
+use thabian_icao9303::lds::{
+    self, finger, BiometricRecord, DataGroup, Dg1, Dg11, Dg12, Dg13, Dg14, Dg15, Dg2, Dg3, EfCom,
+    FaceImageInfo, ImageDataType,
+};
+use thabian_icao9303::lso::{self, HashAlgorithm, LdsSecurityObject, LdsVersionInfo};
+use thabian_icao9303::mrz::{
+    self, check_digit, parse_td1, transliterate, CheckField, MrzDate, MrzError, Sex, Td1,
+};
+use thabian_icao9303::tlv;
+
+// ------------------------------------------------------------------------------------------
+// MRZ: the Doc 9303 specimens
+
+fn eriksson() -> Td1 {
+    Td1 {
+        document_code: "I".into(),
+        issuing_state: "UTO".into(),
+        document_number: "D23145890".into(),
+        date_of_birth: MrzDate::new("740812").unwrap(),
+        sex: Sex::Female,
+        date_of_expiry: Some(MrzDate::new("120415").unwrap()),
+        nationality: "UTO".into(),
+        optional_data_1: String::new(),
+        optional_data_2: String::new(),
+        primary_identifier: "Eriksson".into(),
+        secondary_identifier: "Anna Maria".into(),
+    }
+}
+
+fn stevenson() -> Td1 {
+    Td1 {
+        document_code: "I".into(),
+        issuing_state: "UTO".into(),
+        document_number: "D23145890734".into(),
+        date_of_birth: MrzDate::new("340712").unwrap(),
+        sex: Sex::Male,
+        date_of_expiry: Some(MrzDate::new("950712").unwrap()),
+        nationality: "UTO".into(),
+        optional_data_1: String::new(),
+        optional_data_2: String::new(),
+        primary_identifier: "STEVENSON".into(),
+        secondary_identifier: "PETER<JOHN".into(),
+    }
+}
+
+const ERIKSSON: [&str; 3] = [
+    "I<UTOD231458907<<<<<<<<<<<<<<<",
+    "7408122F1204159UTO<<<<<<<<<<<6",
+    "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+];
+const STEVENSON: [&str; 3] = [
+    "I<UTOD23145890<7349<<<<<<<<<<<",
+    "3407127M9507122UTO<<<<<<<<<<<2",
+    "STEVENSON<<PETER<JOHN<<<<<<<<<",
+];
+
+fn check_of(p: &mrz::ParsedTd1, f: CheckField) -> (u8, char, bool) {
+    let c = p.checks.iter().find(|c| c.field == f).unwrap();
+    (c.expected, c.found, c.ok)
+}
+
+#[test]
+fn eriksson_specimen_builds_exactly() {
+    assert_eq!(eriksson().to_lines().unwrap(), ERIKSSON.map(String::from));
+}
+
+#[test]
+fn stevenson_long_number_specimen_builds_exactly() {
+    assert_eq!(stevenson().to_lines().unwrap(), STEVENSON.map(String::from));
+}
+
+#[test]
+fn eriksson_specimen_parses() {
+    let p = parse_td1(&ERIKSSON.join("\n")).unwrap();
+    let t = &p.td1;
+    assert_eq!(t.document_code, "I");
+    assert_eq!(t.issuing_state, "UTO");
+    assert_eq!(t.document_number, "D23145890");
+    assert_eq!(t.date_of_birth.as_str(), "740812");
+    assert_eq!(t.sex, Sex::Female);
+    assert_eq!(t.date_of_expiry.as_ref().unwrap().as_str(), "120415");
+    assert_eq!(t.nationality, "UTO");
+    assert_eq!(t.optional_data_1, "");
+    assert_eq!(t.optional_data_2, "");
+    assert_eq!(t.primary_identifier, "ERIKSSON");
+    assert_eq!(t.secondary_identifier, "ANNA<MARIA");
+    assert_eq!(check_of(&p, CheckField::DocumentNumber), (7, '7', true));
+    assert_eq!(check_of(&p, CheckField::DateOfBirth), (2, '2', true));
+    assert_eq!(check_of(&p, CheckField::DateOfExpiry), (9, '9', true));
+    assert_eq!(check_of(&p, CheckField::Composite), (6, '6', true));
+    assert_eq!(p.checks.len(), 4);
+    assert!(p.all_checks_ok());
+    assert!(!p.name_possibly_truncated);
+    // Same result from \r\n and from one 90-character string.
+    assert_eq!(parse_td1(&ERIKSSON.join("\r\n")).unwrap(), p);
+    assert_eq!(parse_td1(&ERIKSSON.concat()).unwrap(), p);
+}
+
+#[test]
+fn stevenson_specimen_parses() {
+    let p = parse_td1(&STEVENSON.join("\n")).unwrap();
+    let t = &p.td1;
+    assert_eq!(t.document_code, "I");
+    assert_eq!(t.issuing_state, "UTO");
+    assert_eq!(t.document_number, "D23145890734");
+    assert_eq!(t.date_of_birth.as_str(), "340712");
+    assert_eq!(t.sex, Sex::Male);
+    assert_eq!(t.date_of_expiry.as_ref().unwrap().as_str(), "950712");
+    assert_eq!(t.nationality, "UTO");
+    assert_eq!(t.optional_data_1, "");
+    assert_eq!(t.optional_data_2, "");
+    assert_eq!(t.primary_identifier, "STEVENSON");
+    assert_eq!(t.secondary_identifier, "PETER<JOHN");
+    assert_eq!(check_of(&p, CheckField::DocumentNumber), (9, '9', true));
+    assert_eq!(check_of(&p, CheckField::DateOfBirth), (7, '7', true));
+    assert_eq!(check_of(&p, CheckField::DateOfExpiry), (2, '2', true));
+    assert_eq!(check_of(&p, CheckField::Composite), (2, '2', true));
+    assert!(p.all_checks_ok());
+}
+
+#[test]
+fn wrong_check_digits_are_reported_not_fatal() {
+    let mut lines = ERIKSSON.map(String::from);
+    lines[0].replace_range(14..15, "3");
+    let p = parse_td1(&lines.join("\n")).unwrap();
+    assert_eq!(check_of(&p, CheckField::DocumentNumber), (7, '3', false));
+    // The composite covers the document number check digit too.
+    assert!(!check_of(&p, CheckField::Composite).2);
+    assert!(!p.all_checks_ok());
+}
+
+#[test]
+fn parse_errors_carry_positions() {
+    let mut bad = ERIKSSON.concat();
+    bad.replace_range(40..41, "a");
+    assert_eq!(
+        parse_td1(&bad),
+        Err(MrzError::InvalidCharacter {
+            ch: 'a',
+            position: 40
+        })
+    );
+    assert!(matches!(
+        parse_td1(&ERIKSSON.concat()[..89]),
+        Err(MrzError::WrongLength(_))
+    ));
+    assert!(matches!(
+        parse_td1(&ERIKSSON[..2].join("\n")),
+        Err(MrzError::WrongLength(_))
+    ));
+    let mut sex = ERIKSSON.map(String::from);
+    sex[1].replace_range(7..8, "X");
+    assert!(matches!(
+        parse_td1(&sex.join("\n")),
+        Err(MrzError::Malformed {
+            field: "sex",
+            line: 2,
+            column: 8,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn optional_data_and_long_numbers_share_optional_data_1() {
+    let mut t = stevenson();
+    assert_eq!(t.optional_data_1_capacity(), 10);
+    t.optional_data_1 = "ABC123".into();
+    let lines = t.to_lines().unwrap();
+    assert_eq!(lines[0], "I<UTOD23145890<7349<ABC123<<<<");
+    let p = parse_td1(&lines.join("\n")).unwrap();
+    assert_eq!(p.td1, t_mrz_form(&t));
+    t.optional_data_1 = "ABCDEFGHIJK".into();
+    assert!(t.to_lines().is_err());
+}
+
+fn t_mrz_form(t: &Td1) -> Td1 {
+    let mut t = t.clone();
+    t.primary_identifier = transliterate(&t.primary_identifier);
+    t.secondary_identifier = transliterate(&t.secondary_identifier);
+    t
+}
+
+#[test]
+fn vietnamese_profile_example() {
+    // A Vietnamese card as observed: ID, VNM, last 9 digits of the PIN, full PIN in optional data.
+    let t = Td1 {
+        document_code: "ID".into(),
+        issuing_state: "VNM".into(),
+        document_number: "203004567".into(),
+        date_of_birth: MrzDate::from_naive_date(NaiveDate::from_ymd_opt(1990, 1, 31).unwrap()),
+        sex: Sex::Male,
+        date_of_expiry: Some(MrzDate::from_naive_date(
+            NaiveDate::from_ymd_opt(2030, 1, 31).unwrap(),
+        )),
+        nationality: "VNM".into(),
+        optional_data_1: "001090004567".into(),
+        optional_data_2: String::new(),
+        primary_identifier: "Nguyễn".into(),
+        secondary_identifier: "Văn Đức".into(),
+    };
+    let lines = t.to_lines().unwrap();
+    assert_eq!(lines[2], "NGUYEN<<VAN<DUC<<<<<<<<<<<<<<<");
+    assert_eq!(&lines[1][..6], "900131");
+    let p = parse_td1(&lines.concat()).unwrap();
+    assert!(p.all_checks_ok());
+    assert_eq!(p.td1, t_mrz_form(&t));
+}
+
+#[test]
+fn no_expiry_writes_fillers() {
+    let mut t = eriksson();
+    t.date_of_expiry = None;
+    let lines = t.to_lines().unwrap();
+    assert_eq!(&lines[1][8..15], "<<<<<<0");
+    let p = parse_td1(&lines.join("\n")).unwrap();
+    assert!(p.all_checks_ok());
+    assert_eq!(p.td1.date_of_expiry, None);
+}
+
+#[test]
+fn partial_birth_dates() {
+    assert!(MrzDate::new("74<<<<").is_ok());
+    assert!(MrzDate::new("7408<<").is_ok());
+    assert!(MrzDate::new("74<<12").is_err());
+    assert!(MrzDate::new("741312").is_err());
+    assert!(MrzDate::new("7408").is_err());
+    let mut t = eriksson();
+    t.date_of_birth = MrzDate::new("74<<<<").unwrap();
+    let p = parse_td1(&t.to_lines().unwrap().join("\n")).unwrap();
+    assert!(p.all_checks_ok());
+    assert_eq!(p.td1.date_of_birth.as_str(), "74<<<<");
+}
+
+#[test]
+fn transliteration_cases() {
+    assert_eq!(transliterate("Nguyễn"), "NGUYEN");
+    assert_eq!(transliterate("Trần"), "TRAN");
+    assert_eq!(transliterate("Đỗ Thị Hương"), "DO<THI<HUONG");
+    assert_eq!(transliterate("Jean-Pierre"), "JEAN<PIERRE");
+    assert_eq!(transliterate("D'Artagnan"), "DARTAGNAN");
+    assert_eq!(transliterate("Gößwein"), "GOESSWEIN");
+    assert_eq!(transliterate("Ærø"), "AEROE");
+}
+
+#[test]
+fn long_names_are_truncated_to_30() {
+    let mut t = eriksson();
+    t.primary_identifier = "Nilavadhanananda".into();
+    t.secondary_identifier = "Chayapa Dejthamrong Krasuang".into();
+    let lines = t.to_lines().unwrap();
+    assert_eq!(lines[2], "NILAVADHANANANDA<<CHAYAPA<D<K<");
+    // Initials all the way to the first given name when needed.
+    t.secondary_identifier = "Chayapamongkolratana Dejthamrong".into();
+    let lines = t.to_lines().unwrap();
+    assert_eq!(lines[2], "NILAVADHANANANDA<<C<D<<<<<<<<<");
+    // A primary identifier too long on its own is cut, and the field ends on a letter.
+    t.primary_identifier = "Bennelong Woolloomooloo Warrandyte".into();
+    let lines = t.to_lines().unwrap();
+    assert_eq!(lines[2], "BENNELONG<WOOLLOOMOOLOO<WARRAN");
+    let p = parse_td1(&lines.join("\n")).unwrap();
+    assert!(p.name_possibly_truncated);
+}
+
+fn mrz_alnum(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![prop::char::range('A', 'Z'), prop::char::range('0', '9')],
+        len,
+    )
+    .prop_map(|v| v.into_iter().collect())
+}
+
+fn letters(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
+    proptest::collection::vec(prop::char::range('A', 'Z'), len)
+        .prop_map(|v| v.into_iter().collect())
+}
+
+fn arb_date() -> impl Strategy<Value = MrzDate> {
+    (0u32..100, 1u32..=12, 1u32..=28)
+        .prop_map(|(y, m, d)| MrzDate::new(&format!("{y:02}{m:02}{d:02}")).unwrap())
+}
+
+prop_compose! {
+    fn arb_td1()(number in mrz_alnum(1..=15))
+        (opt1 in {
+            let cap = if number.len() <= 9 { 15 } else { 15 - (number.len() - 9 + 2) };
+            mrz_alnum(0..=cap)
+         },
+         number in Just(number),
+         code in letters(1..=2),
+         state in letters(3..=3),
+         nat in letters(3..=3),
+         dob in arb_date(),
+         doe in proptest::option::of(arb_date()),
+         sex in prop_oneof![Just(Sex::Male), Just(Sex::Female), Just(Sex::Unspecified)],
+         opt2 in mrz_alnum(0..=11),
+         primary in proptest::collection::vec(letters(1..=6), 1..=2),
+         given in proptest::collection::vec(letters(1..=6), 0..=2)) -> Td1 {
+        Td1 {
+            document_code: code,
+            issuing_state: state,
+            document_number: number,
+            date_of_birth: dob,
+            sex,
+            date_of_expiry: doe,
+            nationality: nat,
+            optional_data_1: opt1,
+            optional_data_2: opt2,
+            primary_identifier: primary.join("<"),
+            secondary_identifier: given.join("<"),
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn check_digit_detects_single_substitutions_in_digit_fields(
+        field in proptest::collection::vec(0u8..10, 1..=12),
+        pos in any::<prop::sample::Index>(),
+        delta in 1u8..10,
+    ) {
+        let s: String = field.iter().map(|d| char::from(b'0' + d)).collect();
+        let i = pos.index(field.len());
+        let mut changed = field.clone();
+        changed[i] = (changed[i] + delta) % 10;
+        let t: String = changed.iter().map(|d| char::from(b'0' + d)).collect();
+        prop_assert_ne!(check_digit(&s).unwrap(), check_digit(&t).unwrap());
+    }
+
+    #[test]
+    fn build_parse_round_trip(t in arb_td1()) {
+        let lines = t.to_lines().unwrap();
+        for l in &lines {
+            prop_assert_eq!(l.len(), 30);
+        }
+        let p = parse_td1(&lines.join("\n")).unwrap();
+        prop_assert!(p.all_checks_ok(), "{:?}", p.checks);
+        prop_assert_eq!(p.td1, t);
+    }
+
+    #[test]
+    fn parse_never_panics(s in proptest::collection::vec(
+        prop_oneof![
+            8 => prop_oneof![prop::char::range('A', 'Z'), prop::char::range('0', '9'), Just('<')],
+            1 => any::<char>(),
+        ], 90)) {
+        let s: String = s.into_iter().collect();
+        let _ = parse_td1(&s);
+    }
+
+    #[test]
+    fn parse_never_panics_near_valid(t in arb_td1(), pos in 0usize..90, c in prop_oneof![
+        prop::char::range('A', 'Z'), prop::char::range('0', '9'), Just('<')]) {
+        let mut s: Vec<char> = t.to_lines().unwrap().concat().chars().collect();
+        s[pos] = c;
+        let _ = parse_td1(&s.into_iter().collect::<String>());
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// LDS files
+
+#[test]
+fn ef_com_hex() {
+    let com = EfCom::new(&[
+        DataGroup::new(1).unwrap(),
+        DataGroup::new(2).unwrap(),
+        DataGroup::new(11).unwrap(),
+    ]);
+    expect!["60155f0104303130375f36063034303030305c0361756b"].assert_eq(&hex::encode(com.encode()));
+    assert_eq!(EfCom::decode(&com.encode()).unwrap(), com);
+}
+
+#[test]
+fn dg1_hex_for_the_specimen() {
+    let dg1 = Dg1::from_td1(&eriksson()).unwrap();
+    let bytes = dg1.encode();
+    expect!["615d5f1f5a493c55544f443233313435383930373c3c3c3c3c3c3c3c3c3c3c3c3c3c3c37343038313232463132303431353955544f3c3c3c3c3c3c3c3c3c3c3c364552494b53534f4e3c3c414e4e413c4d415249413c3c3c3c3c3c3c3c3c3c"]
+        .assert_eq(&hex::encode(&bytes));
+    let back = Dg1::decode(&bytes).unwrap();
+    assert_eq!(back, dg1);
+    assert_eq!(back.parse_td1().unwrap().td1.document_number, "D23145890");
+}
+
+#[test]
+fn data_group_mapping() {
+    let expected: [(u8, u8); 16] = [
+        (1, 0x61),
+        (2, 0x75),
+        (3, 0x63),
+        (4, 0x76),
+        (5, 0x65),
+        (6, 0x66),
+        (7, 0x67),
+        (8, 0x68),
+        (9, 0x69),
+        (10, 0x6A),
+        (11, 0x6B),
+        (12, 0x6C),
+        (13, 0x6D),
+        (14, 0x6E),
+        (15, 0x6F),
+        (16, 0x70),
+    ];
+    for (n, tag) in expected {
+        let dg = DataGroup::new(n).unwrap();
+        assert_eq!(dg.tag(), tag);
+        assert_eq!(dg.file_id(), 0x0100 + u16::from(n));
+        assert_eq!(DataGroup::from_tag(u32::from(tag)), Some(dg));
+        assert_eq!(DataGroup::from_file_id(dg.file_id()), Some(dg));
+    }
+    assert_eq!(DataGroup::new(0), None);
+    assert_eq!(DataGroup::new(17), None);
+    assert_eq!(DataGroup::from_tag(0x60), None);
+    assert_eq!((lds::EF_COM_TAG, lds::EF_COM_FILE_ID), (0x60, 0x011E));
+    assert_eq!((lds::EF_SOD_TAG, lds::EF_SOD_FILE_ID), (0x77, 0x011D));
+}
+
+const FAKE_JPEG: &[u8] = &[
+    0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0xFF, 0xD9,
+];
+
+#[test]
+fn dg2_face_record_byte_by_byte() {
+    let mut info = FaceImageInfo::new(480, 640, ImageDataType::Jpeg);
+    info.gender = 2;
+    let record = lds::face_record_19794_5(FAKE_JPEG, &info).unwrap();
+    let n = FAKE_JPEG.len();
+    assert_eq!(record.len(), 14 + 20 + 12 + n);
+    assert_eq!(&record[0..4], b"FAC\0");
+    assert_eq!(&record[4..8], b"010\0");
+    assert_eq!(&record[8..12], &((14 + 32 + n) as u32).to_be_bytes());
+    assert_eq!(&record[12..14], &[0, 1]); // one face
+    assert_eq!(&record[14..18], &((32 + n) as u32).to_be_bytes()); // facial record data length
+    assert_eq!(&record[18..20], &[0, 0]); // no feature points
+    assert_eq!(record[20], 2); // gender female
+    assert_eq!(record[21], 0); // eye colour unspecified
+    assert_eq!(record[22], 0); // hair colour unspecified
+    assert_eq!(&record[23..26], &[0, 0, 0]); // feature mask
+    assert_eq!(&record[26..28], &[0, 0]); // expression unspecified
+    assert_eq!(&record[28..31], &[0, 0, 0]); // pose angles
+    assert_eq!(&record[31..34], &[0, 0, 0]); // pose angle uncertainty
+    assert_eq!(record[34], 1); // full frontal
+    assert_eq!(record[35], 0); // JPEG
+    assert_eq!(&record[36..38], &480u16.to_be_bytes());
+    assert_eq!(&record[38..40], &640u16.to_be_bytes());
+    assert_eq!(record[40], 0); // colour space
+    assert_eq!(record[41], 0); // source type
+    assert_eq!(&record[42..44], &[0, 0]); // device type
+    assert_eq!(&record[44..46], &[0, 0]); // quality
+    assert_eq!(&record[46..], FAKE_JPEG);
+
+    let dg2 = Dg2 {
+        faces: vec![BiometricRecord::face(record.clone())],
+    };
+    let bytes = dg2.encode().unwrap();
+    // 75 { 7F61 { 02 01 01, 7F60 { A1 { 80 0101, 81 02, 87 0101, 88 0008 }, 5F2E … } } }
+    let outer = tlv::parse_tagged(&bytes, 0x75).unwrap();
+    let group = tlv::parse_tagged(outer.value, 0x7F61).unwrap();
+    let kids = group.children().unwrap();
+    assert_eq!((kids[0].tag, kids[0].value), (0x02, &[1u8][..]));
+    let bit = kids[1].children().unwrap();
+    assert_eq!(bit[0].tag, 0xA1);
+    assert_eq!(hex::encode(bit[0].value), "800201018101028702010188020008");
+    assert_eq!((bit[1].tag, bit[1].value), (0x5F2E, &record[..]));
+
+    let back = Dg2::decode(&bytes).unwrap();
+    assert_eq!(back, dg2);
+    let face = lds::parse_face_record_19794_5(&back.faces[0].data).unwrap();
+    assert_eq!(face.image, FAKE_JPEG);
+    assert_eq!(face.info, info);
+    assert_eq!(face.number_of_faces, 1);
+
+    let j2k = lds::face_record_19794_5(
+        b"\0\0\0\x0cjP  ",
+        &FaceImageInfo::new(1, 2, ImageDataType::Jpeg2000),
+    )
+    .unwrap();
+    assert_eq!(
+        lds::parse_face_record_19794_5(&j2k)
+            .unwrap()
+            .info
+            .image_data_type,
+        ImageDataType::Jpeg2000
+    );
+    assert!(lds::parse_face_record_19794_5(&record[..record.len() - 1]).is_err());
+    assert!(lds::parse_face_record_19794_5(b"FAC\0").is_err());
+}
+
+#[test]
+fn dg3_passes_records_through() {
+    let dg3 = Dg3 {
+        fingers: vec![
+            BiometricRecord::finger(
+                finger::RIGHT | finger::INDEX,
+                lds::FORMAT_TYPE_FINGER_IMAGE,
+                b"FIR\x00010\x00fake".to_vec(),
+            ),
+            BiometricRecord::finger(
+                finger::LEFT | finger::INDEX,
+                lds::FORMAT_TYPE_FINGER_IMAGE,
+                b"FIR\x00010\x00other".to_vec(),
+            ),
+        ],
+    };
+    let bytes = dg3.encode().unwrap();
+    assert_eq!(bytes[0], 0x63);
+    assert_eq!(Dg3::decode(&bytes).unwrap(), dg3);
+    let bht = hex::encode(tlv::parse_tagged(&bytes, 0x63).unwrap().value);
+    assert!(bht.contains("a112800201018101088201098702010188020007"));
+}
+
+#[test]
+fn dg11_lao_and_vietnamese_round_trip() {
+    let dg11 = Dg11 {
+        full_name: Some("ສີສຸລາດ<<ສົມພອນ".into()),
+        other_names: vec!["Nguyễn Thị Minh Khai".into(), "ທ້າວ ບຸນມີ".into()],
+        personal_number: Some("0123456789".into()),
+        full_date_of_birth: Some("19740812".into()),
+        place_of_birth: Some("ວຽງຈັນ<ລາວ".into()),
+        address: Some("Phường Bến Nghé<Quận 1<TP. Hồ Chí Minh".into()),
+        telephone: Some("+856 21 123456".into()),
+        profession: Some("ຄູ".into()),
+        title: None,
+        personal_summary: None,
+        proof_of_citizenship: Some(vec![0xFF, 0xD8, 0xFF, 0xD9]),
+        other_td_numbers: Some("P1234567".into()),
+        custody_information: None,
+    };
+    let bytes = dg11.encode().unwrap();
+    let back = Dg11::decode(&bytes).unwrap();
+    assert_eq!(back, dg11);
+    // The tag list comes first and follows the element order.
+    let kids = tlv::parse_tagged(&bytes, 0x6B).unwrap().children().unwrap();
+    assert_eq!(kids[0].tag, 0x5C);
+    assert_eq!(
+        hex::encode(kids[0].value),
+        "5f0e5f0f5f105f2b5f115f425f125f135f165f17"
+    );
+    assert_eq!(kids[1].tag, 0x5F0E);
+    assert_eq!(kids[1].value, "ສີສຸລາດ<<ສົມພອນ".as_bytes());
+    assert_eq!(kids[2].tag, 0xA0);
+    assert_eq!(
+        kids.iter().find(|k| k.tag == 0x5F2B).unwrap().value,
+        b"19740812"
+    );
+    // A bad date is refused when writing.
+    let mut bad = dg11.clone();
+    bad.full_date_of_birth = Some("1974-08-12".into());
+    assert!(bad.encode().is_err());
+}
+
+#[test]
+fn dg11_reads_bcd_dates() {
+    let bytes = tlv::encode_constructed(
+        0x6B,
+        &[
+            tlv::encode(0x5C, &[0x5F, 0x2B]),
+            tlv::encode(0x5F2B, &[0x19, 0x74, 0x08, 0x12]),
+        ],
+    );
+    assert_eq!(
+        Dg11::decode(&bytes).unwrap().full_date_of_birth.as_deref(),
+        Some("19740812")
+    );
+}
+
+#[test]
+fn dg12_round_trip() {
+    let dg12 = Dg12 {
+        issuing_authority: Some("ກົມຄຸ້ມຄອງພົນລະເມືອງ".into()),
+        date_of_issue: Some(lds::ccyymmdd(NaiveDate::from_ymd_opt(2026, 12, 7).unwrap())),
+        other_persons: vec!["Trần Văn Bảo".into()],
+        endorsements: None,
+        tax_exit_requirements: None,
+        front_image: None,
+        rear_image: Some(vec![1, 2, 3]),
+        personalisation_time: Some(lds::ccyymmddhhmmss(
+            NaiveDate::from_ymd_opt(2026, 12, 7)
+                .unwrap()
+                .and_hms_opt(20, 15, 0)
+                .unwrap(),
+        )),
+        personalisation_device_serial: Some("PERSO-0001".into()),
+    };
+    let bytes = dg12.encode().unwrap();
+    assert_eq!(Dg12::decode(&bytes).unwrap(), dg12);
+    let kids = tlv::parse_tagged(&bytes, 0x6C).unwrap().children().unwrap();
+    assert_eq!(hex::encode(kids[0].value), "5f195f265f1a5f1e5f555f56");
+    assert_eq!(
+        kids.iter().find(|k| k.tag == 0x5F55).unwrap().value,
+        b"20261207201500"
+    );
+}
+
+#[test]
+fn dg13_grammar() {
+    let dg13 = Dg13 {
+        fields: vec![
+            (lds::dg13_codes::ETHNICITY.into(), "Kinh".into()),
+            (lds::dg13_codes::RELIGION.into(), "ພຸດ".into()),
+            (lds::dg13_codes::OLD_ID_NUMBER.into(), "012345678".into()),
+        ],
+    };
+    let bytes = dg13.encode().unwrap();
+    expect!["6d49800101301180096574686e696369747981044b696e683015800872656c6967696f6e8109e0ba9ee0bab8e0ba94301a800d6f6c645f69645f6e756d6265728109303132333435363738"].assert_eq(&hex::encode(&bytes));
+    assert_eq!(Dg13::decode(&bytes).unwrap(), dg13);
+    assert_eq!(dg13.get("religion"), Some("ພຸດ"));
+    let bad = Dg13 {
+        fields: vec![("Not A Code".into(), String::new())],
+    };
+    assert!(bad.encode().is_err());
+    // Another version is refused.
+    let v2 = tlv::encode_constructed(0x6D, &[tlv::encode(0x80, &[2])]);
+    assert!(Dg13::decode(&v2).is_err());
+}
+
+const SECURITY_INFOS: &str = "3111300f060a04007f00070202030202020101";
+const EC_SPKI: &str = "3059301306072a8648ce3d020106082a8648ce3d03010703420004a1c35d0d3e0fe75028182874ee51b4e2e4d9a8173a6f2289f4306853858725da9588752410d4399c688570f6ff432fd5a2c4c087e6dd253a02417067efbe8331";
+
+#[test]
+fn dg14_dg15_pass_through() {
+    let dg14 = Dg14 {
+        security_infos: hex::decode(SECURITY_INFOS).unwrap(),
+    };
+    let b = dg14.encode().unwrap();
+    assert_eq!(&b[..2], &[0x6E, 0x13]);
+    assert_eq!(Dg14::decode(&b).unwrap(), dg14);
+    assert!(Dg14 {
+        security_infos: vec![0x30, 0x00]
+    }
+    .encode()
+    .is_err());
+
+    let dg15 = Dg15 {
+        public_key_info: hex::decode(EC_SPKI).unwrap(),
+    };
+    let b = dg15.encode().unwrap();
+    assert_eq!(&b[..2], &[0x6F, 0x5B]);
+    assert_eq!(Dg15::decode(&b).unwrap(), dg15);
+    assert!(Dg15 {
+        public_key_info: vec![0x30, 0x00]
+    }
+    .encode()
+    .is_err());
+}
+
+fn arb_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[A-Za-z0-9 <]{0,20}",
+        "[ກ-ຮ່-໋ ]{0,12}",
+        "[a-zàáạảãăắằặẳẵâấầậẩẫđèéẹẻẽêếềệểễ ]{0,16}",
+    ]
+}
+
+fn arb_record() -> impl Strategy<Value = BiometricRecord> {
+    (
+        any::<u8>(),
+        proptest::option::of(any::<u8>()),
+        any::<u16>(),
+        any::<u16>(),
+        proptest::collection::vec(any::<u8>(), 0..300),
+    )
+        .prop_map(
+            |(biometric_type, subtype, format_owner, format_type, data)| BiometricRecord {
+                biometric_type,
+                subtype,
+                format_owner,
+                format_type,
+                data,
+            },
+        )
+}
+
+fn arb_date8() -> impl Strategy<Value = String> {
+    (1900u32..2100, 0u32..=12, 0u32..=31).prop_map(|(y, m, d)| format!("{y:04}{m:02}{d:02}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn ef_com_round_trip(tags in proptest::collection::vec(0x61u8..=0x76, 0..16)) {
+        let com = EfCom { lds_version: "0107".into(), unicode_version: "040000".into(), tags };
+        prop_assert_eq!(EfCom::decode(&com.encode()).unwrap(), com);
+    }
+
+    #[test]
+    fn dg1_round_trip(t in arb_td1()) {
+        let dg1 = Dg1::from_td1(&t).unwrap();
+        let back = Dg1::decode(&dg1.encode()).unwrap();
+        prop_assert_eq!(back.parse_td1().unwrap().td1, t);
+        prop_assert_eq!(back, dg1);
+    }
+
+    #[test]
+    fn dg2_dg3_round_trip(faces in proptest::collection::vec(arb_record(), 0..4),
+                          fingers in proptest::collection::vec(arb_record(), 0..4)) {
+        let dg2 = Dg2 { faces };
+        prop_assert_eq!(Dg2::decode(&dg2.encode().unwrap()).unwrap(), dg2);
+        let dg3 = Dg3 { fingers };
+        prop_assert_eq!(Dg3::decode(&dg3.encode().unwrap()).unwrap(), dg3);
+    }
+
+    #[test]
+    fn face_record_round_trip(image in proptest::collection::vec(any::<u8>(), 0..200),
+                              w in any::<u16>(), h in any::<u16>(), j2k in any::<bool>(),
+                              gender in any::<u8>(), quality in any::<u16>()) {
+        let mut info = FaceImageInfo::new(w, h, if j2k { ImageDataType::Jpeg2000 } else { ImageDataType::Jpeg });
+        info.gender = gender;
+        info.quality = quality;
+        let rec = lds::face_record_19794_5(&image, &info).unwrap();
+        let back = lds::parse_face_record_19794_5(&rec).unwrap();
+        prop_assert_eq!(back.info, info);
+        prop_assert_eq!(back.image, image);
+    }
+
+    #[test]
+    fn dg11_round_trip(full_name in proptest::option::of(arb_text()),
+                       other_names in proptest::collection::vec(arb_text(), 0..3),
+                       personal_number in proptest::option::of(arb_text()),
+                       dob in proptest::option::of(arb_date8()),
+                       address in proptest::option::of(arb_text()),
+                       proof in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..50)),
+                       custody in proptest::option::of(arb_text())) {
+        let dg11 = Dg11 {
+            full_name, other_names, personal_number, full_date_of_birth: dob, address,
+            proof_of_citizenship: proof, custody_information: custody, ..Dg11::default()
+        };
+        prop_assert_eq!(Dg11::decode(&dg11.encode().unwrap()).unwrap(), dg11);
+    }
+
+    #[test]
+    fn dg12_round_trip_prop(authority in proptest::option::of(arb_text()),
+                            doi in proptest::option::of(arb_date8()),
+                            persons in proptest::collection::vec(arb_text(), 0..3),
+                            endorsements in proptest::option::of(arb_text()),
+                            front in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..50)),
+                            serial in proptest::option::of(arb_text())) {
+        let dg12 = Dg12 {
+            issuing_authority: authority, date_of_issue: doi, other_persons: persons,
+            endorsements, front_image: front, personalisation_device_serial: serial,
+            ..Dg12::default()
+        };
+        prop_assert_eq!(Dg12::decode(&dg12.encode().unwrap()).unwrap(), dg12);
+    }
+
+    #[test]
+    fn dg13_round_trip(fields in proptest::collection::vec(("[a-z][a-z0-9_.-]{0,20}", arb_text()), 0..8)) {
+        let dg13 = Dg13 { fields };
+        prop_assert_eq!(Dg13::decode(&dg13.encode().unwrap()).unwrap(), dg13);
+    }
+
+    #[test]
+    fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+        let _ = EfCom::decode(&bytes);
+        let _ = Dg1::decode(&bytes);
+        let _ = Dg2::decode(&bytes);
+        let _ = Dg3::decode(&bytes);
+        let _ = Dg11::decode(&bytes);
+        let _ = Dg12::decode(&bytes);
+        let _ = Dg13::decode(&bytes);
+        let _ = Dg14::decode(&bytes);
+        let _ = Dg15::decode(&bytes);
+        let _ = lds::parse_face_record_19794_5(&bytes);
+        let _ = LdsSecurityObject::from_der(&bytes);
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// LDSSecurityObject
+
+fn sample_files() -> Vec<(u8, Vec<u8>)> {
+    let dg1 = Dg1::from_td1(&eriksson()).unwrap().encode();
+    let info = FaceImageInfo::new(2, 2, ImageDataType::Jpeg);
+    let dg2 = Dg2 {
+        faces: vec![BiometricRecord::face(
+            lds::face_record_19794_5(FAKE_JPEG, &info).unwrap(),
+        )],
+    }
+    .encode()
+    .unwrap();
+    let dg13 = Dg13 {
+        fields: vec![("ethnicity".into(), "Lao Loum".into())],
+    }
+    .encode()
+    .unwrap();
+    vec![(13, dg13), (1, dg1), (2, dg2)]
+}
+
+fn as_refs(files: &[(u8, Vec<u8>)]) -> Vec<(u8, &[u8])> {
+    files.iter().map(|(n, f)| (*n, f.as_slice())).collect()
+}
+
+#[test]
+fn lso_build_and_der_round_trip() {
+    let files = sample_files();
+    let lso = lso::build(HashAlgorithm::Sha256, &as_refs(&files), None).unwrap();
+    assert_eq!(lso.version, 0);
+    assert_eq!(lso.data_groups(), vec![1, 2, 13]);
+    for (n, f) in &files {
+        assert_eq!(lso.hash_of(*n).unwrap(), Sha256::digest(f).as_slice());
+        assert_eq!(lso.matches(*n, f), Some(true));
+    }
+    assert_eq!(lso.matches(1, &files[0].1), Some(false));
+    assert_eq!(lso.matches(3, &files[0].1), None);
+    let der = lso.to_der().unwrap();
+    assert_eq!(LdsSecurityObject::from_der(&der).unwrap(), lso);
+    // SHA-256 AlgorithmIdentifier with absent parameters.
+    assert!(hex::encode(&der).contains("300b0609608648016503040201"));
+
+    let v1 = lso::build(
+        HashAlgorithm::Sha512,
+        &as_refs(&files),
+        Some(LdsVersionInfo::lds_1_7().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(v1.version, 1);
+    let der1 = v1.to_der().unwrap();
+    assert_eq!(LdsSecurityObject::from_der(&der1).unwrap(), v1);
+    assert_eq!(v1.hash_of(2).unwrap().len(), 64);
+}
+
+#[test]
+fn lso_rules() {
+    let files = sample_files();
+    let refs = as_refs(&files);
+    assert!(lso::build(HashAlgorithm::Sha1, &refs, None).is_err());
+    assert!(lso::build(HashAlgorithm::Sha224, &refs, None).is_err());
+    assert!(lso::build(HashAlgorithm::Sha256, &refs[..1], None).is_err());
+    assert!(lso::build(
+        HashAlgorithm::Sha256,
+        &[(1, refs[2].1), (2, refs[1].1)],
+        None
+    )
+    .is_err());
+    assert!(lso::build(
+        HashAlgorithm::Sha256,
+        &[(1, refs[1].1), (2, refs[2].1)],
+        None
+    )
+    .is_ok());
+    let dup = [(1, refs[1].1), (1, refs[1].1)];
+    assert!(lso::build(HashAlgorithm::Sha256, &dup, None).is_err());
+    let seventeen: Vec<(u8, Vec<u8>)> = (1..=16u8)
+        .chain([1])
+        .map(|n| {
+            (
+                n,
+                tlv::encode(u32::from(DataGroup::new(n).unwrap().tag()), b"x"),
+            )
+        })
+        .collect();
+    assert!(lso::build(HashAlgorithm::Sha256, &as_refs(&seventeen), None).is_err());
+    let sixteen = &seventeen[..16];
+    assert_eq!(
+        lso::build(HashAlgorithm::Sha256, &as_refs(sixteen), None)
+            .unwrap()
+            .data_groups()
+            .len(),
+        16
+    );
+
+    // Version inconsistent with ldsVersionInfo is refused when parsing.
+    let mut bad = lso::build(HashAlgorithm::Sha256, &refs, None).unwrap();
+    bad.version = 1;
+    let der = der::Encode::to_der(&bad).unwrap();
+    assert!(LdsSecurityObject::from_der(&der).is_err());
+
+    // Old documents: SHA-1 objects parse.
+    let mut old = lso::build(HashAlgorithm::Sha256, &refs, None).unwrap();
+    old.hash_algorithm = HashAlgorithm::Sha1.algorithm_identifier();
+    for e in &mut old.data_group_hash_values {
+        e.data_group_hash_value = der::asn1::OctetString::new(vec![0u8; 20]).unwrap();
+    }
+    let der = old.to_der().unwrap();
+    assert_eq!(
+        LdsSecurityObject::from_der(&der).unwrap().hash().unwrap(),
+        HashAlgorithm::Sha1
+    );
+}
+
+fn openssl_available() -> bool {
+    Command::new("openssl").arg("version").output().is_ok()
+}
+
+#[test]
+fn lso_checked_with_openssl() {
+    if !openssl_available() {
+        eprintln!("openssl not on PATH: skipping the OpenSSL cross-check");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = sample_files();
+    let lso = lso::build(
+        HashAlgorithm::Sha256,
+        &as_refs(&files),
+        Some(LdsVersionInfo::lds_1_7().unwrap()),
+    )
+    .unwrap();
+    let der_path = dir.path().join("lso.der");
+    std::fs::write(&der_path, lso.to_der().unwrap()).unwrap();
+    let out = Command::new("openssl")
+        .args(["asn1parse", "-inform", "DER", "-in"])
+        .arg(&der_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(":sha256"), "{text}");
+    assert!(text.contains("PRINTABLESTRING   :0107"), "{text}");
+    assert!(text.contains("PRINTABLESTRING   :040000"), "{text}");
+    // Each data-group hash equals `openssl dgst -sha256` of the file.
+    for (n, f) in &files {
+        let p = dir.path().join(format!("dg{n}.bin"));
+        std::fs::write(&p, f).unwrap();
+        let out = Command::new("openssl")
+            .args(["dgst", "-sha256", "-r"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        let hex_digest = String::from_utf8(out.stdout).unwrap();
+        let hex_digest = hex_digest.split_whitespace().next().unwrap().to_owned();
+        assert_eq!(hex::encode(lso.hash_of(*n).unwrap()), hex_digest);
+        assert!(
+            text.to_uppercase().contains(&hex_digest.to_uppercase()),
+            "DG{n}"
+        );
+    }
+}
+
+#[test]
+fn dg14_dg15_checked_with_openssl() {
+    if !openssl_available() {
+        eprintln!("openssl not on PATH: skipping the OpenSSL cross-check");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dg15 = Dg15 {
+        public_key_info: hex::decode(EC_SPKI).unwrap(),
+    }
+    .encode()
+    .unwrap();
+    // Strip the 6F wrapper with our parser and hand the content to OpenSSL as a public key.
+    let inner = tlv::parse_tagged(&dg15, 0x6F).unwrap().value;
+    let p = dir.path().join("pub.der");
+    std::fs::write(&p, inner).unwrap();
+    let out = Command::new("openssl")
+        .args(["pkey", "-pubin", "-inform", "DER", "-noout", "-text", "-in"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("prime256v1"));
+}
+
+#[test]
+fn mrz_error_messages_are_clear() {
+    let e = Td1 {
+        document_number: "D2314589073456789012345".into(),
+        ..eriksson()
+    }
+    .to_lines()
+    .unwrap_err();
+    assert!(e.to_string().contains("document_number"), "{e}");
+    let e = check_digit("ab").unwrap_err();
+    assert_eq!(e.to_string(), "invalid MRZ character 'a' at position 0");
+}
