@@ -6,6 +6,7 @@
 pub mod access;
 pub mod auth;
 pub mod cards;
+pub mod chip;
 pub mod committer;
 pub mod dedup;
 pub mod import;

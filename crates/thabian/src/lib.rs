@@ -13,6 +13,7 @@ pub mod dedup;
 pub mod demo;
 pub mod generate;
 pub mod import;
+pub mod pki;
 
 /// Where the platform keeps its state and which country it serves.
 #[derive(Debug, Clone)]

@@ -125,6 +125,9 @@ enum Command {
     /// record-linkage model by EM, stores it, and writes the candidate pairs with their scores
     /// (for the clean-up after a migration).
     Dedup(thabian::dedup::DedupArgs),
+    /// The national document PKI (ICAO Doc 9303 Part 12): CSCA, Document Signers, CRL, master
+    /// list; keys in encrypted files or a PKCS#11 token.
+    Pki(thabian::pki::PkiArgs),
     /// Write a synthetic population (legacy NDJSON, the input of `import`), deterministic for a seed.
     Generate(thabian::generate::GenerateArgs),
     /// The benchmark suite: import (and a raw loader for comparison), PIN lookups, births and
@@ -303,6 +306,7 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("report written to {}", out.display());
         }
         Command::Generate(args) => thabian::generate::run(&args)?,
+        Command::Pki(args) => thabian::pki::run(&args, &cfg).await?,
         Command::Import {
             file,
             format,

@@ -1,0 +1,426 @@
+//! What goes on a card's chip and face, computed from the register (pure: no I/O, no clock).
+//!
+//! [`ChipContent::build`] maps a person's record, one of their cards and the captured samples
+//! to the LDS1 files of ICAO Doc 9303 Part 10 and the printed fields:
+//!
+//! | file | from the register |
+//! |---|---|
+//! | DG1 | TD1 MRZ: the profile's document code, issuing state and nationality; the card number (per the profile's MRZ rule); birth date (`<<` for an unknown month or day); sex; expiry (`<<<<<<` for a card valid for life); the Latin name (Lao: the registered Latin name, else the profile's romanization), transliterated per Part 3 |
+//! | DG2 | the face image captured with the application, in an ISO/IEC 19794-5 record |
+//! | DG3 | the fingerprints captured with the application, passed through (19794-4 or 19794-2) |
+//! | DG11 | the full name in the national script, the PIN as personal number, the full date of birth, the place of birth and the permanent address (area names, top-down, with the address lines) |
+//! | DG12 | the issuing authority (the personalising office's area), date of issue, personalisation time |
+//! | DG13 | ethnicity, religion, parents' and spouse's names where the register knows them (Thabian's documented encoding, `thabian_icao9303::lds` module doc) |
+//!
+//! EF.COM lists them. EF.SOD, which signs them, is made by the caller with the Document Signer.
+use chrono::{DateTime, NaiveDate, Utc};
+use thabian_icao9303::lds::{
+    ccyymmdd, ccyymmddhhmmss, dg13_codes, face_record_19794_5, BiometricRecord, DataGroup, Dg1,
+    Dg11, Dg12, Dg13, Dg2, Dg3, EfCom, FaceImageInfo, ImageDataType,
+};
+use thabian_icao9303::mrz::{MrzDate, Sex as MrzSex, Td1};
+use thabian_model::card::Card;
+use thabian_model::date::PartialDate;
+use thabian_model::person::{Person, PersonName};
+use thabian_model::profile::{AdminTree, MrzDocumentNumber, Profile};
+use thabian_model::sex::Sex;
+
+/// Why chip content could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChipError {
+    #[error("the card has no date of issue: it is personalised first")]
+    NotPersonalised,
+    #[error("the face image: {0}")]
+    Face(String),
+    #[error("the machine-readable zone: {0}")]
+    Mrz(String),
+    #[error("a data group: {0}")]
+    DataGroup(String),
+}
+
+/// A captured sample, decrypted.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub format: String,
+    pub position: Option<u8>,
+    pub data: Vec<u8>,
+}
+
+/// The names of other persons DG13 carries, as the register knows them.
+#[derive(Debug, Clone, Default)]
+pub struct Relatives {
+    pub father: Option<String>,
+    pub mother: Option<String>,
+    pub spouse: Option<String>,
+}
+
+/// The fields printed on the card's face.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PrintedFields {
+    pub card_number: String,
+    pub personal_number: String,
+    /// In the national script, as registered.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_latin: Option<String>,
+    pub sex: String,
+    /// As registered (`YYYY`, `YYYY-MM` or `YYYY-MM-DD`).
+    pub date_of_birth: String,
+    pub place_of_birth: String,
+    pub nationality: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    pub date_of_issue: String,
+    /// Absent: valid for life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_expiry: Option<String>,
+    pub issuing_authority: String,
+}
+
+/// The LDS files (without EF.SOD) and the printed fields of one card.
+#[derive(Debug, Clone)]
+pub struct ChipContent {
+    pub ef_com: Vec<u8>,
+    /// `(data-group number, whole file)`, in number order.
+    pub data_groups: Vec<(u8, Vec<u8>)>,
+    pub mrz: [String; 3],
+    pub printed: PrintedFields,
+}
+
+fn joined(parts: &[Option<&str>]) -> String {
+    parts
+        .iter()
+        .flatten()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `(primary, secondary)` identifiers: the family name, then the middle and given names.
+fn identifiers(name: &PersonName) -> (String, String) {
+    (
+        name.family.clone().unwrap_or_default(),
+        joined(&[name.middle.as_deref(), Some(&name.given)]),
+    )
+}
+
+fn display(name: &PersonName, profile: &Profile) -> String {
+    use thabian_model::profile::NamePart;
+    let parts: Vec<Option<&str>> = profile
+        .name_parts
+        .display_order
+        .iter()
+        .map(|p| match p {
+            NamePart::Family => name.family.as_deref(),
+            NamePart::Middle => name.middle.as_deref(),
+            NamePart::Given => Some(name.given.as_str()),
+        })
+        .collect();
+    joined(&parts)
+}
+
+/// Area names from the top level down to `code`, in the national script.
+fn area_names(areas: &AdminTree, code: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut at = areas.get(code);
+    while let Some(area) = at {
+        names.push(area.name.clone());
+        at = area.parent.as_deref().and_then(|p| areas.get(p));
+    }
+    names.reverse();
+    names
+}
+
+fn mrz_birth_date(d: &PartialDate) -> Result<MrzDate, ChipError> {
+    let yy = d.year().rem_euclid(100);
+    let text = match (d.month(), d.day()) {
+        (Some(m), Some(day)) => format!("{yy:02}{m:02}{day:02}"),
+        (Some(m), None) => format!("{yy:02}{m:02}<<"),
+        _ => format!("{yy:02}<<<<"),
+    };
+    MrzDate::new(&text).map_err(|e| ChipError::Mrz(e.to_string()))
+}
+
+/// `CCYYMMDD` with `00` for an unknown month or day (Doc 9303 Part 10, DG11 5F2B).
+fn full_birth_date(d: &PartialDate) -> String {
+    format!(
+        "{:04}{:02}{:02}",
+        d.year(),
+        d.month().unwrap_or(0),
+        d.day().unwrap_or(0)
+    )
+}
+
+/// Width and height of a JPEG (from its start-of-frame segment) or a JPEG 2000 file (from its
+/// image header box or codestream SIZ marker): the 19794-5 record states them.
+pub fn image_dimensions(format: &str, data: &[u8]) -> Option<(u16, u16)> {
+    let be16 =
+        |i: usize| -> Option<u16> { Some(u16::from_be_bytes([*data.get(i)?, *data.get(i + 1)?])) };
+    let be32 = |i: usize| -> Option<u32> {
+        Some(u32::from_be_bytes([
+            *data.get(i)?,
+            *data.get(i + 1)?,
+            *data.get(i + 2)?,
+            *data.get(i + 3)?,
+        ]))
+    };
+    match format {
+        "image/jpeg" => {
+            let mut i = 2;
+            while i + 4 <= data.len() {
+                if data[i] != 0xFF {
+                    return None;
+                }
+                let marker = data[i + 1];
+                // Fill bytes before a marker.
+                if marker == 0xFF {
+                    i += 1;
+                    continue;
+                }
+                let len = usize::from(be16(i + 2)?);
+                let is_sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+                if is_sof {
+                    return Some((be16(i + 7)?, be16(i + 5)?));
+                }
+                i += 2 + len;
+            }
+            None
+        }
+        "image/jp2" => {
+            let to_u16 = |v: u32| u16::try_from(v).ok();
+            // A bare codestream: SOC then SIZ (Xsiz, Ysiz, XOsiz, YOsiz).
+            if data.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]) {
+                let w = be32(8)?.checked_sub(be32(16)?)?;
+                let h = be32(12)?.checked_sub(be32(20)?)?;
+                return Some((to_u16(w)?, to_u16(h)?));
+            }
+            // A JP2 file: find the image header box `ihdr` (height, then width).
+            let at = data.windows(4).position(|w| w == b"ihdr")?;
+            Some((to_u16(be32(at + 8)?)?, to_u16(be32(at + 4)?)?))
+        }
+        _ => None,
+    }
+}
+
+impl ChipContent {
+    /// The chip's files and the printed fields. `card` must carry its date of issue (and of
+    /// expiry, if any); `office` is the personalising office's area code; `now` the
+    /// personalisation time.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        profile: &Profile,
+        areas: &AdminTree,
+        person: &Person,
+        card: &Card,
+        face: &Sample,
+        fingerprints: &[Sample],
+        relatives: &Relatives,
+        office: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ChipContent, ChipError> {
+        let issued: NaiveDate = card.date_of_issue.ok_or(ChipError::NotPersonalised)?;
+        let rules = &profile.card;
+
+        // --- DG1: the MRZ
+        let latin = match &person.names.latin {
+            Some(l) => l.clone(),
+            None => {
+                let national = &person.names.national;
+                let romanize = |s: &str| thabian_model::translit::romanize_lao(s);
+                PersonName {
+                    family: national.family.as_deref().map(romanize),
+                    middle: national.middle.as_deref().map(romanize),
+                    given: romanize(&national.given),
+                }
+            }
+        };
+        let (primary, secondary) = identifiers(&latin);
+        let (document_number, optional_data_1) = match rules.mrz_document_number {
+            MrzDocumentNumber::Full => (card.number.clone(), String::new()),
+            MrzDocumentNumber::Last9FullInOptionalData => {
+                let n = &card.number;
+                let start = n.len().saturating_sub(9);
+                (n[start..].to_owned(), n.clone())
+            }
+        };
+        let td1 = Td1 {
+            document_code: rules.document_code.clone(),
+            issuing_state: profile.mrz_issuing_state.clone(),
+            document_number,
+            date_of_birth: mrz_birth_date(&person.date_of_birth)?,
+            sex: match person.sex {
+                Sex::Male => MrzSex::Male,
+                Sex::Female => MrzSex::Female,
+                Sex::Unknown => MrzSex::Unspecified,
+            },
+            date_of_expiry: card.date_of_expiry.map(MrzDate::from_naive_date),
+            nationality: profile.nationality_code.clone(),
+            optional_data_1,
+            optional_data_2: String::new(),
+            primary_identifier: primary,
+            secondary_identifier: secondary,
+        };
+        let mrz = td1.to_lines().map_err(|e| ChipError::Mrz(e.to_string()))?;
+        let dg1 = Dg1::from_td1(&td1)
+            .map_err(|e| ChipError::Mrz(e.to_string()))?
+            .encode();
+
+        // --- DG2: the face
+        let (width, height) = image_dimensions(&face.format, &face.data)
+            .ok_or_else(|| ChipError::Face("cannot read the image's width and height".into()))?;
+        let image_type = match face.format.as_str() {
+            "image/jpeg" => ImageDataType::Jpeg,
+            "image/jp2" => ImageDataType::Jpeg2000,
+            other => {
+                return Err(ChipError::Face(format!(
+                    "format {other} is not JPEG or JPEG 2000"
+                )))
+            }
+        };
+        let mut info = FaceImageInfo::new(width, height, image_type);
+        info.gender = match person.sex {
+            Sex::Male => 1,
+            Sex::Female => 2,
+            Sex::Unknown => 0xFF,
+        };
+        let record =
+            face_record_19794_5(&face.data, &info).map_err(|e| ChipError::Face(e.to_string()))?;
+        let dg2 = Dg2 {
+            faces: vec![BiometricRecord::face(record)],
+        }
+        .encode()
+        .map_err(|e| ChipError::DataGroup(e.to_string()))?;
+
+        // --- DG3: fingerprints, as captured
+        let dg3 = if fingerprints.is_empty() {
+            None
+        } else {
+            let fingers = fingerprints
+                .iter()
+                .map(|f| {
+                    let format_type = match f.format.as_str() {
+                        "iso-19794-2" => thabian_icao9303::lds::FORMAT_TYPE_FINGER_MINUTIAE,
+                        _ => thabian_icao9303::lds::FORMAT_TYPE_FINGER_IMAGE,
+                    };
+                    BiometricRecord::finger(
+                        finger_subtype(f.position.unwrap_or(0)),
+                        format_type,
+                        f.data.clone(),
+                    )
+                })
+                .collect();
+            Some(
+                Dg3 { fingers }
+                    .encode()
+                    .map_err(|e| ChipError::DataGroup(e.to_string()))?,
+            )
+        };
+
+        // --- DG11: personal details in the national script
+        let (nat_primary, nat_secondary) = identifiers(&person.names.national);
+        let place_of_birth = area_names(areas, &person.place_of_birth).join("<");
+        let address = person.permanent_residence.as_ref().map(|r| {
+            let mut parts = r.address_lines.clone();
+            parts.extend(area_names(areas, &r.area).into_iter().rev());
+            parts.join("<")
+        });
+        let dg11 = Dg11 {
+            full_name: Some(format!("{nat_primary}<<{nat_secondary}")),
+            personal_number: Some(person.pin.to_string()),
+            full_date_of_birth: Some(full_birth_date(&person.date_of_birth)),
+            place_of_birth: Some(place_of_birth.clone()),
+            address: address.clone(),
+            ..Dg11::default()
+        }
+        .encode()
+        .map_err(|e| ChipError::DataGroup(e.to_string()))?;
+
+        // --- DG12: document details
+        let authority = area_names(areas, office).join(" ");
+        let dg12 = Dg12 {
+            issuing_authority: Some(authority.clone()),
+            date_of_issue: Some(ccyymmdd(issued)),
+            personalisation_time: Some(ccyymmddhhmmss(now.naive_utc())),
+            ..Dg12::default()
+        }
+        .encode()
+        .map_err(|e| ChipError::DataGroup(e.to_string()))?;
+
+        // --- DG13: national fields with no ICAO slot
+        let mut fields = Vec::new();
+        let mut put = |code: &str, value: &Option<String>| {
+            if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+                fields.push((code.to_owned(), v.to_owned()));
+            }
+        };
+        put(dg13_codes::ETHNICITY, &person.ethnicity);
+        put(dg13_codes::RELIGION, &person.religion);
+        put(dg13_codes::FATHER_NAME, &relatives.father);
+        put(dg13_codes::MOTHER_NAME, &relatives.mother);
+        put(dg13_codes::SPOUSE_NAME, &relatives.spouse);
+        let dg13 = (!fields.is_empty())
+            .then(|| Dg13 { fields }.encode())
+            .transpose()
+            .map_err(|e| ChipError::DataGroup(e.to_string()))?;
+
+        let mut data_groups = vec![(1, dg1), (2, dg2)];
+        if let Some(dg3) = dg3 {
+            data_groups.push((3, dg3));
+        }
+        data_groups.push((11, dg11));
+        data_groups.push((12, dg12));
+        if let Some(dg13) = dg13 {
+            data_groups.push((13, dg13));
+        }
+        let present: Vec<DataGroup> = data_groups
+            .iter()
+            .filter_map(|(n, _)| DataGroup::new(*n))
+            .collect();
+        let ef_com = EfCom::new(&present).encode();
+
+        let printed = PrintedFields {
+            card_number: card.number.clone(),
+            personal_number: person.pin.to_string(),
+            name: display(&person.names.national, profile),
+            name_latin: person.names.latin.as_ref().map(|l| display(l, profile)),
+            sex: match person.sex {
+                Sex::Male => "M",
+                Sex::Female => "F",
+                Sex::Unknown => "X",
+            }
+            .to_owned(),
+            date_of_birth: person.date_of_birth.to_string(),
+            place_of_birth: place_of_birth.replace('<', ", "),
+            nationality: profile.nationality_code.clone(),
+            address: address.map(|a| a.replace('<', ", ")),
+            date_of_issue: issued.to_string(),
+            date_of_expiry: card.date_of_expiry.map(|d| d.to_string()),
+            issuing_authority: authority,
+        };
+        Ok(ChipContent {
+            ef_com,
+            data_groups,
+            mrz,
+            printed,
+        })
+    }
+}
+
+/// The CBEFF finger subtype (hand | finger) of an ISO/IEC 19794-4 finger position (1 right
+/// thumb … 5 right little, 6 left thumb … 10 left little); 0 (no information) otherwise.
+fn finger_subtype(position: u8) -> u8 {
+    use thabian_icao9303::lds::finger;
+    let (hand, digit) = match position {
+        1..=5 => (finger::RIGHT, position),
+        6..=10 => (finger::LEFT, position - 5),
+        _ => return 0,
+    };
+    hand | match digit {
+        1 => finger::THUMB,
+        2 => finger::INDEX,
+        3 => finger::MIDDLE,
+        4 => finger::RING,
+        _ => finger::LITTLE,
+    }
+}
