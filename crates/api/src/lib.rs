@@ -88,6 +88,8 @@ pub fn router(state: AppState) -> Router {
             get(get_biometric_sample),
         )
         .route("/v1/cards/{number}/status", get(get_card_status))
+        .route("/v1/pki", get(list_pki_documents))
+        .route("/v1/pki/{name}", get(get_pki_document))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -106,7 +108,7 @@ pub fn router(state: AppState) -> Router {
         get_checkpoint, get_inclusion_proof, get_consistency_proof, list_officials, create_official,
         disable_official, list_tokens, issue_token, revoke_token, search_persons, list_review_cases,
         get_review_case, decide_review_case, list_cards, apply_for_card, change_card,
-        get_biometric_sample, get_card_status
+        get_biometric_sample, get_card_status, list_pki_documents, get_pki_document
     ),
     modifiers(&BearerAuth, &ProblemResponses),
     security(("bearer" = []))
@@ -1644,4 +1646,39 @@ async fn get_card_status(
         ),
         date_of_expiry: card.date_of_expiry.map(|d| d.to_string()),
     }))
+}
+
+#[utoipa::path(get, path = "/v1/pki", security(()),
+    responses((status = 200, description = "The national PKI's public documents (ICAO Doc 9303 Part 12)", body = Vec<wire::PkiDocument>)))]
+async fn list_pki_documents(
+    State(state): State<AppState>,
+) -> ApiResult<axum::Json<Vec<wire::PkiDocument>>> {
+    use sha2::Digest;
+    let docs = state.register.pki_documents().await?;
+    Ok(axum::Json(
+        docs.into_iter()
+            .map(|d| wire::PkiDocument {
+                sha256: hex::encode(sha2::Sha256::digest(&d.body)),
+                name: d.name,
+                media_type: d.media_type,
+                updated_at: d.updated_at,
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/pki/{name}", security(()), params(("name" = String, Path)),
+    responses((status = 200, description = "The document: a DER certificate, CRL or CMS master list",
+            content(("application/pkix-cert"), ("application/pkix-crl"), ("application/cms"))),
+        (status = 404, body = wire::Problem, content_type = "application/problem+json")))]
+async fn get_pki_document(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Response> {
+    let doc = state.register.pki_document(&name).await?;
+    let mut response = doc.body.into_response();
+    if let Ok(v) = HeaderValue::from_str(&doc.media_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    Ok(response)
 }

@@ -743,3 +743,15 @@ pub struct CardStatusOut {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_of_expiry: Option<String>,
 }
+
+/// A public document of the national PKI.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PkiDocument {
+    /// `csca-<n>.crt`, `csca-<n>-link.crt`, `crl.der`, `master-list.der`; fetch it at
+    /// `/v1/pki/{name}`.
+    pub name: String,
+    pub media_type: String,
+    /// SHA-256 of the document (hex).
+    pub sha256: String,
+    pub updated_at: String,
+}

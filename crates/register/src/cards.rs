@@ -12,6 +12,7 @@ use crate::service::{Attached, Change, Outcome, Register, Submission};
 use crate::{RegisterError, Result};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use thabian_model::card::{ApplicationReason, BiometricRef, Card, CardChange, CardEvent};
@@ -585,5 +586,345 @@ impl Register {
             .await?;
         }
         Ok(found)
+    }
+}
+
+/// Signs a card's data groups: the Document Signer's side of personalisation.
+pub trait DocumentSigning: Send + Sync {
+    /// EF.SOD over these whole data-group files, and the Document Signer certificate's serial
+    /// number (hex).
+    fn sign(&self, data_groups: &[(u8, Vec<u8>)], at: DateTime<Utc>) -> Result<(Vec<u8>, String)>;
+}
+
+/// One card's personalisation package: what the card bureau writes to the chip and prints.
+#[derive(Debug, Clone)]
+pub struct CardPackage {
+    pub card: String,
+    pub number: String,
+    pub pin: Pin,
+    /// `(file name, bytes)`: `EF.COM`, `DG1` ..., `EF.SOD`.
+    pub files: Vec<(String, Vec<u8>)>,
+    pub mrz: [String; 3],
+    pub printed: crate::chip::PrintedFields,
+    pub document_signer: String,
+}
+
+impl CardPackage {
+    /// The LDS file name of a data group.
+    pub fn dg_file_name(number: u8) -> String {
+        format!("DG{number}")
+    }
+}
+
+/// A personalised card.
+#[derive(Debug, Clone)]
+pub struct Personalised {
+    pub package: CardPackage,
+    pub outcome: Outcome,
+}
+
+/// The search-index key of the cards waiting in a production batch.
+pub fn batch_key(batch: &str) -> String {
+    format!("card-batch:{batch}")
+}
+
+impl Register {
+    /// Personalises a card in production: computes its chip files and printed fields from the
+    /// register, has them signed, and records `card_personalised` with the dates, the Document
+    /// Signer and the SOD's digest. The samples are decrypted for it (a logged read).
+    pub async fn personalise_card(
+        &self,
+        ctx: &RequestContext,
+        pin: &Pin,
+        card: &str,
+        signing: &dyn DocumentSigning,
+    ) -> Result<Personalised> {
+        ctx.principal.require(Permission::ProduceCard)?;
+        let person = self.readable_person(ctx, pin).await?;
+        let Some(current) = person.cards.iter().find(|c| c.id == card).cloned() else {
+            return Err(RegisterError::NotFound(format!("{pin} has no card {card}")));
+        };
+        if current.status != thabian_model::card::CardStatus::InProduction {
+            return Err(RegisterError::Rule(thabian_model::rules::Violation {
+                code: "invalid-card-transition",
+                message: format!(
+                    "card {} is {}: only a card in production is personalised",
+                    current.number,
+                    current.status.as_str()
+                ),
+            }));
+        }
+        let now = self.now();
+        let today = now.date_naive();
+        let mut chip_card = current.clone();
+        chip_card.date_of_issue = Some(today);
+        chip_card.date_of_expiry = thabian_model::card::card_expiry(
+            &self.profile.card.validity,
+            &person.date_of_birth,
+            today,
+            current.reason == ApplicationReason::First,
+        );
+
+        let key = self.biometric_key()?;
+        let mut samples = Vec::new();
+        for r in std::iter::once(&current.face).chain(&current.fingerprints) {
+            let row = self
+                .store
+                .biometric(&r.id)
+                .await?
+                .filter(|row| row.pin == pin.as_str())
+                .ok_or_else(|| {
+                    RegisterError::Internal(format!("biometric sample {} is missing", r.id))
+                })?;
+            let data = key.open(&row)?;
+            if hex::encode(Sha256::digest(&data)) != r.sha256 {
+                return Err(RegisterError::Internal(format!(
+                    "biometric sample {} does not match its recorded digest",
+                    r.id
+                )));
+            }
+            samples.push(crate::chip::Sample {
+                format: row.format,
+                position: r.position,
+                data,
+            });
+        }
+        let face = samples.remove(0);
+
+        // The names of the relatives DG13 carries (their records are read: logged).
+        let relative_pins: Vec<Pin> = [
+            person.father.pin(),
+            person.mother.pin(),
+            person.spouse.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        let relatives_found = self.load_persons(&relative_pins).await?;
+        let name_of = |parent: &thabian_model::person::ParentRef| -> Option<String> {
+            match parent {
+                thabian_model::person::ParentRef::Registered { pin } => relatives_found
+                    .get(pin)
+                    .map(|p| crate::chip::full_name(&p.names.national, &self.profile)),
+                thabian_model::person::ParentRef::Described { name, .. } => Some(name.clone()),
+                thabian_model::person::ParentRef::Unknown => None,
+            }
+        };
+        let relatives = crate::chip::Relatives {
+            father: name_of(&person.father),
+            mother: name_of(&person.mother),
+            spouse: person
+                .spouse
+                .as_ref()
+                .and_then(|s| relatives_found.get(s))
+                .map(|p| crate::chip::full_name(&p.names.national, &self.profile)),
+        };
+        let mut reads = vec![self.access_record(
+            ctx,
+            Some(pin.as_str()),
+            "read-biometric",
+            Some(format!("card personalisation: card={card}")),
+        )];
+        for p in relatives_found.keys() {
+            reads.push(self.access_record(
+                ctx,
+                Some(p.as_str()),
+                "read",
+                Some(format!("name for the card of {pin}")),
+            ));
+        }
+        self.log_reads(reads).await?;
+
+        let content = crate::chip::ChipContent::build(
+            &self.profile,
+            &self.areas,
+            &person,
+            &chip_card,
+            &face,
+            &samples,
+            &relatives,
+            &ctx.principal.office,
+            now,
+        )
+        .map_err(|e| RegisterError::Invalid(format!("card {}: {e}", current.number)))?;
+        let (ef_sod, document_signer) = signing.sign(&content.data_groups, now)?;
+        let sod_sha256 = hex::encode(Sha256::digest(&ef_sod));
+
+        let outcome = self
+            .record_card_event(
+                ctx,
+                pin,
+                card,
+                CardChange::Personalised {
+                    date_of_issue: today,
+                    date_of_expiry: chip_card.date_of_expiry,
+                    document_signer: document_signer.clone(),
+                    sod_sha256,
+                },
+                LegalBasis {
+                    act: "Card personalisation".into(),
+                    document_ref: current.batch.clone(),
+                },
+                None,
+            )
+            .await?;
+        let mut files = vec![("EF.COM".to_owned(), content.ef_com)];
+        files.extend(
+            content
+                .data_groups
+                .into_iter()
+                .map(|(n, bytes)| (CardPackage::dg_file_name(n), bytes)),
+        );
+        files.push(("EF.SOD".to_owned(), ef_sod));
+        Ok(Personalised {
+            package: CardPackage {
+                card: card.to_owned(),
+                number: current.number,
+                pin: pin.clone(),
+                files,
+                mrz: content.mrz,
+                printed: content.printed,
+                document_signer,
+            },
+            outcome,
+        })
+    }
+
+    /// The cards waiting in a production batch (card id and holder), in PIN order.
+    pub async fn batch_cards(
+        &self,
+        ctx: &RequestContext,
+        batch: &str,
+    ) -> Result<Vec<(Pin, String)>> {
+        ctx.principal.require(Permission::ProduceCard)?;
+        let holders = self
+            .store
+            .search_candidates(&[batch_key(batch)], 1_000_000)
+            .await?;
+        let pins: Vec<Pin> = holders
+            .into_iter()
+            .map(|(_, pin)| Pin::from_trusted(pin))
+            .collect();
+        let persons = self.load_persons(&pins).await?;
+        let mut out: Vec<(Pin, String)> = persons
+            .values()
+            .flat_map(|p| {
+                p.cards
+                    .iter()
+                    .filter(|c| {
+                        c.status == thabian_model::card::CardStatus::InProduction
+                            && c.batch.as_deref() == Some(batch)
+                    })
+                    .map(|c| (p.pin.clone(), c.id.clone()))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+}
+
+impl Register {
+    /// The public documents of the national PKI (CSCA and link certificates, CRL, master
+    /// list), as `thabian pki publish` stored them. Public: no personal data.
+    pub async fn pki_documents(&self) -> Result<Vec<thabian_store::PublishedDocument>> {
+        Ok(self.store.all_published().await?)
+    }
+
+    pub async fn pki_document(&self, name: &str) -> Result<thabian_store::PublishedDocument> {
+        self.store
+            .published(name)
+            .await?
+            .ok_or_else(|| RegisterError::NotFound(format!("no published document {name:?}")))
+    }
+}
+
+/// What a verifier sent: the files read from a card's chip and the MRZ read from its face.
+#[derive(Debug, Clone, Default)]
+pub struct ChipFiles {
+    pub ef_sod: Vec<u8>,
+    pub ef_com: Option<Vec<u8>>,
+    pub data_groups: Vec<(u8, Vec<u8>)>,
+    pub printed_mrz: Option<String>,
+}
+
+/// The result of [`Register::verify_card`].
+#[derive(Debug, Clone)]
+pub struct CardVerification {
+    pub report: thabian_icao9303::pa::Report,
+    /// The register's record of the card named in DG1, when asked for and found.
+    pub online: Option<Card>,
+}
+
+impl Register {
+    /// The verifier's trust: the CSCA (and link) certificates and the CRL the register
+    /// publishes.
+    pub async fn published_trust(&self) -> Result<thabian_icao9303::pa::TrustStore> {
+        let mut trust = thabian_icao9303::pa::TrustStore::new();
+        for doc in self.store.all_published().await? {
+            let added = match doc.media_type.as_str() {
+                "application/pkix-cert" => trust.add_certificates(&doc.body).map(|_| ()),
+                "application/pkix-crl" => trust.add_crls(&doc.body).map(|_| ()),
+                _ => Ok(()),
+            };
+            added.map_err(|e| {
+                RegisterError::Internal(format!("published document {}: {e}", doc.name))
+            })?;
+        }
+        Ok(trust)
+    }
+
+    /// Passive authentication of a card's chip data against the national PKI the register
+    /// publishes, and, when `online`, the card's status in the register (a logged read of the
+    /// holder's card).
+    pub async fn verify_card(
+        &self,
+        ctx: &RequestContext,
+        files: ChipFiles,
+        at: Option<DateTime<Utc>>,
+        online: bool,
+    ) -> Result<CardVerification> {
+        ctx.principal.require(Permission::CheckCardStatus)?;
+        let trust = self.published_trust().await?;
+        let at = at.unwrap_or_else(|| self.now());
+        let report = tokio::task::spawn_blocking(move || {
+            let doc = thabian_icao9303::pa::Document {
+                ef_sod: &files.ef_sod,
+                data_groups: files
+                    .data_groups
+                    .iter()
+                    .map(|(n, b)| (*n, b.as_slice()))
+                    .collect(),
+                ef_com: files.ef_com.as_deref(),
+                printed_mrz: files.printed_mrz.as_deref(),
+            };
+            thabian_icao9303::pa::passive_authentication(
+                &doc,
+                &trust,
+                at,
+                &thabian_icao9303::pa::PaOptions::default(),
+            )
+        })
+        .await
+        .map_err(|e| RegisterError::Internal(format!("passive authentication: {e}")))?;
+        let number = report
+            .document
+            .as_ref()
+            .and_then(|d| d.mrz.as_ref())
+            .map(|m| match self.profile.card.mrz_document_number {
+                thabian_model::profile::MrzDocumentNumber::Full => m.document_number.clone(),
+                // The full card number is at the start of optional data 1.
+                thabian_model::profile::MrzDocumentNumber::Last9FullInOptionalData => m
+                    .optional_data_1
+                    .split('<')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+        let online = match (online, number) {
+            (true, Some(number)) => self.card_by_number(ctx, &number).await?.map(|(_, c)| c),
+            _ => None,
+        };
+        Ok(CardVerification { report, online })
     }
 }

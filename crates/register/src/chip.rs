@@ -105,6 +105,11 @@ fn identifiers(name: &PersonName) -> (String, String) {
     )
 }
 
+/// A name in the profile's display order (`Nguyễn Văn An`, `Somsak Phommachanh`).
+pub fn full_name(name: &PersonName, profile: &Profile) -> String {
+    display(name, profile)
+}
+
 fn display(name: &PersonName, profile: &Profile) -> String {
     use thabian_model::profile::NamePart;
     let parts: Vec<Option<&str>> = profile

@@ -313,6 +313,14 @@ impl Register {
                 let mut keys = record.blocking_keys();
                 // Card numbers find their holder for verifiers' online status checks.
                 keys.extend(p.cards.iter().map(|c| crate::cards::card_key(&c.number)));
+                // A production batch finds the cards still waiting in it.
+                keys.extend(
+                    p.cards
+                        .iter()
+                        .filter(|c| c.status == thabian_model::card::CardStatus::InProduction)
+                        .filter_map(|c| c.batch.as_deref())
+                        .map(crate::cards::batch_key),
+                );
                 keys
             },
             match_record: thabian_model::compact::encode(&record, merged),

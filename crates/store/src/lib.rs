@@ -199,7 +199,7 @@ pub struct WriteBatch {
 /// A public document the register publishes for verifiers (see [`Store::publish`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedDocument {
-    /// `csca/<serial>.crt`, `master-list.der`, `crl/<csca serial>.crl`, ...
+    /// `csca-<n>.crt`, `csca-<n>-link.crt`, `crl.der`, `master-list.der`.
     pub name: String,
     pub media_type: String,
     pub body: Vec<u8>,

@@ -128,6 +128,11 @@ enum Command {
     /// The national document PKI (ICAO Doc 9303 Part 12): CSCA, Document Signers, CRL, master
     /// list; keys in encrypted files or a PKCS#11 token.
     Pki(thabian::pki::PkiArgs),
+    /// Identity cards: personalise a production batch; verify a card's chip data.
+    Card {
+        #[command(subcommand)]
+        command: thabian::cards::CardCommand,
+    },
     /// Write a synthetic population (legacy NDJSON, the input of `import`), deterministic for a seed.
     Generate(thabian::generate::GenerateArgs),
     /// The benchmark suite: import (and a raw loader for comparison), PIN lookups, births and
@@ -307,6 +312,19 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Generate(args) => thabian::generate::run(&args)?,
         Command::Pki(args) => thabian::pki::run(&args, &cfg).await?,
+        Command::Card {
+            command: thabian::cards::CardCommand::Personalise { batch, out, keys },
+        } => {
+            let platform = open(&cfg).await?;
+            thabian::cards::personalise(&platform, &cfg, &batch, &out, &keys).await?;
+        }
+        Command::Card {
+            command: thabian::cards::CardCommand::Verify(args),
+        } => {
+            if !thabian::cards::verify(&args, &cfg).await? {
+                std::process::exit(1);
+            }
+        }
         Command::Import {
             file,
             format,

@@ -447,7 +447,8 @@ impl PkiDir {
         access: &KeyAccess,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let serial = serial.to_ascii_lowercase();
+        // serial_hex writes upper-case hex.
+        let serial = serial.to_ascii_uppercase();
         let known = self
             .state
             .document_signers
@@ -553,14 +554,14 @@ impl PkiDir {
         for c in &self.state.cscas {
             let cert = self.read_cert(&c.cert)?;
             out.push((
-                format!("csca/{}.crt", c.number),
+                format!("csca-{}.crt", c.number),
                 "application/pkix-cert".to_owned(),
                 certificate_to_der(&cert).map_err(|e| anyhow::anyhow!("{e}"))?,
             ));
             if let Some(link) = &c.link {
                 let cert = self.read_cert(link)?;
                 out.push((
-                    format!("csca/{}-link.crt", c.number),
+                    format!("csca-{}-link.crt", c.number),
                     "application/pkix-cert".to_owned(),
                     certificate_to_der(&cert).map_err(|e| anyhow::anyhow!("{e}"))?,
                 ));
@@ -601,19 +602,19 @@ pub fn crl_reason(name: &str) -> Option<CrlReason> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeyArgs {
     /// The PKI directory; default: <data-dir>/pki.
-    #[arg(long, env = "THABIAN_PKI_DIR")]
+    #[arg(long, env = "THABIAN_PKI_DIR", global = true)]
     pub pki_dir: Option<PathBuf>,
     /// File whose first line is the passphrase of the directory's encrypted key files.
-    #[arg(long, conflicts_with = "passphrase_env")]
+    #[arg(long, global = true)]
     pub passphrase_file: Option<PathBuf>,
     /// Environment variable holding that passphrase.
-    #[arg(long, default_value = "THABIAN_PKI_PASSPHRASE")]
+    #[arg(long, default_value = "THABIAN_PKI_PASSPHRASE", global = true)]
     pub passphrase_env: String,
     /// File whose first line is the PKCS#11 token's user PIN.
-    #[arg(long, conflicts_with = "pkcs11_pin_env")]
+    #[arg(long, global = true)]
     pub pkcs11_pin_file: Option<PathBuf>,
     /// Environment variable holding the token's user PIN.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub pkcs11_pin_env: Option<String>,
 }
 

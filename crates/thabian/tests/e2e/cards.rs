@@ -4,6 +4,7 @@
 //! history; who may record which step; the online status a verifier asks for.
 use crate::harness::*;
 use base64::Engine;
+use chrono::Datelike;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -243,4 +244,464 @@ async fn card_lifecycle_postgres() {
     if let Some(db) = PgDatabase::create().await {
         card_lifecycle(Some(db.url.clone())).await;
     }
+}
+
+/// A minimal JPEG with a start-of-frame segment (so the 19794-5 record states its size).
+pub fn face_jpeg() -> Vec<u8> {
+    let mut j = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
+    j.extend_from_slice(b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00");
+    // SOF0: length 17, precision 8, height 480, width 360, 3 components.
+    j.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 0x08, 0x01, 0xE0, 0x01, 0x68, 0x03]);
+    j.extend_from_slice(&[1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+    j.extend_from_slice(b"FACE-PLAINTEXT-MARKER");
+    j.extend_from_slice(&[0xFF, 0xD9]);
+    j
+}
+
+/// Runs the `thabian` binary on the test server's data directory and database.
+fn cli(
+    s: &TestServer,
+    db: Option<&str>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args([
+        "--data-dir",
+        &s.data_dir.path().display().to_string(),
+        "--profile",
+        "la",
+    ]);
+    if let Some(url) = db {
+        cmd.args(["--database-url", url]);
+    }
+    cmd.args(args)
+        .env("THABIAN_PKI_PASSPHRASE", "test passphrase (fixture)");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run thabian")
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The outcome of one check of a `thabian card verify --json` report.
+fn outcome(report: &Value, id: &str) -> String {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .map(|c| c["outcome"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_else(|| panic!("no check {id} in {report}"))
+}
+
+fn failed_checks(report: &Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "failed")
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn verify(s: &TestServer, db: Option<&str>, package: &std::path::Path) -> (bool, Value) {
+    let out = cli(
+        s,
+        db,
+        &[
+            "card",
+            "verify",
+            &package.display().to_string(),
+            "--from-register",
+            "--json",
+        ],
+        &[],
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify printed no JSON report ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), report)
+}
+
+/// The whole life of a card with the national PKI: applied, approved, produced in a batch and
+/// personalised (EF.SOD signed by a Document Signer whose key is in a file, or in a SoftHSM2
+/// token), issued, reported lost and replaced; every step in the history. The package verifies
+/// with `thabian card verify` and `openssl cms -verify`; a flipped byte in any data group, or
+/// the Document Signer revoked on the CRL, fails exactly that check.
+async fn card_with_pki(database_url: Option<String>, hsm: bool) {
+    let s = TestServer::start("la", database_url.clone()).await;
+    let db = database_url.as_deref();
+    let sup = s.official("sup", "supervisor", "*", "01").await;
+    let officer = s.official("officer", "card_officer", "01", "01").await;
+    let police = s.official("police", "registrar", "01", "01").await;
+    let (status, b) = s
+        .post(
+            "/v1/imports",
+            &sup,
+            lao_import("pki-1", "Somsak", "Phommachanh", "male", "1988-02-29", "01"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let pin = b["pin"].as_str().unwrap().to_owned();
+
+    // The PKI: CSCA and a Document Signer (its key in a file, or generated inside the token).
+    ok(cli(
+        &s,
+        db,
+        &[
+            "pki",
+            "init",
+            "--country",
+            "LA",
+            "--organization",
+            "Ministry of Public Security",
+        ],
+        &[],
+    ));
+    let hsm_dir = tempfile::tempdir().unwrap();
+    let conf = hsm_dir.path().join("softhsm2.conf");
+    let mut hsm_env: Vec<(&str, String)> = Vec::new();
+    if hsm {
+        std::fs::create_dir_all(hsm_dir.path().join("tokens")).unwrap();
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\n",
+                hsm_dir.path().join("tokens").display()
+            ),
+        )
+        .unwrap();
+        let init = std::process::Command::new("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                "thabian-ds",
+                "--so-pin",
+                "12345678",
+                "--pin",
+                "87654321",
+            ])
+            .env("SOFTHSM2_CONF", &conf)
+            .output()
+            .expect("softhsm2-util");
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        hsm_env.push(("SOFTHSM2_CONF", conf.display().to_string()));
+        hsm_env.push(("TOKEN_PIN", "87654321".to_owned()));
+    }
+    let env: Vec<(&str, &str)> = hsm_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut issue = vec!["pki", "issue-ds"];
+    if hsm {
+        issue.extend([
+            "--pkcs11-module",
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "--pkcs11-token",
+            "thabian-ds",
+            "--pkcs11-pin-env",
+            "TOKEN_PIN",
+        ]);
+    }
+    let issued = ok(cli(&s, db, &issue, &env));
+    let ds_serial = issued.split_whitespace().nth(3).unwrap().to_owned();
+    ok(cli(&s, db, &["pki", "publish"], &[]));
+    let (status, docs) = s.get("/v1/pki", "").await;
+    assert_eq!(status, StatusCode::OK, "{docs}");
+    let names: Vec<&str> = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["crl.der", "csca-1.crt", "master-list.der"]);
+
+    // Applied, approved, batched, personalised.
+    let mut app = application("first", None);
+    app["face"]["data"] = json!(b64(&face_jpeg()));
+    let (status, b) = s
+        .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let card = b["card"].as_str().unwrap().to_owned();
+    let number = b["number"].as_str().unwrap().to_owned();
+    for (token, step) in [
+        (&sup, json!({"action": "approved"})),
+        (&officer, json!({"action": "batched", "batch": "B-1"})),
+    ] {
+        let (status, b) = card_step(&s, token, &pin, &card, step).await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+    }
+    let export = tempfile::tempdir().unwrap();
+    let out_dir = export.path().join("batch-B-1");
+    let personalised = ok(cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--batch",
+            "B-1",
+            "--out",
+            &out_dir.display().to_string(),
+            "--pkcs11-pin-env",
+            "TOKEN_PIN",
+        ],
+        &env,
+    ));
+    assert!(
+        personalised.contains("1 cards personalised"),
+        "{personalised}"
+    );
+    let package = out_dir.join(&number);
+    for f in [
+        "EF.COM",
+        "DG1",
+        "DG2",
+        "DG3",
+        "DG11",
+        "DG12",
+        "EF.SOD",
+        "mrz.txt",
+        "printed.json",
+    ] {
+        assert!(package.join(f).exists(), "{f} missing from the package");
+    }
+    // The manifest checks with sha256sum and is a signed note.
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "MANIFEST", "--quiet"])
+        .current_dir(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let note = std::fs::read_to_string(out_dir.join("MANIFEST.sig")).unwrap();
+    let (_, key) = s.get("/v1/log/key", "").await;
+    let verifier =
+        thabian_ledger::CheckpointVerifier::from_vkey(key["vkey"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        verifier.verify_text(&note).unwrap(),
+        std::fs::read_to_string(out_dir.join("MANIFEST")).unwrap()
+    );
+
+    // The chip's MRZ: the Lao card number, 29 February 1988, the Latin name.
+    let mrz = std::fs::read_to_string(package.join("mrz.txt")).unwrap();
+    assert!(mrz.starts_with(&format!("IDLAO{number}")), "{mrz}");
+    assert!(mrz.contains("880229"), "{mrz}");
+    assert!(mrz.contains("PHOMMACHANH<<SOMSAK"), "{mrz}");
+
+    // Verified by thabian against what the register publishes...
+    let (passed, report) = verify(&s, db, &package);
+    assert!(passed, "{report}");
+    assert!(failed_checks(&report).is_empty(), "{report}");
+    // ...and by OpenSSL: the SOD's CMS against the published CSCA.
+    let (_, csca) = {
+        let r = s
+            .call(Method::GET, "/v1/pki/csca-1.crt", "", None, &[])
+            .await;
+        (r.status(), r.bytes().await.unwrap())
+    };
+    std::fs::write(export.path().join("csca.der"), &csca).unwrap();
+    let sod = std::fs::read(package.join("EF.SOD")).unwrap();
+    // EF.SOD is tag 77 around the CMS ContentInfo: strip the tag and its length.
+    let body = match sod[1] {
+        0x82 => &sod[4..],
+        0x81 => &sod[3..],
+        _ => &sod[2..],
+    };
+    std::fs::write(export.path().join("sod.cms"), body).unwrap();
+    let openssl = std::process::Command::new("openssl")
+        .args([
+            "x509", "-inform", "DER", "-in", "csca.der", "-out", "csca.pem",
+        ])
+        .current_dir(export.path())
+        .output()
+        .unwrap();
+    assert!(openssl.status.success());
+    let openssl = std::process::Command::new("openssl")
+        .args([
+            "cms", "-verify", "-inform", "DER", "-in", "sod.cms", "-CAfile", "csca.pem",
+            "-purpose", "any", "-out", "lso.der",
+        ])
+        .current_dir(export.path())
+        .output()
+        .unwrap();
+    assert!(
+        openssl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&openssl.stderr)
+    );
+
+    // One flipped byte in any data group fails that group's hash, and only that.
+    for dg in ["DG1", "DG2", "DG3", "DG11", "DG12"] {
+        let tampered = export.path().join(format!("tampered-{dg}"));
+        std::fs::create_dir_all(&tampered).unwrap();
+        for entry in std::fs::read_dir(&package).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), tampered.join(entry.file_name())).unwrap();
+        }
+        let mut bytes = std::fs::read(tampered.join(dg)).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        std::fs::write(tampered.join(dg), bytes).unwrap();
+        let (passed, report) = verify(&s, db, &tampered);
+        assert!(!passed);
+        let mut expected = vec![format!("{}_hash", dg.to_lowercase())];
+        if dg == "DG1" {
+            expected.push("dg1_matches_printed_mrz".into());
+        }
+        let mut failed = failed_checks(&report);
+        failed.retain(|c| c != "mrz_check_digits");
+        assert_eq!(failed, expected, "{report}");
+    }
+
+    // Issued and activated; the online status says valid.
+    for (token, step) in [
+        (&officer, json!({"action": "issued"})),
+        (&officer, json!({"action": "activated"})),
+    ] {
+        let (status, b) = card_step(&s, token, &pin, &card, step).await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+    }
+    let (_, st) = s.get(&format!("/v1/cards/{number}/status"), &sup).await;
+    assert_eq!(st["valid"], true, "{st}");
+    // A first Lao card: ten years from the day of issue.
+    let today = chrono::Utc::now().date_naive();
+    let expiry = chrono::NaiveDate::from_ymd_opt(today.year() + 10, today.month(), today.day())
+        .or_else(|| chrono::NaiveDate::from_ymd_opt(today.year() + 10, today.month(), 28))
+        .unwrap();
+    assert_eq!(st["date_of_expiry"], expiry.to_string(), "{st}");
+
+    // Reported lost, replaced: the new card supersedes nothing valid; both in the history.
+    let (status, b) = card_step(&s, &police, &pin, &card, json!({"action": "reported_lost"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let (_, st) = s.get(&format!("/v1/cards/{number}/status"), &sup).await;
+    assert_eq!(st["status"], "lost");
+    assert_eq!(st["valid"], false);
+    let mut app = application("replacement", Some(&card));
+    app["face"]["data"] = json!(b64(&face_jpeg()));
+    let (status, b) = s
+        .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let card2 = b["card"].as_str().unwrap().to_owned();
+    let number2 = b["number"].as_str().unwrap().to_owned();
+    assert_ne!(number2, number);
+    for (token, step) in [
+        (&sup, json!({"action": "approved"})),
+        (&officer, json!({"action": "batched", "batch": "B-2"})),
+    ] {
+        let (status, b) = card_step(&s, token, &pin, &card2, step).await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+    }
+    let out2 = export.path().join("batch-B-2");
+    ok(cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--batch",
+            "B-2",
+            "--out",
+            &out2.display().to_string(),
+            "--pkcs11-pin-env",
+            "TOKEN_PIN",
+        ],
+        &env,
+    ));
+    let (status, b) = card_step(&s, &officer, &pin, &card2, json!({"action": "issued"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let listed = cards(&s, &sup, &pin).await;
+    let statuses: Vec<&str> = listed
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["lost", "issued"]);
+    let (_, h) = s.get(&format!("/v1/persons/{pin}/history"), &sup).await;
+    let kinds: Vec<&str> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "record_imported",
+            "card_applied",
+            "card_approved",
+            "card_batched",
+            "card_personalised",
+            "card_issued",
+            "card_activated",
+            "card_reported_lost",
+            "card_applied",
+            "card_approved",
+            "card_batched",
+            "card_personalised",
+            "card_issued"
+        ]
+    );
+
+    // The Document Signer revoked on the CRL: its cards fail on exactly that check.
+    ok(cli(
+        &s,
+        db,
+        &["pki", "revoke", &ds_serial, "--reason", "keyCompromise"],
+        &[],
+    ));
+    ok(cli(&s, db, &["pki", "publish"], &[]));
+    let (passed, report) = verify(&s, db, &package);
+    assert!(!passed);
+    assert_eq!(failed_checks(&report), ["ds_revocation"], "{report}");
+    assert_eq!(outcome(&report, "sod_signature"), "passed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_with_pki_sqlite() {
+    card_with_pki(None, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_with_pki_postgres() {
+    if let Some(db) = PgDatabase::create().await {
+        card_with_pki(Some(db.url.clone()), false).await;
+    }
+}
+
+/// The same flow with the Document Signer's key inside a SoftHSM2 token (PKCS#11): the key
+/// never leaves it. Required in CI (THABIAN_REQUIRE_SOFTHSM=1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_with_pki_in_softhsm() {
+    if !std::path::Path::new("/usr/lib/softhsm/libsofthsm2.so").exists() {
+        assert_ne!(
+            std::env::var("THABIAN_REQUIRE_SOFTHSM").as_deref(),
+            Ok("1"),
+            "THABIAN_REQUIRE_SOFTHSM=1 but SoftHSM2 is not installed"
+        );
+        eprintln!("SKIPPED: the SoftHSM2 card test (install softhsm2)");
+        return;
+    }
+    card_with_pki(None, true).await;
 }

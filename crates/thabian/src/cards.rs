@@ -1,0 +1,354 @@
+//! Card production and verification at the command line: `thabian card personalise` (a
+//! production batch to personalisation packages for the card bureau) and `thabian card verify`
+//! (passive authentication of a package, as a border or bank verifier does it).
+//!
+//! A batch export is a directory:
+//!
+//! ```text
+//! <number>/EF.COM, DG1, DG2, [DG3], DG11, DG12, [DG13], EF.SOD   the chip's files, as written
+//! <number>/mrz.txt        the three MRZ lines printed on the card's back
+//! <number>/printed.json   the fields printed on the card's face, the card id and holder
+//! MANIFEST                `sha256sum` lines for every file above (check with `sha256sum -c`)
+//! MANIFEST.sig            MANIFEST as a C2SP signed note by the register's log key
+//!                         (GET /v1/log/key publishes the verifier key)
+//! ```
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use thabian_icao9303::lso::{self, HashAlgorithm, LdsVersionInfo};
+use thabian_pki::cert::serial_hex;
+use thabian_pki::Signer;
+use thabian_register::cards::{CardPackage, DocumentSigning};
+use thabian_register::RegisterError;
+use x509_cert::Certificate;
+
+/// The Document Signer signing a card's data groups (its key in a file or a token).
+pub struct DsSigning {
+    pub signer: Box<dyn Signer>,
+    pub certificate: Certificate,
+    pub serial: String,
+    pub hash: HashAlgorithm,
+}
+
+impl DsSigning {
+    pub fn new(signer: Box<dyn Signer>, certificate: Certificate) -> DsSigning {
+        let hash = match signer.algorithm() {
+            thabian_pki::SignatureAlgorithm::EcdsaP384Sha384 => HashAlgorithm::Sha384,
+            _ => HashAlgorithm::Sha256,
+        };
+        DsSigning {
+            serial: serial_hex(&certificate.tbs_certificate.serial_number),
+            signer,
+            certificate,
+            hash,
+        }
+    }
+
+    /// EF.SOD over the data groups.
+    pub fn sod(&self, data_groups: &[(u8, &[u8])], at: DateTime<Utc>) -> anyhow::Result<Vec<u8>> {
+        let version =
+            LdsVersionInfo::lds_1_7().map_err(|e| anyhow::anyhow!("the LDS version info: {e}"))?;
+        let lso = lso::build(self.hash, data_groups, Some(version))
+            .map_err(|e| anyhow::anyhow!("the LDS security object: {e}"))?;
+        thabian_icao9303::sod::build_sod(&lso, self.signer.as_ref(), &self.certificate, at)
+            .map_err(|e| anyhow::anyhow!("EF.SOD: {e}"))
+    }
+}
+
+impl DocumentSigning for DsSigning {
+    fn sign(
+        &self,
+        data_groups: &[(u8, Vec<u8>)],
+        at: DateTime<Utc>,
+    ) -> Result<(Vec<u8>, String), RegisterError> {
+        let groups: Vec<(u8, &[u8])> = data_groups
+            .iter()
+            .map(|(n, b)| (*n, b.as_slice()))
+            .collect();
+        let sod = self
+            .sod(&groups, at)
+            .map_err(|e| RegisterError::Internal(e.to_string()))?;
+        Ok((sod, self.serial.clone()))
+    }
+}
+
+/// Writes one card's package under `dir/<number>/`; returns the files written, relative to
+/// `dir`.
+pub fn write_package(dir: &Path, package: &CardPackage) -> anyhow::Result<Vec<PathBuf>> {
+    let rel = PathBuf::from(&package.number);
+    let card_dir = dir.join(&rel);
+    std::fs::create_dir_all(&card_dir)
+        .with_context(|| format!("creating {}", card_dir.display()))?;
+    let mut written = Vec::new();
+    let mut put = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
+        std::fs::write(card_dir.join(name), bytes)
+            .with_context(|| format!("writing {}", card_dir.join(name).display()))?;
+        written.push(rel.join(name));
+        Ok(())
+    };
+    for (name, bytes) in &package.files {
+        put(name, bytes)?;
+    }
+    put(
+        "mrz.txt",
+        format!("{}\n", package.mrz.join("\n")).as_bytes(),
+    )?;
+    let printed = serde_json::json!({
+        "card": package.card,
+        "holder": package.pin.as_str(),
+        "document_signer": package.document_signer,
+        "printed": package.printed,
+    });
+    put(
+        "printed.json",
+        serde_json::to_string_pretty(&printed)?.as_bytes(),
+    )?;
+    Ok(written)
+}
+
+/// Writes `MANIFEST` (`sha256sum` format) over `files` and its signed note `MANIFEST.sig`.
+pub fn write_manifest(
+    dir: &Path,
+    files: &[PathBuf],
+    signer: &thabian_ledger::CheckpointSigner,
+) -> anyhow::Result<()> {
+    let mut sorted = files.to_vec();
+    sorted.sort();
+    let mut text = String::new();
+    for f in &sorted {
+        let bytes = std::fs::read(dir.join(f))?;
+        text.push_str(&format!(
+            "{}  {}\n",
+            hex::encode(Sha256::digest(&bytes)),
+            f.display()
+        ));
+    }
+    std::fs::write(dir.join("MANIFEST"), &text)?;
+    let note = signer
+        .sign_text(&text)
+        .map_err(|e| anyhow::anyhow!("signing the manifest: {e}"))?;
+    std::fs::write(dir.join("MANIFEST.sig"), note)?;
+    Ok(())
+}
+
+/// The files of a package directory: `(data-group number, bytes)`, EF.COM, EF.SOD, and the MRZ
+/// printed on the card when `mrz.txt` is there.
+pub struct PackageFiles {
+    pub data_groups: Vec<(u8, Vec<u8>)>,
+    pub ef_com: Option<Vec<u8>>,
+    pub ef_sod: Vec<u8>,
+    pub printed_mrz: Option<String>,
+}
+
+pub fn read_package(dir: &Path) -> anyhow::Result<PackageFiles> {
+    let ef_sod = std::fs::read(dir.join("EF.SOD"))
+        .with_context(|| format!("{} has no EF.SOD", dir.display()))?;
+    let mut data_groups = Vec::new();
+    for n in 1..=16u8 {
+        let path = dir.join(format!("DG{n}"));
+        if path.exists() {
+            data_groups.push((n, std::fs::read(&path)?));
+        }
+    }
+    if data_groups.is_empty() {
+        bail!("{} holds no data group (DG1 ... DG16)", dir.display());
+    }
+    let ef_com = std::fs::read(dir.join("EF.COM")).ok();
+    let printed_mrz = std::fs::read_to_string(dir.join("mrz.txt")).ok();
+    Ok(PackageFiles {
+        data_groups,
+        ef_com,
+        ef_sod,
+        printed_mrz,
+    })
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CardCommand {
+    /// Personalise every card waiting in a production batch with the current Document Signer,
+    /// and write the batch's packages, MANIFEST and MANIFEST.sig to --out.
+    Personalise {
+        /// The production batch (as recorded by `batched`).
+        #[arg(long)]
+        batch: String,
+        /// The export directory (created; must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        keys: crate::pki::KeyArgs,
+    },
+    /// Passive authentication of a card's files (a package directory): every check with its
+    /// result; exit code 0 only when none failed.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifyArgs {
+    /// A package directory: DG1 ... DG16, EF.SOD, optionally EF.COM and mrz.txt (the MRZ
+    /// printed on the card, compared with DG1).
+    pub package: PathBuf,
+    /// Trusted CSCA certificates (PEM or DER), link certificates included.
+    #[arg(long)]
+    pub csca: Vec<PathBuf>,
+    /// A CSCA master list (CMS, DER) whose certificates are trusted once its signature and
+    /// signer check out against the --csca certificates (or, without them, against itself).
+    #[arg(long)]
+    pub master_list: Option<PathBuf>,
+    /// CRLs (DER or PEM).
+    #[arg(long)]
+    pub crl: Vec<PathBuf>,
+    /// Without --csca or --master-list: trust what the register publishes (its database).
+    #[arg(long)]
+    pub from_register: bool,
+    /// Fail when no CRL of the issuing CSCA is at hand (instead of a warning).
+    #[arg(long)]
+    pub require_crl: bool,
+    /// Verification time (RFC 3339); default: now.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// The MRZ read from the card's back (3 lines, `\n`-separated); default: mrz.txt.
+    #[arg(long)]
+    pub mrz: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `thabian card personalise`.
+pub async fn personalise(
+    platform: &crate::Platform,
+    config: &crate::Config,
+    batch: &str,
+    out: &Path,
+    keys: &crate::pki::KeyArgs,
+) -> anyhow::Result<()> {
+    if out.exists() {
+        bail!(
+            "{} exists: a batch is exported to a new directory",
+            out.display()
+        );
+    }
+    let pki = crate::pki::PkiDir::open(&keys.dir(&config.data_dir))?;
+    let now = Utc::now();
+    let ds = pki.current_document_signer(now)?.clone();
+    let signing = DsSigning::new(
+        pki.signer(&ds.key, &keys.access())?,
+        pki.read_cert(&ds.cert)?,
+    );
+    let ctx = crate::operator_context(
+        platform,
+        thabian_register::Role::CardOfficer,
+        "card personalisation",
+        "cli",
+    )
+    .await?;
+    let cards = platform.register.batch_cards(&ctx, batch).await?;
+    if cards.is_empty() {
+        bail!("no card waits in production batch {batch:?}");
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut files = Vec::new();
+    let mut failed = 0usize;
+    for (pin, card) in &cards {
+        match platform
+            .register
+            .personalise_card(&ctx, pin, card, &signing)
+            .await
+        {
+            Ok(done) => files.extend(write_package(out, &done.package)?),
+            Err(e) => {
+                failed += 1;
+                eprintln!("card {card} of {pin}: not personalised: {e}");
+            }
+        }
+    }
+    let profile = platform.register.profile();
+    let log_signer =
+        crate::load_or_create_log_key(&config.log_key_path(), &crate::log_origin(profile))?;
+    write_manifest(out, &files, &log_signer)?;
+    println!(
+        "batch {batch}: {} cards personalised by Document Signer {}, {failed} refused; packages, MANIFEST and MANIFEST.sig in {}",
+        cards.len() - failed,
+        signing.serial,
+        out.display()
+    );
+    if failed > 0 {
+        bail!("{failed} cards of batch {batch} were not personalised");
+    }
+    Ok(())
+}
+
+/// `thabian card verify`: prints the report; true when no check failed.
+pub async fn verify(args: &VerifyArgs, config: &crate::Config) -> anyhow::Result<bool> {
+    use thabian_icao9303::pa::{passive_authentication, Document, PaOptions, TrustStore};
+    let at = match &args.at {
+        Some(t) => DateTime::parse_from_rfc3339(t)
+            .with_context(|| format!("--at {t:?} is not RFC 3339"))?
+            .with_timezone(&Utc),
+        None => Utc::now(),
+    };
+    let mut trust = TrustStore::new();
+    for path in &args.csca {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        trust
+            .add_certificates(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.master_list {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let anchors = trust.cscas.clone();
+        trust
+            .add_master_list(&bytes, &anchors, at)
+            .map_err(|e| anyhow::anyhow!("master list {}: {e}", path.display()))?;
+    }
+    for path in &args.crl {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        trust
+            .add_crls(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    if args.from_register || trust.cscas.is_empty() {
+        if !args.from_register {
+            eprintln!("no --csca or --master-list: trusting what the register publishes");
+        }
+        let platform = crate::open(config).await?;
+        let published = platform.register.published_trust().await?;
+        trust.cscas.extend(published.cscas);
+        trust.crls.extend(published.crls);
+    }
+    if trust.cscas.is_empty() {
+        bail!("no trusted CSCA: give --csca or --master-list, or publish the PKI (`thabian pki publish`)");
+    }
+    let files = read_package(&args.package)?;
+    let printed = args.mrz.clone().or(files.printed_mrz.clone());
+    let doc = Document {
+        ef_sod: &files.ef_sod,
+        data_groups: files
+            .data_groups
+            .iter()
+            .map(|(n, b)| (*n, b.as_slice()))
+            .collect(),
+        ef_com: files.ef_com.as_deref(),
+        printed_mrz: printed.as_deref(),
+    };
+    let options = PaOptions {
+        require_crl: args.require_crl,
+        ..PaOptions::default()
+    };
+    let report = passive_authentication(&doc, &trust, at, &options);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+        println!(
+            "{}",
+            if report.passed() {
+                "VERIFIED: every check passed"
+            } else {
+                "NOT VERIFIED: see the failed checks"
+            }
+        );
+    }
+    Ok(report.passed())
+}
