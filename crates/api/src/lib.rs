@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
             get(get_biometric_sample),
         )
         .route("/v1/cards/{number}/status", get(get_card_status))
+        .route("/v1/cards/verify", post(verify_card))
         .route("/v1/pki", get(list_pki_documents))
         .route("/v1/pki/{name}", get(get_pki_document))
         .fallback(not_found)
@@ -108,7 +109,7 @@ pub fn router(state: AppState) -> Router {
         get_checkpoint, get_inclusion_proof, get_consistency_proof, list_officials, create_official,
         disable_official, list_tokens, issue_token, revoke_token, search_persons, list_review_cases,
         get_review_case, decide_review_case, list_cards, apply_for_card, change_card,
-        get_biometric_sample, get_card_status, list_pki_documents, get_pki_document
+        get_biometric_sample, get_card_status, list_pki_documents, get_pki_document, verify_card
     ),
     modifiers(&BearerAuth, &ProblemResponses),
     security(("bearer" = []))
@@ -1681,4 +1682,79 @@ async fn get_pki_document(
         response.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     Ok(response)
+}
+
+#[utoipa::path(post, path = "/v1/cards/verify", request_body = wire::CardVerifyRequest,
+    responses((status = 200, description = "The verification report (also when a check failed: see `verified`)", body = wire::CardVerifyResult),
+        (status = 400, body = wire::Problem, content_type = "application/problem+json")))]
+async fn verify_card(
+    State(state): State<AppState>,
+    Caller(ctx): Caller,
+    ApiJson(req): ApiJson<wire::CardVerifyRequest>,
+) -> ApiResult<axum::Json<wire::CardVerifyResult>> {
+    let decode = |name: &str, text: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(|_| ApiError::bad_request(format!("file {name} is not base64")))
+    };
+    let mut files = thabian_register::cards::ChipFiles {
+        printed_mrz: req.printed_mrz.clone(),
+        ..Default::default()
+    };
+    for (name, text) in &req.files {
+        let bytes = decode(name, text)?;
+        match name.as_str() {
+            "EF.SOD" => files.ef_sod = bytes,
+            "EF.COM" => files.ef_com = Some(bytes),
+            other => {
+                let n = other
+                    .strip_prefix("DG")
+                    .and_then(|n| n.parse::<u8>().ok())
+                    .filter(|n| (1..=16).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "file {other:?}: expected EF.SOD, EF.COM or DG1 ... DG16"
+                        ))
+                    })?;
+                files.data_groups.push((n, bytes));
+            }
+        }
+    }
+    if files.ef_sod.is_empty() {
+        return Err(ApiError::bad_request("files must hold EF.SOD"));
+    }
+    files.data_groups.sort_by_key(|(n, _)| *n);
+    let at = req
+        .at
+        .as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| ApiError::bad_request(format!("at {t:?} is not RFC 3339")))
+        })
+        .transpose()?;
+    let today = state.register.now().date_naive();
+    let verified = state
+        .register
+        .verify_card(&ctx, files, at, req.online)
+        .await?;
+    let online_status = verified.online.as_ref().map(|card| {
+        let status = thabian_model::card::effective_status(card, today);
+        wire::CardStatusOut {
+            number: card.number.clone(),
+            status: status.as_str().to_owned(),
+            valid: matches!(
+                status,
+                thabian_model::card::CardStatus::Issued | thabian_model::card::CardStatus::Active
+            ),
+            date_of_expiry: card.date_of_expiry.map(|d| d.to_string()),
+        }
+    });
+    let passed = verified.report.passed()
+        && (!req.online || online_status.as_ref().is_some_and(|s| s.valid));
+    Ok(axum::Json(wire::CardVerifyResult {
+        verified: passed,
+        report: serde_json::to_value(&verified.report).unwrap_or_default(),
+        online_status,
+    }))
 }

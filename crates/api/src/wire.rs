@@ -755,3 +755,34 @@ pub struct PkiDocument {
     pub sha256: String,
     pub updated_at: String,
 }
+
+/// `POST /v1/cards/verify`: what a verifier read from a card.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardVerifyRequest {
+    /// The chip's files, base64: `EF.SOD` (required), `EF.COM`, `DG1` ... `DG16`.
+    pub files: std::collections::BTreeMap<String, String>,
+    /// The MRZ read from the card's face (three lines), compared with DG1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub printed_mrz: Option<String>,
+    /// Verification time (RFC 3339); default: now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// Also return the card's status in the register (revoked, lost, suspended ...).
+    #[serde(default)]
+    pub online: bool,
+}
+
+/// The result of passive authentication, check by check.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardVerifyResult {
+    /// No check failed (and, with `online`, the register holds the card as valid).
+    pub verified: bool,
+    /// Passive authentication (ICAO Doc 9303 Part 11): `checks` (each `id`, `outcome`
+    /// passed / failed / warning / skipped, `detail`) and `document` (what was read).
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+    /// The register's view of the card, with `online`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_status: Option<CardStatusOut>,
+}

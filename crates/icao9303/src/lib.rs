@@ -12,6 +12,9 @@
 //!   number ↔ tag ↔ file-identifier mapping.
 //! * [`lso`]: the LDSSecurityObject (Parts 10 and 11): building it over whole data-group files
 //!   with SHA-256/384/512, DER encoding and checked decoding.
+//! * [`sod`]: EF.SOD (tag `77`, CMS SignedData over the LDSSecurityObject): building, and
+//!   reading without verification for display.
+//! * [`pa`]: passive authentication (Part 11): every step as a check in a [`pa::Report`].
 //!
 //! Typical issuing flow: build a [`mrz::Td1`], wrap it in [`lds::Dg1`], encode the other data
 //! groups, hash them all with [`lso::build`], and sign [`lso::LdsSecurityObject::to_der`] as
@@ -20,9 +23,15 @@
 pub mod lds;
 pub mod lso;
 pub mod mrz;
+pub mod pa;
+pub mod sod;
 pub mod tlv;
 
 pub use lds::{DataGroup, LdsError};
 pub use lso::{HashAlgorithm, LdsSecurityObject, LsoError};
 pub use mrz::{MrzError, ParsedTd1, Td1};
+pub use pa::{
+    passive_authentication, Check, CheckId, Document, Outcome, PaOptions, Report, TrustStore,
+};
+pub use sod::{build_sod, Sod, SodError};
 pub use tlv::TlvError;

@@ -982,3 +982,935 @@ fn mrz_error_messages_are_clear() {
     let e = check_digit("ab").unwrap_err();
     assert_eq!(e.to_string(), "invalid MRZ character 'a' at position 0");
 }
+
+// ------------------------------------------------------------------------------------------
+// EF.SOD and passive authentication
+
+use chrono::{DateTime, TimeZone, Utc};
+use std::sync::OnceLock;
+use thabian_icao9303::pa::{
+    self, passive_authentication, CheckId, Document, Outcome, PaOptions, Report, TrustStore,
+};
+use thabian_icao9303::sod::{build_sod, Sod};
+use thabian_pki::cert::{
+    certificate_to_pem, issue_csca, issue_document_signer, CscaRequest, DsRequest,
+};
+use thabian_pki::crl::{issue_crl, RevokedEntry};
+use thabian_pki::{SignatureAlgorithm, SoftwareSigner};
+use x509_cert::Certificate;
+
+fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
+}
+
+/// The verification time of the fixture.
+fn now() -> DateTime<Utc> {
+    utc(2026, 12, 15)
+}
+
+struct Fixture {
+    csca_signer: SoftwareSigner,
+    csca: Certificate,
+    ds: Certificate,
+    /// DG1, DG2, DG11, DG12 as whole files.
+    groups: Vec<(u8, Vec<u8>)>,
+    ef_com: Vec<u8>,
+    lso_der: Vec<u8>,
+    ef_sod: Vec<u8>,
+}
+
+fn csca_request(cn: &str) -> CscaRequest {
+    CscaRequest {
+        country: "LA".into(),
+        organization: "Thabian Test".into(),
+        common_name: cn.into(),
+        serial: Some(vec![0x01]),
+        not_before: utc(2026, 1, 1),
+        not_after: utc(2031, 1, 1),
+        private_key_usage_period: None,
+    }
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let csca_signer = SoftwareSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
+        let csca = issue_csca(&csca_signer, &csca_request("Thabian Test CSCA")).unwrap();
+        let ds_signer = SoftwareSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
+        let ds = issue_document_signer(
+            &csca_signer,
+            &csca,
+            thabian_pki::Signer::public_key(&ds_signer),
+            &DsRequest {
+                country: "LA".into(),
+                organization: "Thabian Test".into(),
+                common_name: "Thabian Test DS 0001".into(),
+                serial: Some(vec![0x10, 0x01]),
+                not_before: utc(2026, 6, 1),
+                not_after: utc(2032, 6, 1),
+                private_key_usage_period: Some((utc(2026, 6, 1), utc(2026, 9, 1))),
+                document_types: vec!["ID".into()],
+            },
+        )
+        .unwrap();
+
+        let dg1 = Dg1::from_td1(&eriksson()).unwrap().encode();
+        let mut info = FaceImageInfo::new(2, 2, ImageDataType::Jpeg);
+        info.gender = 2;
+        let dg2 = Dg2 {
+            faces: vec![BiometricRecord::face(
+                lds::face_record_19794_5(FAKE_JPEG, &info).unwrap(),
+            )],
+        }
+        .encode()
+        .unwrap();
+        let dg11 = Dg11 {
+            full_name: Some("ERIKSSON<<ANNA MARIA".into()),
+            personal_number: Some("0123456789".into()),
+            full_date_of_birth: Some("19740812".into()),
+            place_of_birth: Some("ວຽງຈັນ".into()),
+            ..Dg11::default()
+        }
+        .encode()
+        .unwrap();
+        let dg12 = Dg12 {
+            issuing_authority: Some("Thabian register".into()),
+            date_of_issue: Some("20260701".into()),
+            other_persons: vec![],
+            endorsements: None,
+            tax_exit_requirements: None,
+            front_image: None,
+            rear_image: None,
+            personalisation_time: None,
+            personalisation_device_serial: None,
+        }
+        .encode()
+        .unwrap();
+        let groups = vec![(1, dg1), (2, dg2), (11, dg11), (12, dg12)];
+        let ef_com = EfCom::new(&[1, 2, 11, 12].map(|n| DataGroup::new(n).unwrap())).encode();
+        // Version 1 with ldsVersionInfo: its "040000" is eContent that no data-group hash
+        // depends on (see the message_digest tampering test).
+        let lso = lso::build(
+            HashAlgorithm::Sha256,
+            &as_refs(&groups),
+            Some(LdsVersionInfo::lds_1_7().unwrap()),
+        )
+        .unwrap();
+        let ef_sod = build_sod(&lso, &ds_signer, &ds, utc(2026, 7, 1)).unwrap();
+        Fixture {
+            csca_signer,
+            csca,
+            ds,
+            groups,
+            ef_com,
+            lso_der: lso.to_der().unwrap(),
+            ef_sod,
+        }
+    })
+}
+
+fn crl_of(f: &Fixture, revoked: &[RevokedEntry]) -> x509_cert::crl::CertificateList {
+    issue_crl(
+        &f.csca_signer,
+        &f.csca,
+        revoked,
+        utc(2026, 12, 1),
+        utc(2027, 3, 1),
+        7,
+    )
+    .unwrap()
+}
+
+fn trust(f: &Fixture) -> TrustStore {
+    TrustStore {
+        cscas: vec![f.csca.clone()],
+        crls: vec![crl_of(f, &[])],
+    }
+}
+
+fn printed_mrz() -> String {
+    ERIKSSON.join("\n")
+}
+
+fn verify_with(
+    ef_sod: &[u8],
+    groups: &[(u8, Vec<u8>)],
+    trust: &TrustStore,
+    at: DateTime<Utc>,
+    options: &PaOptions,
+) -> Report {
+    let f = fixture();
+    let printed = printed_mrz();
+    let doc = Document {
+        ef_sod,
+        data_groups: as_refs(groups),
+        ef_com: Some(&f.ef_com),
+        printed_mrz: Some(&printed),
+    };
+    passive_authentication(&doc, trust, at, options)
+}
+
+fn failed_ids(r: &Report) -> Vec<String> {
+    r.failed().iter().map(|c| c.id.to_string()).collect()
+}
+
+/// Flips one bit of the first occurrence of `needle` (at `offset` inside it) in `haystack`.
+fn flip_in(haystack: &[u8], needle: &[u8], offset: usize) -> Vec<u8> {
+    let pos = haystack
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("needle not found");
+    let mut out = haystack.to_vec();
+    out[pos + offset] ^= 0x01;
+    out
+}
+
+#[test]
+fn passive_authentication_of_a_full_document() {
+    let f = fixture();
+    let r = verify_with(
+        &f.ef_sod,
+        &f.groups,
+        &trust(f),
+        now(),
+        &PaOptions::default(),
+    );
+    assert!(r.passed(), "{r}");
+    let ids: Vec<String> = r.checks.iter().map(|c| c.id.to_string()).collect();
+    expect![[r#"
+        [
+            "sod_parse",
+            "ds_certificate",
+            "ds_profile",
+            "ds_chain",
+            "ds_validity",
+            "ds_revocation",
+            "sod_signature",
+            "message_digest",
+            "lds_security_object",
+            "dg1_hash",
+            "dg2_hash",
+            "dg11_hash",
+            "dg12_hash",
+            "ef_com",
+            "mrz_check_digits",
+            "dg1_matches_printed_mrz",
+        ]
+    "#]]
+    .assert_debug_eq(&ids);
+    for c in &r.checks {
+        assert_eq!(c.passed, Outcome::Passed, "{c:?}");
+    }
+    // What was verified is shown.
+    let doc = r.document.as_ref().unwrap();
+    let mrz = doc.mrz.as_ref().unwrap();
+    assert_eq!(mrz.document_number, "D23145890");
+    assert_eq!(mrz.primary_identifier, "ERIKSSON");
+    assert_eq!(mrz.secondary_identifier, "ANNA<MARIA");
+    assert_eq!(
+        doc.dg11.as_ref().unwrap().place_of_birth.as_deref(),
+        Some("ວຽງຈັນ")
+    );
+    let ds = doc.document_signer.as_ref().unwrap();
+    assert_eq!(ds.serial, "1001");
+    assert!(
+        ds.subject.contains("CN=Thabian Test DS 0001"),
+        "{}",
+        ds.subject
+    );
+    assert!(doc
+        .csca
+        .as_ref()
+        .unwrap()
+        .subject
+        .contains("Thabian Test CSCA"));
+    assert_eq!(doc.signing_time, Some(utc(2026, 7, 1)));
+    assert_eq!(doc.lds_data_groups, vec![1, 2, 11, 12]);
+
+    // Human-readable output: one line per check, then the verdict.
+    let text = r.to_string();
+    let chain = text.lines().find(|l| l.contains("ds_chain")).unwrap();
+    assert!(
+        chain.starts_with("PASS  ds_chain")
+            && chain.contains("CSCA \"CN=Thabian Test CSCA,O=Thabian Test,C=LA\" → DS serial 1001"),
+        "{chain}"
+    );
+    assert!(
+        text.ends_with("passive authentication PASSED (0 warning(s))"),
+        "{text}"
+    );
+
+    // JSON.
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["checks"][0]["id"], "sod_parse");
+    assert_eq!(json["checks"][0]["outcome"], "passed");
+    assert_eq!(json["checks"][10]["id"], "dg2_hash");
+    assert_eq!(json["document"]["mrz"]["document_number"], "D23145890");
+}
+
+#[test]
+fn sod_reads_without_verifying() {
+    let f = fixture();
+    let sod = Sod::from_file(&f.ef_sod).unwrap();
+    assert_eq!(f.ef_sod[0], 0x77);
+    assert_eq!(
+        tlv::parse_tagged(&f.ef_sod, 0x77).unwrap().value,
+        sod.cms_der
+    );
+    assert_eq!(sod.econtent().unwrap(), f.lso_der);
+    assert_eq!(
+        sod.lds_security_object().unwrap(),
+        LdsSecurityObject::from_der(&f.lso_der).unwrap()
+    );
+    assert_eq!(sod.document_signer().unwrap(), f.ds);
+    assert_eq!(sod.signing_time(), Some(utc(2026, 7, 1)));
+    assert_eq!(
+        sod.digest_algorithm(),
+        Some(thabian_pki::DigestAlgorithm::Sha256)
+    );
+    assert_eq!(
+        sod.message_digest().unwrap(),
+        Sha256::digest(&f.lso_der).as_slice()
+    );
+    // A bare ContentInfo reads too; other files do not.
+    assert!(Sod::from_file(&sod.cms_der).is_ok());
+    assert!(Sod::from_file(&f.groups[0].1).is_err());
+    assert!(Sod::from_file(&[]).is_err());
+    // SHA-512 LSO with a P-256 signer: the CMS digest follows the signature's hash.
+    let lso512 = lso::build(HashAlgorithm::Sha512, &as_refs(&f.groups), None).unwrap();
+    let signer = SoftwareSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
+    assert_eq!(
+        thabian_icao9303::sod::sod_digest_algorithm(HashAlgorithm::Sha512, &signer),
+        thabian_pki::DigestAlgorithm::Sha256
+    );
+    // ... and signing with a key that is not the certificate's is refused.
+    assert!(build_sod(&lso512, &signer, &f.ds, now()).is_err());
+}
+
+#[test]
+fn sod_verified_by_openssl() {
+    if !openssl_available() {
+        eprintln!("openssl not on PATH: skipping the OpenSSL cross-check of EF.SOD");
+        return;
+    }
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let sod = Sod::from_file(&f.ef_sod).unwrap();
+    let (sod_path, csca_path, out_path) = (
+        dir.path().join("sod.der"),
+        dir.path().join("csca.pem"),
+        dir.path().join("lso.der"),
+    );
+    std::fs::write(&sod_path, &sod.cms_der).unwrap();
+    std::fs::write(&csca_path, certificate_to_pem(&f.csca).unwrap()).unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "cms", "-verify", "-inform", "DER", "-purpose", "any", "-attime",
+        ])
+        .arg(now().timestamp().to_string())
+        .arg("-in")
+        .arg(&sod_path)
+        .arg("-CAfile")
+        .arg(&csca_path)
+        .arg("-out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&out_path).unwrap(), f.lso_der);
+}
+
+fn assert_fails_exactly(r: &Report, expected: &[&str]) {
+    let mut got = failed_ids(r);
+    got.sort();
+    let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want, "{r}");
+}
+
+#[test]
+fn tampered_dg2_fails_dg2_hash_only() {
+    let f = fixture();
+    let mut groups = f.groups.clone();
+    let dg2 = &mut groups[1].1;
+    let last = dg2.len() - 3; // inside the JPEG
+    dg2[last] ^= 0x01;
+    let r = verify_with(&f.ef_sod, &groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["dg2_hash"]);
+    assert!(!r.passed());
+}
+
+#[test]
+fn tampered_dg1_fails_dg1_hash_and_printed_mrz() {
+    let f = fixture();
+    let mut groups = f.groups.clone();
+    // ERIKSSON -> ERIKSSOO: the name is under no check digit.
+    groups[0].1 = flip_in(&groups[0].1, b"ERIKSSON", 7);
+    let r = verify_with(&f.ef_sod, &groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["dg1_hash", "dg1_matches_printed_mrz"]);
+    assert_eq!(r.outcome(CheckId::MrzCheckDigits), Some(Outcome::Passed));
+    assert!(r
+        .check(CheckId::Dg1MatchesPrintedMrz)
+        .unwrap()
+        .detail
+        .contains("line 3, position 8"));
+}
+
+#[test]
+fn tampered_econtent_fails_message_digest_only() {
+    let f = fixture();
+    // The last octet of the unicodeVersion "040000" inside the signed LSO.
+    let sod = flip_in(&f.ef_sod, b"040000", 5);
+    let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["message_digest"]);
+    assert_eq!(r.outcome(CheckId::SodSignature), Some(Outcome::Passed));
+    assert_eq!(r.outcome(CheckId::LdsSecurityObject), Some(Outcome::Passed));
+}
+
+#[test]
+fn tampered_signature_fails_sod_signature_only() {
+    let f = fixture();
+    let mut sod = f.ef_sod.clone();
+    let last = sod.len() - 1; // the signature ends EF.SOD (no unsigned attributes)
+    sod[last] ^= 0x01;
+    let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["sod_signature"]);
+    assert_eq!(r.outcome(CheckId::MessageDigest), Some(Outcome::Passed));
+}
+
+#[test]
+fn tampered_signed_attributes_fail_sod_signature_only() {
+    let f = fixture();
+    // signingTime UTCTime 260701000000Z: one digit changed.
+    let sod = flip_in(&f.ef_sod, b"260701000000Z", 11);
+    let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["sod_signature"]);
+    assert_eq!(r.outcome(CheckId::MessageDigest), Some(Outcome::Passed));
+}
+
+#[test]
+fn revoked_document_signer_fails_ds_revocation_only() {
+    let f = fixture();
+    let mut t = trust(f);
+    t.crls = vec![crl_of(
+        f,
+        &[RevokedEntry {
+            serial: f.ds.tbs_certificate.serial_number.clone(),
+            revocation_date: utc(2026, 11, 1),
+            reason: Some(x509_cert::ext::pkix::CrlReason::KeyCompromise),
+        }],
+    )];
+    let r = verify_with(&f.ef_sod, &f.groups, &t, now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["ds_revocation"]);
+    assert!(r
+        .check(CheckId::DsRevocation)
+        .unwrap()
+        .detail
+        .contains("KeyCompromise"));
+}
+
+#[test]
+fn missing_crl_warns_or_fails_when_required() {
+    let f = fixture();
+    let mut t = trust(f);
+    t.crls.clear();
+    let r = verify_with(&f.ef_sod, &f.groups, &t, now(), &PaOptions::default());
+    assert!(r.passed(), "{r}");
+    assert_eq!(r.outcome(CheckId::DsRevocation), Some(Outcome::Warning));
+    let strict = PaOptions {
+        require_crl: true,
+        ..PaOptions::default()
+    };
+    let r = verify_with(&f.ef_sod, &f.groups, &t, now(), &strict);
+    assert_fails_exactly(&r, &["ds_revocation"]);
+}
+
+#[test]
+fn untrusted_csca_fails_ds_chain_only() {
+    let f = fixture();
+    let other = SoftwareSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
+    // Same name, other key: the impostor CSCA does not match the DS.
+    let impostor = issue_csca(&other, &csca_request("Thabian Test CSCA")).unwrap();
+    let t = TrustStore {
+        cscas: vec![impostor],
+        crls: vec![],
+    };
+    let r = verify_with(&f.ef_sod, &f.groups, &t, now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["ds_chain"]);
+    assert_eq!(r.outcome(CheckId::DsRevocation), Some(Outcome::Skipped));
+    let r = verify_with(
+        &f.ef_sod,
+        &f.groups,
+        &TrustStore::new(),
+        now(),
+        &PaOptions::default(),
+    );
+    assert_fails_exactly(&r, &["ds_chain"]);
+}
+
+#[test]
+fn tampered_ds_certificate_fails_ds_chain_only() {
+    let f = fixture();
+    // A bit of the DS subject's common name inside EF.SOD: the CSCA's signature breaks.
+    let sod = flip_in(&f.ef_sod, b"Thabian Test DS 0001", 19);
+    let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["ds_chain"]);
+    assert!(r
+        .check(CheckId::DsChain)
+        .unwrap()
+        .detail
+        .contains("does not verify"));
+    assert_eq!(r.outcome(CheckId::SodSignature), Some(Outcome::Passed));
+}
+
+#[test]
+fn expired_document_signer_fails_ds_validity_only() {
+    let f = fixture();
+    let r = verify_with(
+        &f.ef_sod,
+        &f.groups,
+        &trust(f),
+        utc(2032, 6, 2),
+        &PaOptions::default(),
+    );
+    assert_fails_exactly(&r, &["ds_validity"]);
+    // The CSCA expired too (2031); the stale CRL only warns.
+    let detail = &r.check(CheckId::DsValidity).unwrap().detail;
+    assert!(
+        detail.contains("DS valid") && detail.contains("CSCA valid"),
+        "{detail}"
+    );
+    assert_eq!(r.outcome(CheckId::DsRevocation), Some(Outcome::Warning));
+}
+
+#[test]
+fn unlisted_and_missing_groups() {
+    let f = fixture();
+    let mut groups = f.groups.clone();
+    let dg13 = Dg13 {
+        fields: vec![("ethnicity".into(), "Lao Loum".into())],
+    }
+    .encode()
+    .unwrap();
+    groups.push((13, dg13));
+    let r = verify_with(&f.ef_sod, &groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["dg13_hash"]);
+
+    // DG12 not read: fails, or warns when missing groups are allowed.
+    let groups: Vec<(u8, Vec<u8>)> = f.groups.iter().filter(|g| g.0 != 12).cloned().collect();
+    let r = verify_with(&f.ef_sod, &groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["dg12_hash"]);
+    let lenient = PaOptions {
+        allow_missing_groups: true,
+        ..PaOptions::default()
+    };
+    let r = verify_with(&f.ef_sod, &groups, &trust(f), now(), &lenient);
+    assert!(r.passed(), "{r}");
+    assert_eq!(r.outcome(CheckId::DgHash(12)), Some(Outcome::Warning));
+}
+
+#[test]
+fn ef_com_mismatch_warns_and_printed_mrz_is_optional() {
+    let f = fixture();
+    let com = EfCom::new(&[DataGroup::new(1).unwrap(), DataGroup::new(2).unwrap()]).encode();
+    let doc = Document {
+        ef_sod: &f.ef_sod,
+        data_groups: as_refs(&f.groups),
+        ef_com: Some(&com),
+        printed_mrz: None,
+    };
+    let r = passive_authentication(&doc, &trust(f), now(), &PaOptions::default());
+    assert!(r.passed(), "{r}");
+    assert_eq!(r.outcome(CheckId::EfCom), Some(Outcome::Warning));
+    assert_eq!(
+        r.outcome(CheckId::Dg1MatchesPrintedMrz),
+        Some(Outcome::Skipped)
+    );
+    // A printed MRZ with CRLF line breaks and a wrong check digit in DG1's place.
+    let printed = ERIKSSON.join("\r\n");
+    let doc = Document {
+        printed_mrz: Some(&printed),
+        ..doc
+    };
+    let r = passive_authentication(&doc, &trust(f), now(), &PaOptions::default());
+    assert_eq!(
+        r.outcome(CheckId::Dg1MatchesPrintedMrz),
+        Some(Outcome::Passed)
+    );
+}
+
+#[test]
+fn dg1_with_a_wrong_check_digit_fails_mrz_check_digits() {
+    // A document whose issuer signed a DG1 with a wrong check digit.
+    let f = fixture();
+    let mut lines = ERIKSSON.map(String::from);
+    lines[1].replace_range(6..7, "3");
+    let dg1 = tlv::encode_constructed(0x61, &[tlv::encode(0x5F1F, lines.concat().as_bytes())]);
+    let mut groups = f.groups.clone();
+    groups[0].1 = dg1;
+    let r = verify_with(&f.ef_sod, &groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(
+        &r,
+        &["dg1_hash", "mrz_check_digits", "dg1_matches_printed_mrz"],
+    );
+    assert!(r
+        .check(CheckId::MrzCheckDigits)
+        .unwrap()
+        .detail
+        .contains("date of birth 3 (expected 2)"));
+}
+
+#[test]
+fn garbage_sod_is_reported_not_fatal() {
+    let f = fixture();
+    for sod in [&b""[..], b"\x77\x03abc", b"\x30\x00", &f.ef_sod[..40]] {
+        let r = verify_with(sod, &f.groups, &trust(f), now(), &PaOptions::default());
+        assert!(!r.passed());
+        assert_eq!(r.outcome(CheckId::SodParse), Some(Outcome::Failed), "{r}");
+        assert_eq!(r.outcome(CheckId::DgHash(1)), Some(Outcome::Skipped));
+        // DG1 is still read and shown.
+        assert_eq!(r.outcome(CheckId::MrzCheckDigits), Some(Outcome::Passed));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// A bit flipped anywhere in EF.SOD never panics, and is accepted only where it changes
+    /// nothing that is signed (e.g. the unsigned digestAlgorithms SET of the SignedData): the
+    /// LSO and the Document Signer read from an accepted file are the genuine ones.
+    #[test]
+    fn a_flipped_bit_of_the_sod_is_caught(pos in 0usize..10_000, bit in 0u8..8) {
+        let f = fixture();
+        let mut sod = f.ef_sod.clone();
+        let pos = pos % sod.len();
+        sod[pos] ^= 1 << bit;
+        let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+        if r.passed() {
+            let parsed = Sod::from_file(&sod).unwrap();
+            prop_assert_eq!(parsed.econtent().unwrap(), f.lso_der.as_slice());
+            prop_assert_eq!(parsed.document_signer().unwrap(), f.ds.clone());
+        }
+    }
+}
+
+#[test]
+fn trust_store_loads_pem_der_and_master_lists() {
+    let f = fixture();
+    let pem = certificate_to_pem(&f.csca).unwrap();
+    let two = format!("{pem}\n{pem}");
+    assert_eq!(
+        pa::certificates_from_bytes(two.as_bytes()).unwrap().len(),
+        2
+    );
+    let mut t = TrustStore::new();
+    assert_eq!(t.add_certificates(two.as_bytes()).unwrap(), 1);
+    let der = thabian_pki::cert::certificate_to_der(&f.csca).unwrap();
+    assert_eq!(t.add_certificates(&der).unwrap(), 0);
+    let crl = crl_of(f, &[]);
+    let crl_pem = thabian_pki::crl::crl_to_pem(&crl).unwrap();
+    assert_eq!(t.add_crls(crl_pem.as_bytes()).unwrap(), 1);
+    assert_eq!(
+        t.add_crls(&thabian_pki::crl::crl_to_der(&crl).unwrap())
+            .unwrap(),
+        1
+    );
+    assert_eq!(t.crls.len(), 1);
+    assert!(pa::certificates_from_bytes(crl_pem.as_bytes()).is_err());
+    assert!(pa::crls_from_bytes(b"junk").is_err());
+
+    // A master list signed by a Master List Signer of the same CSCA.
+    let mls_signer = SoftwareSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
+    let mls = thabian_pki::cert::issue_master_list_signer(
+        &f.csca_signer,
+        &f.csca,
+        thabian_pki::Signer::public_key(&mls_signer),
+        &thabian_pki::cert::MasterListSignerRequest {
+            country: "LA".into(),
+            organization: "Thabian Test".into(),
+            common_name: "Thabian Test MLS".into(),
+            serial: Some(vec![0x20]),
+            not_before: utc(2026, 1, 1),
+            not_after: utc(2028, 1, 1),
+            private_key_usage_period: None,
+        },
+    )
+    .unwrap();
+    let ml = thabian_pki::masterlist::build_master_list(
+        std::slice::from_ref(&f.csca),
+        &mls_signer,
+        &mls,
+        utc(2026, 12, 1),
+    )
+    .unwrap();
+    let t = TrustStore::from_master_list(&ml, std::slice::from_ref(&f.csca), now()).unwrap();
+    assert_eq!(t.cscas, vec![f.csca.clone()]);
+    let r = verify_with(&f.ef_sod, &f.groups, &t, now(), &PaOptions::default());
+    assert!(r.passed(), "{r}");
+    // An untrusted anchor rejects the list.
+    let other = SoftwareSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
+    let other_csca = issue_csca(&other, &csca_request("Other CSCA")).unwrap();
+    assert!(TrustStore::from_master_list(&ml, &[other_csca], now()).is_err());
+}
+
+// ------------------------------------------------------------------------------------------
+// Foreign documents signed with OpenSSL only
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A brainpoolP256r1 CSCA made by OpenSSL in `dir` (csca.key, csca.pem).
+fn openssl_csca(dir: &std::path::Path) {
+    std::fs::write(
+        dir.join("csca.cnf"),
+        "[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = v3_csca\n\
+         [dn]\nC = UT\nO = Utopia\nCN = Utopia CSCA\n\
+         [v3_csca]\nbasicConstraints = critical,CA:TRUE,pathlen:0\n\
+         keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("ds.ext"),
+        "keyUsage = critical,digitalSignature\nauthorityKeyIdentifier = keyid\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "brainpoolP256r1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "csca.key",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req", "-new", "-x509", "-key", "csca.key", "-config", "csca.cnf", "-days", "3650",
+            "-sha256", "-out", "csca.pem",
+        ],
+    );
+}
+
+/// Issues ds.pem for ds.key with the CSCA, signs the fixture's LSO with it as OpenSSL does,
+/// and runs passive authentication on the result.
+fn openssl_document(dir: &std::path::Path, extra_sign_args: &[&str]) -> Report {
+    let f = fixture();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "ds.key",
+            "-subj",
+            "/C=UT/O=Utopia/CN=Utopia DS",
+            "-out",
+            "ds.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "ds.csr",
+            "-CA",
+            "csca.pem",
+            "-CAkey",
+            "csca.key",
+            "-set_serial",
+            "0x1234",
+            "-days",
+            "365",
+            "-sha256",
+            "-extfile",
+            "ds.ext",
+            "-out",
+            "ds.pem",
+        ],
+    );
+    std::fs::write(dir.join("lso.der"), &f.lso_der).unwrap();
+    let mut args = vec![
+        "cms",
+        "-sign",
+        "-binary",
+        "-nodetach",
+        "-nosmimecap",
+        "-econtent_type",
+        "2.23.136.1.1.1",
+        "-signer",
+        "ds.pem",
+        "-inkey",
+        "ds.key",
+        "-md",
+        "sha256",
+        "-outform",
+        "DER",
+        "-in",
+        "lso.der",
+        "-out",
+        "sod.der",
+    ];
+    args.extend_from_slice(extra_sign_args);
+    openssl(dir, &args);
+    let cms = std::fs::read(dir.join("sod.der")).unwrap();
+    let ef_sod = tlv::encode(0x77, &cms);
+    let mut trust = TrustStore::new();
+    assert_eq!(
+        trust
+            .add_certificates(&std::fs::read(dir.join("csca.pem")).unwrap())
+            .unwrap(),
+        1
+    );
+    // OpenSSL dates its certificates from the present moment.
+    verify_with(
+        &ef_sod,
+        &f.groups,
+        &trust,
+        Utc::now() + chrono::Duration::hours(1),
+        &PaOptions::default(),
+    )
+}
+
+#[test]
+fn foreign_document_with_explicit_brainpool_parameters() {
+    if !openssl_available() {
+        eprintln!("openssl not on PATH: skipping the foreign-document test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    openssl_csca(dir.path());
+    openssl(
+        dir.path(),
+        &[
+            "ecparam",
+            "-name",
+            "brainpoolP256r1",
+            "-param_enc",
+            "explicit",
+            "-genkey",
+            "-out",
+            "ds.key",
+        ],
+    );
+    let r = openssl_document(dir.path(), &[]);
+    assert!(r.passed(), "{r}");
+    // The DS key really carries explicit parameters (a SEQUENCE, not a curve OID).
+    let sod = Sod::from_file(&std::fs::read(dir.path().join("sod.der")).unwrap()).unwrap();
+    let ds = sod.document_signer().unwrap();
+    let params = ds
+        .tbs_certificate
+        .subject_public_key_info
+        .algorithm
+        .parameters
+        .unwrap();
+    assert_eq!(der::Tagged::tag(&params), der::Tag::Sequence);
+    // OpenSSL's certificates deviate from Part 12 (no Document Type List); no CRL was given.
+    assert_eq!(r.outcome(CheckId::DsProfile), Some(Outcome::Warning), "{r}");
+    assert_eq!(r.outcome(CheckId::DsRevocation), Some(Outcome::Warning));
+    for id in [
+        CheckId::DsChain,
+        CheckId::SodSignature,
+        CheckId::MessageDigest,
+        CheckId::DgHash(1),
+        CheckId::DgHash(2),
+    ] {
+        assert_eq!(r.outcome(id), Some(Outcome::Passed), "{id}: {r}");
+    }
+
+    // Without the DS certificate embedded (-nocerts): found by signer identifier among the
+    // certificates the caller supplies, else ds_certificate fails.
+    let f = fixture();
+    openssl(
+        dir.path(),
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-nodetach",
+            "-nosmimecap",
+            "-nocerts",
+            "-econtent_type",
+            "2.23.136.1.1.1",
+            "-signer",
+            "ds.pem",
+            "-inkey",
+            "ds.key",
+            "-md",
+            "sha256",
+            "-outform",
+            "DER",
+            "-in",
+            "lso.der",
+            "-out",
+            "bare.der",
+        ],
+    );
+    let ef_sod = tlv::encode(0x77, &std::fs::read(dir.path().join("bare.der")).unwrap());
+    let mut t = TrustStore::new();
+    t.add_certificates(&std::fs::read(dir.path().join("csca.pem")).unwrap())
+        .unwrap();
+    let at = Utc::now() + chrono::Duration::hours(1);
+    let r = verify_with(&ef_sod, &f.groups, &t, at, &PaOptions::default());
+    assert_fails_exactly(&r, &["ds_certificate"]);
+    assert_eq!(r.outcome(CheckId::SodSignature), Some(Outcome::Skipped));
+    let options = PaOptions {
+        extra_certificates: pa::certificates_from_bytes(
+            &std::fs::read(dir.path().join("ds.pem")).unwrap(),
+        )
+        .unwrap(),
+        ..PaOptions::default()
+    };
+    let r = verify_with(&ef_sod, &f.groups, &t, at, &options);
+    assert!(r.passed(), "{r}");
+    assert!(r
+        .check(CheckId::DsCertificate)
+        .unwrap()
+        .detail
+        .contains("supplied by the caller"));
+}
+
+#[test]
+fn foreign_document_with_an_rsa_pss_signer() {
+    if !openssl_available() {
+        eprintln!("openssl not on PATH: skipping the foreign-document test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    openssl_csca(dir.path());
+    openssl(
+        dir.path(),
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "ds.key",
+        ],
+    );
+    let r = openssl_document(dir.path(), &["-keyopt", "rsa_padding_mode:pss"]);
+    assert!(r.passed(), "{r}");
+    let detail = &r.check(CheckId::SodSignature).unwrap().detail;
+    assert!(detail.starts_with("id-RSASSA-PSS signature"), "{detail}");
+}
