@@ -52,10 +52,12 @@ pub enum Phase {
     Feed,
     Disk,
     Dedup,
+    /// Card personalisation and passive authentication, in process (no database).
+    Cards,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 8] = [
         Phase::Import,
         Phase::Raw,
         Phase::Lookups,
@@ -63,6 +65,7 @@ impl Phase {
         Phase::Feed,
         Phase::Disk,
         Phase::Dedup,
+        Phase::Cards,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +77,7 @@ impl Phase {
             Phase::Feed => "feed",
             Phase::Disk => "disk",
             Phase::Dedup => "dedup",
+            Phase::Cards => "cards",
         }
     }
 }
@@ -1355,6 +1359,14 @@ async fn run_phases(opts: &BenchOptions, dbs: &mut Databases) -> anyhow::Result<
         out.insert("dedup".into(), dedup_phase(opts, dbs).await?);
     }
 
+    if on(Phase::Cards) {
+        // Two threads: the machine's cores (the targets are per core and a ratio).
+        let cards = tokio::task::spawn_blocking(|| crate::card_bench::cards_phase(3.0, 2))
+            .await
+            .map_err(|e| anyhow::anyhow!("the cards phase: {e}"))??;
+        out.insert("cards".into(), cards);
+    }
+
     if let Some(m) = opts.scale {
         out.insert("scale".into(), scale(opts, dbs, m, on(Phase::Disk)).await?);
     }
@@ -1757,7 +1769,7 @@ fn targets(report: &Value) -> Value {
             p["dedup"]["search"]["at_persons"].as_u64(),
         )
     };
-    json!([
+    let mut all = json!([
         target(
             "search p99",
             &format!(
@@ -1835,7 +1847,26 @@ fn targets(report: &Value) -> Value {
             |v| v <= RSS_BYTES,
             rss_note,
         ),
-    ])
+    ]);
+    // The cards phase states its own targets (a ratio and a rate per core, per algorithm).
+    if let (Some(all), Some(cards)) = (all.as_array_mut(), p["cards"]["targets"].as_array()) {
+        for t in cards {
+            all.push(target(
+                &format!(
+                    "{} ({}, {} threads)",
+                    t["name"].as_str().unwrap_or("cards"),
+                    t["algorithm"].as_str().unwrap_or("?"),
+                    t["threads"]
+                ),
+                t["target"].as_str().unwrap_or(""),
+                t["value"].as_f64(),
+                None,
+                |_| t["met"].as_bool().unwrap_or(false),
+                None,
+            ));
+        }
+    }
+    all
 }
 
 fn fmt_num(v: Option<f64>) -> String {

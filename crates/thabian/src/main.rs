@@ -145,7 +145,7 @@ enum Command {
             long,
             value_enum,
             value_delimiter = ',',
-            default_value = "import,raw,lookups,births,feed,disk,dedup"
+            default_value = "import,raw,lookups,births,feed,disk,dedup,cards"
         )]
         phases: Vec<thabian::bench::Phase>,
         /// Persons generated, imported and raw-loaded.

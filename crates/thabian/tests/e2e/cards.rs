@@ -337,6 +337,29 @@ fn verify(s: &TestServer, db: Option<&str>, package: &std::path::Path) -> (bool,
     (out.status.success(), report)
 }
 
+/// `POST /v1/cards/verify` with a package's files.
+async fn verify_online(s: &TestServer, token: &str, package: &std::path::Path) -> Value {
+    let mut files = serde_json::Map::new();
+    for entry in std::fs::read_dir(package).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("DG") || name.starts_with("EF.") {
+            files.insert(name, json!(b64(&std::fs::read(entry.path()).unwrap())));
+        }
+    }
+    let mrz = std::fs::read_to_string(package.join("mrz.txt")).unwrap();
+    let (status, b) = s
+        .post(
+            "/v1/cards/verify",
+            token,
+            json!({"files": files, "printed_mrz": mrz, "online": true}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    b
+}
+
 /// The whole life of a card with the national PKI: applied, approved, produced in a batch and
 /// personalised (EF.SOD signed by a Document Signer whose key is in a file, or in a SoftHSM2
 /// token), issued, reported lost and replaced; every step in the history. The package verifies
@@ -591,6 +614,10 @@ async fn card_with_pki(database_url: Option<String>, hsm: bool) {
         .or_else(|| chrono::NaiveDate::from_ymd_opt(today.year() + 10, today.month(), 28))
         .unwrap();
     assert_eq!(st["date_of_expiry"], expiry.to_string(), "{st}");
+    // A bank's online verification: the chip data and the register agree.
+    let v = verify_online(&s, &sup, &package).await;
+    assert_eq!(v["verified"], true, "{v}");
+    assert_eq!(v["online_status"]["status"], "active");
 
     // Reported lost, replaced: the new card supersedes nothing valid; both in the history.
     let (status, b) = card_step(&s, &police, &pin, &card, json!({"action": "reported_lost"})).await;
@@ -598,6 +625,15 @@ async fn card_with_pki(database_url: Option<String>, hsm: bool) {
     let (_, st) = s.get(&format!("/v1/cards/{number}/status"), &sup).await;
     assert_eq!(st["status"], "lost");
     assert_eq!(st["valid"], false);
+    // The chip data is still genuine, but the register says the card is lost.
+    let v = verify_online(&s, &sup, &package).await;
+    assert_eq!(v["verified"], false, "{v}");
+    assert_eq!(v["online_status"]["status"], "lost");
+    assert!(v["report"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["outcome"] != "failed"));
     let mut app = application("replacement", Some(&card));
     app["face"]["data"] = json!(b64(&face_jpeg()));
     let (status, b) = s
