@@ -1,6 +1,5 @@
-//! Keys, signing and verification: round trips, encrypted key files, OpenSSL cross-checks,
-//! explicit EC parameters and a SoftHSM2 token.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Keys, signing and verification: round trips, encrypted key files, OpenSSL cross-checks,
+// explicit EC parameters and a SoftHSM2 token.
 
 use der::{Decode, Encode, Tagged};
 use proptest::prelude::*;

@@ -1,6 +1,5 @@
-//! The certificate authority end to end: CSCA, link, Document Signer, Master List Signer, CRL,
-//! CMS SignedData and the master list, checked by OpenSSL and by our own verifiers.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// The certificate authority end to end: CSCA, link, Document Signer, Master List Signer, CRL,
+// CMS SignedData and the master list, checked by OpenSSL and by our own verifiers.
 
 use chrono::{DateTime, TimeZone, Utc};
 use der::{Decode, Encode};
