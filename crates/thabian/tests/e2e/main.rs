@@ -8,5 +8,6 @@ mod flow;
 mod harness;
 mod import;
 mod multinode;
+mod pki;
 mod proofs;
 mod search;
