@@ -65,14 +65,14 @@ fn rollover_revocation_and_key_files() {
     let path = thabian_pki::path::validate_document_signer(
         &ds2_cert,
         &[csca1.clone(), link.clone()],
-        &[crl.clone()],
+        std::slice::from_ref(&crl),
         t1,
     )
     .unwrap();
     assert!(path.link.is_some());
     // Without the link, it does not.
     assert!(
-        thabian_pki::path::validate_document_signer(&ds2_cert, &[csca1.clone()], &[], t1).is_err()
+        thabian_pki::path::validate_document_signer(&ds2_cert, std::slice::from_ref(&csca1), &[], t1).is_err()
     );
     // The master list carries both CSCAs and the link, signed by the new master-list signer.
     let ml = std::fs::read(dir.join("master-list.der")).unwrap();
