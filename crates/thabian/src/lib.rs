@@ -9,6 +9,8 @@ use thabian_register::{Clock, Register, SystemClock};
 use thabian_store::DynStore;
 
 pub mod bench;
+pub mod card_bench;
+pub mod cards;
 pub mod dedup;
 pub mod demo;
 pub mod generate;

@@ -71,9 +71,13 @@ fn rollover_revocation_and_key_files() {
     .unwrap();
     assert!(path.link.is_some());
     // Without the link, it does not.
-    assert!(
-        thabian_pki::path::validate_document_signer(&ds2_cert, std::slice::from_ref(&csca1), &[], t1).is_err()
-    );
+    assert!(thabian_pki::path::validate_document_signer(
+        &ds2_cert,
+        std::slice::from_ref(&csca1),
+        &[],
+        t1
+    )
+    .is_err());
     // The master list carries both CSCAs and the link, signed by the new master-list signer.
     let ml = std::fs::read(dir.join("master-list.der")).unwrap();
     let parsed = thabian_pki::masterlist::parse_master_list(&ml, &[], Some(t1)).unwrap();
