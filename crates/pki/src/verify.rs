@@ -14,7 +14,7 @@ use crate::alg::{
     SHA384_WITH_RSA_ENCRYPTION, SHA512_WITH_RSA_ENCRYPTION,
 };
 use der::asn1::{BitString, ObjectIdentifier, OctetString, Uint, UintRef};
-use der::{Any, Decode, Sequence, Tag, Tagged};
+use der::{Any, Decode, Encode, Sequence, Tag, Tagged};
 use ecdsa::elliptic_curve::generic_array::typenum::Unsigned;
 use ecdsa::elliptic_curve::sec1::{FromEncodedPoint, ModulusSize, ToEncodedPoint};
 use ecdsa::elliptic_curve::{AffinePoint, CurveArithmetic, FieldBytes, FieldBytesSize, PrimeCurve};
@@ -410,8 +410,7 @@ pub fn verify_signature(
     signature: &[u8],
 ) -> Result<(), VerifyError> {
     let scheme = scheme_of(signature_algorithm)?;
-    let digest = scheme.digest().digest(message);
-    verify_scheme(spki, signature_algorithm.oid, scheme, &digest, signature)
+    verify_scheme(spki, signature_algorithm.oid, scheme, message, signature)
 }
 
 /// For a CMS SignerInfo whose signatureAlgorithm names only the key type (`rsaEncryption`, which
@@ -429,24 +428,25 @@ pub fn verify_signature_with_digest(
         ID_EC_PUBLIC_KEY => Scheme::Ecdsa(digest_algorithm),
         _ => scheme_of(signature_algorithm)?,
     };
-    let digest = scheme.digest().digest(message);
-    verify_scheme(spki, signature_algorithm.oid, scheme, &digest, signature)
+    verify_scheme(spki, signature_algorithm.oid, scheme, message, signature)
 }
 
 fn verify_scheme(
     spki: &SubjectPublicKeyInfoOwned,
     signature_oid: ObjectIdentifier,
     scheme: Scheme,
-    digest: &[u8],
+    message: &[u8],
     signature: &[u8],
 ) -> Result<(), VerifyError> {
+    // Hashed here rather than by the callers: the `ring` path hashes the message itself.
+    let digest = || scheme.digest().digest(message);
     let key_oid = spki.algorithm.oid;
     let mismatch = || VerifyError::KeyAlgorithmMismatch {
         key: key_oid,
         signature: signature_oid,
     };
     match scheme {
-        Scheme::Ecdsa(_) => {
+        Scheme::Ecdsa(d) => {
             if key_oid != ID_EC_PUBLIC_KEY {
                 return Err(mismatch());
             }
@@ -454,14 +454,23 @@ fn verify_scheme(
             let point = spki.subject_public_key.as_bytes().ok_or_else(|| {
                 VerifyError::MalformedKey("EC point is not a whole number of bytes".to_string())
             })?;
+            if let Some(alg) = ring_ecdsa_algorithm(curve, d) {
+                return match curve {
+                    NamedCurve::P256 => {
+                        ring_ecdsa_verify::<p256::NistP256>(alg, point, message, signature)
+                    }
+                    _ => ring_ecdsa_verify::<p384::NistP384>(alg, point, message, signature),
+                };
+            }
+            let digest = digest();
             match curve {
-                NamedCurve::P256 => ecdsa_verify::<p256::NistP256>(point, digest, signature),
-                NamedCurve::P384 => ecdsa_verify::<p384::NistP384>(point, digest, signature),
-                NamedCurve::P521 => ecdsa_verify::<p521::NistP521>(point, digest, signature),
+                NamedCurve::P256 => ecdsa_verify::<p256::NistP256>(point, &digest, signature),
+                NamedCurve::P384 => ecdsa_verify::<p384::NistP384>(point, &digest, signature),
+                NamedCurve::P521 => ecdsa_verify::<p521::NistP521>(point, &digest, signature),
                 // The Brainpool crates of this generation (bp256/bp384 0.6) have no usable
                 // arithmetic (theirs is "wip": its field encoding returns Montgomery form), and
                 // none covers P-224/P-320/P-512: verified by the generic code below instead.
-                _ => generic::ecdsa_verify(curve, point, digest, signature),
+                _ => generic::ecdsa_verify(curve, point, &digest, signature),
             }
         }
         Scheme::RsaPkcs1(d) => {
@@ -477,7 +486,7 @@ fn verify_scheme(
                 DigestAlgorithm::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
             };
             let sig = rsa_signature_bytes(&key, signature)?;
-            key.verify(padding, digest, &sig)
+            key.verify(padding, &digest(), &sig)
                 .map_err(|_| VerifyError::BadSignature)
         }
         Scheme::RsaPss(p) => {
@@ -501,7 +510,7 @@ fn verify_scheme(
                 DigestAlgorithm::Sha512 => rsa::Pss::new_with_salt::<sha2::Sha512>(s),
             };
             let sig = rsa_signature_bytes(&key, signature)?;
-            key.verify(padding, digest, &sig)
+            key.verify(padding, &digest(), &sig)
                 .map_err(|_| VerifyError::BadSignature)
         }
     }
@@ -607,6 +616,68 @@ where
     let sig = ecdsa_signature::<C>(signature)?;
     let z = digest_to_field::<C>(digest);
     ecdsa::hazmat::verify_prehashed::<C>(&key.to_projective(), &z, &sig)
+        .map_err(|_| VerifyError::BadSignature)
+}
+
+/// The `ring` algorithm for an ECDSA curve and digest, where ring has one: P-256 and P-384 with
+/// SHA-256 or SHA-384. Every other combination stays on the RustCrypto / generic code.
+fn ring_ecdsa_algorithm(
+    curve: NamedCurve,
+    digest: DigestAlgorithm,
+) -> Option<&'static ring::signature::EcdsaVerificationAlgorithm> {
+    use ring::signature as rs;
+    match (curve, digest) {
+        (NamedCurve::P256, DigestAlgorithm::Sha256) => Some(&rs::ECDSA_P256_SHA256_ASN1),
+        (NamedCurve::P256, DigestAlgorithm::Sha384) => Some(&rs::ECDSA_P256_SHA384_ASN1),
+        (NamedCurve::P384, DigestAlgorithm::Sha256) => Some(&rs::ECDSA_P384_SHA256_ASN1),
+        (NamedCurve::P384, DigestAlgorithm::Sha384) => Some(&rs::ECDSA_P384_SHA384_ASN1),
+        _ => None,
+    }
+}
+
+/// [`ecdsa_verify`] with the curve arithmetic done by `ring` (P-256 about five times as fast,
+/// P-384 about 1.5 times; figures in Cargo.toml), for the pairs [`ring_ecdsa_algorithm`] maps.
+///
+/// ring answers every failure with one opaque error, so the key and the signature are decoded
+/// and range-checked here first, exactly as [`ecdsa_verify`] does: a malformed key or signature
+/// is reported as such, and ring's error can only mean a signature that does not verify. ring
+/// reads only uncompressed points and DER signatures: it is given the point re-encoded
+/// uncompressed when it came compressed, and the signature re-encoded as canonical DER from the
+/// checked r and s (so that DER or r||s input, and any leniency difference between two DER
+/// parsers, cannot make the two paths disagree).
+fn ring_ecdsa_verify<C>(
+    alg: &'static ring::signature::EcdsaVerificationAlgorithm,
+    point: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), VerifyError>
+where
+    C: PrimeCurve + CurveArithmetic,
+    FieldBytesSize<C>: ModulusSize,
+    AffinePoint<C>: FromEncodedPoint<C> + ToEncodedPoint<C>,
+    SignatureSize<C>: ecdsa::elliptic_curve::generic_array::ArrayLength<u8>,
+{
+    let key = ecdsa::elliptic_curve::PublicKey::<C>::from_sec1_bytes(point)
+        .map_err(|_| VerifyError::MalformedKey("EC point is not on the curve".to_string()))?;
+    let sig = ecdsa_signature::<C>(signature)?;
+    let uncompressed;
+    let point = if point.first() == Some(&0x04) {
+        point
+    } else {
+        uncompressed = key.to_encoded_point(false);
+        uncompressed.as_bytes()
+    };
+    let (r, s) = sig.split_bytes();
+    let malformed = |e: der::Error| VerifyError::MalformedSignature(format!("ECDSA r or s: {e}"));
+    let value = EcdsaSigValue {
+        r: UintRef::new(&r).map_err(malformed)?,
+        s: UintRef::new(&s).map_err(malformed)?,
+    };
+    // SEQUENCE of two INTEGERs of at most 49 octets (P-384, with a sign octet): under 128.
+    let mut buf = [0u8; 128];
+    let der_sig = value.encode_to_slice(&mut buf).map_err(malformed)?;
+    ring::signature::UnparsedPublicKey::new(alg, point)
+        .verify(message, der_sig)
         .map_err(|_| VerifyError::BadSignature)
 }
 
@@ -978,5 +1049,180 @@ mod tests {
         generic::ecdsa_verify(NamedCurve::P384, point.as_bytes(), &digest, &sig.to_bytes())
             .unwrap();
         ecdsa_verify::<p384::NistP384>(point.as_bytes(), &digest, &sig.to_bytes()).unwrap();
+    }
+
+    /// Both paths on one input: they must give the same answer, error included.
+    fn ring_and_rustcrypto(
+        curve: NamedCurve,
+        d: DigestAlgorithm,
+        point: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), VerifyError> {
+        let alg = ring_ecdsa_algorithm(curve, d).unwrap();
+        let digest = d.digest(message);
+        let (ring, rust_crypto) = match curve {
+            NamedCurve::P256 => (
+                ring_ecdsa_verify::<p256::NistP256>(alg, point, message, signature),
+                ecdsa_verify::<p256::NistP256>(point, &digest, signature),
+            ),
+            NamedCurve::P384 => (
+                ring_ecdsa_verify::<p384::NistP384>(alg, point, message, signature),
+                ecdsa_verify::<p384::NistP384>(point, &digest, signature),
+            ),
+            other => panic!("{other:?} has no ring path"),
+        };
+        assert_eq!(ring, rust_crypto, "{curve:?} {d:?}");
+        ring
+    }
+
+    #[test]
+    fn ring_covers_exactly_p256_and_p384_with_sha256_and_sha384() {
+        use DigestAlgorithm::*;
+        for curve in CURVES.iter().map(|c| c.curve) {
+            for d in [Sha1, Sha224, Sha256, Sha384, Sha512] {
+                let nist = matches!(curve, NamedCurve::P256 | NamedCurve::P384);
+                let sha2 = matches!(d, Sha256 | Sha384);
+                assert_eq!(ring_ecdsa_algorithm(curve, d).is_some(), nist && sha2);
+            }
+        }
+    }
+
+    /// (uncompressed point, compressed point, DER signature, r||s signature) of `seed`'s key.
+    type Signed = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+    fn sign(curve: NamedCurve, seed: &[u8], digest: &[u8]) -> Option<Signed> {
+        use ecdsa::signature::hazmat::PrehashSigner;
+        Some(match curve {
+            NamedCurve::P256 => {
+                let key = p256::ecdsa::SigningKey::from_slice(&seed[..32]).ok()?;
+                let sig: p256::ecdsa::Signature = key.sign_prehash(digest).ok()?;
+                let vk = key.verifying_key();
+                (
+                    vk.to_encoded_point(false).as_bytes().to_vec(),
+                    vk.to_encoded_point(true).as_bytes().to_vec(),
+                    sig.to_der().as_bytes().to_vec(),
+                    sig.to_bytes().to_vec(),
+                )
+            }
+            _ => {
+                let key = p384::ecdsa::SigningKey::from_slice(&seed[..48]).ok()?;
+                let sig: p384::ecdsa::Signature = key.sign_prehash(digest).ok()?;
+                let vk = key.verifying_key();
+                (
+                    vk.to_encoded_point(false).as_bytes().to_vec(),
+                    vk.to_encoded_point(true).as_bytes().to_vec(),
+                    sig.to_der().as_bytes().to_vec(),
+                    sig.to_bytes().to_vec(),
+                )
+            }
+        })
+    }
+
+    #[test]
+    fn ring_path_refuses_malformed_input_as_the_rustcrypto_path_does() {
+        let (curve, d) = (NamedCurve::P256, DigestAlgorithm::Sha256);
+        let msg = b"malformed";
+        let (point, compressed, der_sig, raw) = sign(curve, &[3u8; 48], &d.digest(msg)).unwrap();
+        let malformed_key = |r| matches!(r, Err(VerifyError::MalformedKey(_)));
+        let malformed_sig = |r| matches!(r, Err(VerifyError::MalformedSignature(_)));
+        // Hybrid form, identity, truncated point, a point off the curve.
+        let mut hybrid = point.clone();
+        hybrid[0] = 0x06 | (point[64] & 1);
+        let mut off = point.clone();
+        off[64] ^= 1;
+        for p in [hybrid, vec![0x00], point[..64].to_vec(), off, vec![]] {
+            assert!(malformed_key(ring_and_rustcrypto(
+                curve, d, &p, msg, &der_sig
+            )));
+        }
+        // A bad key is reported before a bad signature, as before.
+        assert!(malformed_key(ring_and_rustcrypto(
+            curve,
+            d,
+            &[0x00],
+            msg,
+            &[]
+        )));
+        // r = 0, s = n, a 33-octet r, trailing data, a truncated r||s, BER long-form length.
+        let n = hex::decode(CURVES[0].n).unwrap();
+        let mut s_is_n = raw.clone();
+        s_is_n[32..].copy_from_slice(&n);
+        let mut trailing = der_sig.clone();
+        trailing.push(0);
+        let mut long_form = vec![0x30, 0x81, der_sig[1]];
+        long_form.extend_from_slice(&der_sig[2..]);
+        let bad_sigs: Vec<Vec<u8>> = vec![
+            [vec![0u8; 32], raw[32..].to_vec()].concat(),
+            s_is_n,
+            [
+                &[0x30, 0x26, 0x02, 0x21, 0x01][..],
+                &[0x55; 32],
+                &[0x02, 0x01, 0x01],
+            ]
+            .concat(),
+            trailing,
+            raw[..63].to_vec(),
+            long_form,
+            vec![],
+        ];
+        for sig in &bad_sigs {
+            for p in [&point, &compressed] {
+                assert!(
+                    malformed_sig(ring_and_rustcrypto(curve, d, p, msg, sig)),
+                    "{sig:02x?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// ring and RustCrypto agree on valid signatures, flipped message bits, flipped signature
+        /// bits and flipped key bits, for every curve/digest pair ring takes, both signature forms
+        /// and both point forms.
+        #[test]
+        fn ring_and_rustcrypto_agree(
+            message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            seed in proptest::collection::vec(proptest::prelude::any::<u8>(), 48),
+            pair in 0usize..4,
+            flip_at in proptest::prelude::any::<proptest::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let (curve, d) = [
+                (NamedCurve::P256, DigestAlgorithm::Sha256),
+                (NamedCurve::P256, DigestAlgorithm::Sha384),
+                (NamedCurve::P384, DigestAlgorithm::Sha256),
+                (NamedCurve::P384, DigestAlgorithm::Sha384),
+            ][pair];
+            let Some((point, compressed, der_sig, raw)) = sign(curve, &seed, &d.digest(&message))
+            else {
+                return Ok(()); // a seed that is no private key: 0 or >= n
+            };
+            let flip = |v: &[u8]| {
+                let mut v = v.to_vec();
+                let i = flip_at.index(v.len());
+                v[i] ^= 1 << bit;
+                v
+            };
+            let mut other = message.clone();
+            if other.is_empty() {
+                other.push(0);
+            } else {
+                other = flip(&other);
+            }
+            for p in [&point, &compressed] {
+                for sig in [&der_sig, &raw] {
+                    proptest::prop_assert_eq!(ring_and_rustcrypto(curve, d, p, &message, sig), Ok(()));
+                    proptest::prop_assert_eq!(
+                        ring_and_rustcrypto(curve, d, p, &other, sig),
+                        Err(VerifyError::BadSignature)
+                    );
+                    proptest::prop_assert!(ring_and_rustcrypto(curve, d, p, &message, &flip(sig)).is_err());
+                }
+                proptest::prop_assert!(ring_and_rustcrypto(curve, d, &flip(p), &message, &der_sig).is_err());
+            }
+        }
     }
 }

@@ -808,3 +808,157 @@ fn softhsm_token_signs_and_keeps_its_key() {
     .unwrap_err();
     assert!(missing.to_string().contains("no-such-token"), "{missing}");
 }
+
+// P-256 and P-384 with SHA-256/384 are verified by `ring`: checked here through the public API
+// against an independent RustCrypto verification of the same signatures.
+
+/// An SPKI for `point` (uncompressed or compressed) on a named curve.
+fn ec_spki(curve: NamedCurve, point: &[u8]) -> SubjectPublicKeyInfoOwned {
+    SubjectPublicKeyInfoOwned {
+        algorithm: AlgorithmIdentifierOwned {
+            oid: alg::ID_EC_PUBLIC_KEY,
+            parameters: Some(der::Any::encode_from(&curve.oid()).unwrap()),
+        },
+        subject_public_key: der::asn1::BitString::from_bytes(point).unwrap(),
+    }
+}
+
+/// A P-256 (Ok) or P-384 (Err) signing key, made with RustCrypto.
+struct NistKey {
+    signing: Result<p256::ecdsa::SigningKey, p384::ecdsa::SigningKey>,
+}
+
+impl NistKey {
+    fn new(curve: NamedCurve, seed: &[u8]) -> Option<Self> {
+        let signing = match curve {
+            NamedCurve::P256 => Ok(p256::ecdsa::SigningKey::from_slice(&seed[..32]).ok()?),
+            _ => Err(p384::ecdsa::SigningKey::from_slice(&seed[..48]).ok()?),
+        };
+        Some(Self { signing })
+    }
+
+    fn points(&self) -> [Vec<u8>; 2] {
+        match &self.signing {
+            Ok(k) => {
+                [false, true].map(|c| k.verifying_key().to_encoded_point(c).as_bytes().to_vec())
+            }
+            Err(k) => {
+                [false, true].map(|c| k.verifying_key().to_encoded_point(c).as_bytes().to_vec())
+            }
+        }
+    }
+
+    fn sign(&self, d: DigestAlgorithm, message: &[u8]) -> Vec<u8> {
+        use ecdsa::signature::hazmat::PrehashSigner;
+        let digest = d.digest(message);
+        match &self.signing {
+            Ok(k) => {
+                let s: p256::ecdsa::Signature = k.sign_prehash(&digest).unwrap();
+                s.to_der().as_bytes().to_vec()
+            }
+            Err(k) => {
+                let s: p384::ecdsa::Signature = k.sign_prehash(&digest).unwrap();
+                s.to_der().as_bytes().to_vec()
+            }
+        }
+    }
+
+    /// RustCrypto's verdict, independent of the crate under test.
+    fn rust_crypto_accepts(&self, d: DigestAlgorithm, message: &[u8], der_sig: &[u8]) -> bool {
+        use ecdsa::signature::hazmat::PrehashVerifier;
+        let digest = d.digest(message);
+        match &self.signing {
+            Ok(k) => p256::ecdsa::Signature::from_der(der_sig)
+                .is_ok_and(|s| k.verifying_key().verify_prehash(&digest, &s).is_ok()),
+            Err(k) => p384::ecdsa::Signature::from_der(der_sig)
+                .is_ok_and(|s| k.verifying_key().verify_prehash(&digest, &s).is_ok()),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn ring_path_agrees_with_rustcrypto(
+        message in proptest::collection::vec(any::<u8>(), 0..300),
+        seed in proptest::collection::vec(any::<u8>(), 48),
+        pair in 0usize..4,
+        flip_at in any::<proptest::sample::Index>(),
+    ) {
+        let (curve, d) = [
+            (NamedCurve::P256, DigestAlgorithm::Sha256),
+            (NamedCurve::P256, DigestAlgorithm::Sha384),
+            (NamedCurve::P384, DigestAlgorithm::Sha256),
+            (NamedCurve::P384, DigestAlgorithm::Sha384),
+        ][pair];
+        let Some(key) = NistKey::new(curve, &seed) else {
+            return Ok(()); // a seed that is no private key
+        };
+        let sig = key.sign(d, &message);
+        let mut other = message.clone();
+        match other.len() {
+            0 => other.push(0),
+            len => other[flip_at.index(len)] ^= 0x80,
+        }
+        let bad_sig = flip(&sig, flip_at.index(sig.len()));
+        for point in key.points() {
+            let spki = ec_spki(curve, &point);
+            let alg_id = ecdsa_alg(d);
+            for (m, s) in [(&message, &sig), (&other, &sig), (&message, &bad_sig)] {
+                let ours = verify_signature(&spki, &alg_id, m, s);
+                let theirs = key.rust_crypto_accepts(d, m, s);
+                prop_assert_eq!(ours.is_ok(), theirs, "{:?} {:?} {:?}", curve, d, ours);
+            }
+            prop_assert_eq!(verify_signature(&spki, &alg_id, &message, &sig), Ok(()));
+            prop_assert_eq!(verify_signature(&spki, &alg_id, &other, &sig), Err(VerifyError::BadSignature));
+            // A CMS SignerInfo naming only id-ecPublicKey takes the hash from digestAlgorithm.
+            let key_only = AlgorithmIdentifierOwned { oid: alg::ID_EC_PUBLIC_KEY, parameters: None };
+            prop_assert_eq!(
+                thabian_pki::verify::verify_signature_with_digest(&spki, &key_only, d, &message, &sig),
+                Ok(())
+            );
+        }
+    }
+}
+
+#[test]
+fn openssl_compressed_nist_keys_verify() {
+    if !have_openssl() {
+        return;
+    }
+    for (name, curve, width) in [
+        ("prime256v1", NamedCurve::P256, 32),
+        ("secp384r1", NamedCurve::P384, 48),
+    ] {
+        let mut k = OpensslKey::new(&["ecparam", "-name", name, "-genkey", "-noout"]);
+        let spki_der = openssl(&[
+            "ec",
+            "-in",
+            p(&k.key),
+            "-pubout",
+            "-outform",
+            "DER",
+            "-conv_form",
+            "compressed",
+        ]);
+        k.spki = SubjectPublicKeyInfoOwned::from_der(&spki_der).unwrap();
+        assert_eq!(k.spki.subject_public_key.raw_bytes().len(), 1 + width);
+        assert_eq!(ec_named_curve(&k.spki), Ok(curve));
+        for (md, d) in [
+            ("-sha256", DigestAlgorithm::Sha256),
+            ("-sha384", DigestAlgorithm::Sha384),
+        ] {
+            let sig = k.sign(md, &[]);
+            verify_signature(&k.spki, &ecdsa_alg(d), MSG, &sig)
+                .unwrap_or_else(|e| panic!("{name} {md}: {e}"));
+            let raw = der_to_raw(&sig, width);
+            verify_signature(&k.spki, &ecdsa_alg(d), MSG, &raw).unwrap();
+            assert_eq!(
+                verify_signature(&k.spki, &ecdsa_alg(d), b"EF.SOD signed attributeS", &sig),
+                Err(VerifyError::BadSignature),
+                "{name} {md}"
+            );
+        }
+    }
+}
