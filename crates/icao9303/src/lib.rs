@@ -20,6 +20,7 @@
 //! groups, hash them all with [`lso::build`], and sign [`lso::LdsSecurityObject::to_der`] as
 //! the eContent (type [`lso::ID_LDS_SECURITY_OBJECT`]) of EF.SOD.
 
+pub mod access;
 pub mod lds;
 pub mod lso;
 pub mod mrz;

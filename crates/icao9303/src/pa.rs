@@ -19,15 +19,22 @@
 //! | `mrz_check_digits` | DG1 parses as TD1 and every check digit holds |
 //! | `dg1_matches_printed_mrz` | DG1 equals the MRZ read from the card's face |
 //!
-//! Path checks are computed step by step here and cross-checked with
-//! [`thabian_pki::path::validate_document_signer`]; SignedData checks are computed here and
-//! cross-checked with [`thabian_pki::cms::verify_signed_data`]. Whatever those reject fails the
-//! check its error is about, so the report is never more lenient than the PKI crate.
+//! [`thabian_pki::path::validate_document_signer`] and [`thabian_pki::cms::verify_signed_data`]
+//! are the source of truth: when they accept, their result (issuer, CRL, verified signature) is
+//! used and no signature is verified twice; when they reject, each step is computed here so that
+//! every check shows, and their error fails the check it is about, so the report is never more
+//! lenient than the PKI crate. A [`PathCache`] in [`PaOptions`] reuses the Document Signer path
+//! checks across documents (never the per-document checks).
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use der::Encode;
 use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
 use thabian_pki::cert::{
     aki, basic_constraints, check_profile, is_self_issued, key_usage, serial_hex, ski, validity,
     verify_issued_by, ProfileKind, Severity,
@@ -35,7 +42,7 @@ use thabian_pki::cert::{
 use thabian_pki::cms::{verify_signed_data, CmsError};
 use thabian_pki::crl::{crl_times, is_revoked, verify_crl};
 use thabian_pki::masterlist::{parse_master_list, MasterListError};
-use thabian_pki::path::{validate_document_signer, CertRole, PathError};
+use thabian_pki::path::{validate_document_signer, CertRole, PathError, PathWarning};
 use thiserror::Error;
 use x509_cert::crl::CertificateList;
 use x509_cert::Certificate;
@@ -224,6 +231,146 @@ pub struct PaOptions {
     /// Document Signer certificates to look for by signer identifier when EF.SOD does not
     /// embed its own.
     pub extra_certificates: Vec<Certificate>,
+    /// Validated Document Signer paths to reuse; used only when the trust store passed to
+    /// [`passive_authentication`] is the cache's own (see [`PathCache`]).
+    pub path_cache: Option<Arc<PathCache>>,
+}
+
+/// The outcomes of the Document Signer path checks (`ds_profile`, `ds_chain`, `ds_validity`,
+/// `ds_revocation` and the CSCA of the summary), kept per DS certificate so that a verifier
+/// reading thousands of documents signed by a few Document Signers verifies each path once.
+///
+/// * A cache belongs to **one immutable trust store**, given at construction. It serves a call
+///   of [`passive_authentication`] only when the trust store passed is that store (the same
+///   object, [`PathCache::trust_store`], which is a pointer comparison, or equal contents); any
+///   other store is verified without the cache. A new CRL means a new store, so a new cache.
+/// * The key is the SHA-256 of the DS certificate's DER and [`PaOptions::require_crl`].
+/// * An entry holds for a time window: from the latest notBefore to the earliest notAfter of the
+///   DS, the CSCA and the link's issuer, and the CRL's nextUpdate (or from just after the
+///   nextUpdate when the CRL had already expired). It is stored only when the verification time
+///   is inside that window and used only for times inside it, where every time comparison of
+///   the checks gives the same answer: a cached report is identical to an uncached one.
+/// * Failed paths are cached too, under the same rule (they fail the same way inside the window).
+/// * Per-document checks (EF.SOD signature, messageDigest, LDS security object, data-group
+///   hashes, EF.COM, MRZ) are never cached.
+/// * Bounded: when full, entries whose window ended before the verification time are dropped,
+///   and if that is not enough the cache is emptied (simple, and cheap to refill).
+pub struct PathCache {
+    trust: TrustStore,
+    capacity: usize,
+    entries: Mutex<HashMap<PathKey, PathOutcome>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// SHA-256 of the DS certificate DER, and `require_crl`.
+type PathKey = ([u8; 32], bool);
+
+impl PathCache {
+    /// Default bound on the number of entries.
+    pub const DEFAULT_CAPACITY: usize = 10_000;
+
+    /// A cache for `trust`, holding at most [`Self::DEFAULT_CAPACITY`] entries.
+    pub fn new(trust: TrustStore) -> Self {
+        Self::with_capacity(trust, Self::DEFAULT_CAPACITY)
+    }
+
+    /// A cache for `trust`, holding at most `capacity` entries (at least one).
+    pub fn with_capacity(trust: TrustStore, capacity: usize) -> Self {
+        Self {
+            trust,
+            capacity: capacity.max(1),
+            entries: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The trust store this cache belongs to: pass it to [`passive_authentication`].
+    pub fn trust_store(&self) -> &TrustStore {
+        &self.trust
+    }
+
+    /// How many paths are cached.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// True when no path is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Lookups answered from the cache.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Lookups that had to validate the path.
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+
+    /// Drops every entry.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathKey, PathOutcome>> {
+        // An entry is inserted whole, so a panic elsewhere cannot leave one half-written.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn serves(&self, trust: &TrustStore) -> bool {
+        std::ptr::eq(trust, &self.trust)
+            || (trust.cscas == self.trust.cscas && trust.crls == self.trust.crls)
+    }
+
+    fn outcome(
+        &self,
+        ds: &Certificate,
+        trust: &TrustStore,
+        at: DateTime<Utc>,
+        options: &PaOptions,
+    ) -> PathOutcome {
+        let Ok(der) = ds.to_der() else {
+            return path_outcome(ds, trust, at, options);
+        };
+        let key: PathKey = (Sha256::digest(&der).into(), options.require_crl);
+        if let Some(hit) = self.lock().get(&key).filter(|o| o.window.contains(at)) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return hit.clone();
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        // Computed without the lock: other threads keep verifying meanwhile.
+        let outcome = path_outcome(ds, trust, at, options);
+        if outcome.window.contains(at) {
+            let mut entries = self.lock();
+            if entries.len() >= self.capacity && !entries.contains_key(&key) {
+                entries.retain(|_, o| o.window.to >= at);
+                if entries.len() >= self.capacity {
+                    entries.clear();
+                }
+            }
+            entries.insert(key, outcome.clone());
+        }
+        outcome
+    }
+}
+
+impl fmt::Debug for PathCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PathCache")
+            .field("cscas", &self.trust.cscas.len())
+            .field("crls", &self.trust.crls.len())
+            .field("entries", &self.len())
+            .field("capacity", &self.capacity)
+            .field("hits", &self.hits())
+            .field("misses", &self.misses())
+            .finish()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -543,9 +690,12 @@ pub fn passive_authentication(
     let ds = ds_certificate_check(&mut report, sod.as_ref(), options);
     if let Some(ds) = &ds {
         summary.document_signer = Some(CertSummary::of(ds));
-        ds_profile_check(&mut report, ds);
-        summary.csca =
-            path_checks(&mut report, ds, trust, at, options).map(|c| CertSummary::of(&c));
+        let path = match options.path_cache.as_deref() {
+            Some(cache) if cache.serves(trust) => cache.outcome(ds, trust, at, options),
+            _ => path_outcome(ds, trust, at, options),
+        };
+        report.checks.extend(path.checks);
+        summary.csca = path.csca;
     } else {
         for id in [
             CheckId::DsProfile,
@@ -705,18 +855,12 @@ fn ds_profile_check(report: &mut Report, ds: &Certificate) {
     }
 }
 
-/// The CSCA whose key signed the DS, the self-signed anchor above it, and whether a link
-/// certificate bridges them. Mirrors `thabian_pki::path` so that each step can be reported
-/// even when that function stops at an earlier one.
+/// The CSCA whose key signed the DS and the self-signed anchor above it (the same certificate
+/// unless a link certificate bridges a key rollover).
 struct Issuer<'a> {
     csca: &'a Certificate,
     anchor: &'a Certificate,
-}
-
-impl Issuer<'_> {
-    fn is_link(&self) -> bool {
-        !std::ptr::eq(self.csca, self.anchor)
-    }
+    link: bool,
 }
 
 fn key_id_matches(aki: Option<&[u8]>, issuer: &Certificate) -> bool {
@@ -731,6 +875,8 @@ fn may_sign_certificates(c: &Certificate) -> bool {
         && key_usage(c).is_none_or(|(_, k)| k.key_cert_sign())
 }
 
+/// Mirrors the issuer search of `thabian_pki::path` so that each step can be reported when
+/// that function stops at an earlier one. Only used once the PKI crate has rejected the path.
 fn find_issuer<'a>(ds: &Certificate, store: &'a [Certificate]) -> Result<Issuer<'a>, String> {
     let ds_aki = aki(ds);
     let mut candidates: Vec<&Certificate> = store
@@ -750,7 +896,11 @@ fn find_issuer<'a>(ds: &Certificate, store: &'a [Certificate]) -> Result<Issuer<
         }
         if is_self_issued(c) {
             if verify_issued_by(c, c).is_ok() {
-                return Ok(Issuer { csca: c, anchor: c });
+                return Ok(Issuer {
+                    csca: c,
+                    anchor: c,
+                    link: false,
+                });
             }
         } else if let Some(anchor) = store.iter().find(|a| {
             is_self_issued(a)
@@ -760,7 +910,11 @@ fn find_issuer<'a>(ds: &Certificate, store: &'a [Certificate]) -> Result<Issuer<
                 && verify_issued_by(a, a).is_ok()
                 && verify_issued_by(c, a).is_ok()
         }) {
-            return Ok(Issuer { csca: c, anchor });
+            return Ok(Issuer {
+                csca: c,
+                anchor,
+                link: true,
+            });
         }
     }
     Err(match signature_error {
@@ -789,31 +943,150 @@ fn date(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
-/// `ds_chain`, `ds_validity`, `ds_revocation`; returns the CSCA that signed the DS.
-fn path_checks(
-    report: &mut Report,
+/// The time window (both ends included) in which every time comparison of the path checks
+/// gives the same answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+impl Window {
+    fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.from <= at && at <= self.to
+    }
+
+    /// Narrows to the validity period of `c` (`ds_validity` passes iff notBefore ≤ at ≤
+    /// notAfter).
+    fn within_validity(&mut self, c: &Certificate) {
+        let (not_before, not_after) = validity(c);
+        self.from = self.from.max(not_before);
+        self.to = self.to.min(not_after);
+    }
+}
+
+/// What the Document Signer path checks found. It depends only on the DS certificate, the
+/// trust store, `require_crl` and the verification time, and is the same for every time inside
+/// `window`; that is what makes it cacheable.
+#[derive(Debug, Clone)]
+struct PathOutcome {
+    /// `ds_profile`, `ds_chain`, `ds_validity`, `ds_revocation`, in that order.
+    checks: Vec<Check>,
+    /// The CSCA that signed the DS.
+    csca: Option<CertSummary>,
+    window: Window,
+}
+
+/// `ds_profile`, `ds_chain`, `ds_validity`, `ds_revocation`.
+///
+/// [`validate_document_signer`] runs first and is the source of truth: when it accepts the
+/// path, its issuer and CRL are used and nothing is verified twice (three signature
+/// verifications: DS, CSCA self-signature, CRL). When it rejects the path, each step is redone
+/// here so that every check shows, and its error then fails the check it is about, so the
+/// report is never more lenient than the PKI crate.
+fn path_outcome(
     ds: &Certificate,
     trust: &TrustStore,
     at: DateTime<Utc>,
     options: &PaOptions,
-) -> Option<Certificate> {
-    let issuer = find_issuer(ds, &trust.cscas);
-    let ds_serial = serial_hex(&ds.tbs_certificate.serial_number);
+) -> PathOutcome {
+    let mut report = Report::default();
+    ds_profile_check(&mut report, ds);
+    let mut window = Window {
+        from: DateTime::<Utc>::MIN_UTC,
+        to: DateTime::<Utc>::MAX_UTC,
+    };
+    let csca = match validate_document_signer(ds, &trust.cscas, &trust.crls, at) {
+        Ok(path) => {
+            let iss = Issuer {
+                csca: &path.csca,
+                anchor: &path.anchor,
+                link: path.link.is_some(),
+            };
+            let invalid: Vec<String> = path
+                .warnings
+                .iter()
+                .filter_map(|w| match w {
+                    PathWarning::CrlInvalid(e) => Some(e.clone()),
+                    _ => None,
+                })
+                .collect();
+            issuer_checks(&mut report, ds, Ok(&iss), at, &mut window);
+            revocation_report(
+                &mut report,
+                ds,
+                &iss,
+                path.crl.as_ref(),
+                &invalid,
+                at,
+                options,
+                &mut window,
+            );
+            Some(CertSummary::of(&path.csca))
+        }
+        Err(e) => {
+            let issuer = find_issuer(ds, &trust.cscas);
+            issuer_checks(
+                &mut report,
+                ds,
+                issuer.as_ref().map_err(String::as_str),
+                at,
+                &mut window,
+            );
+            match &issuer {
+                Err(_) => report.push(
+                    CheckId::DsRevocation,
+                    Outcome::Skipped,
+                    "no trusted CSCA, so no CRL to check against",
+                ),
+                Ok(iss) => {
+                    let (best, invalid) = select_crl(ds, iss, trust);
+                    revocation_report(
+                        &mut report,
+                        ds,
+                        iss,
+                        best,
+                        &invalid,
+                        at,
+                        options,
+                        &mut window,
+                    );
+                }
+            }
+            report.force_failed(path_check_id(&e), e.to_string());
+            issuer.ok().map(|i| CertSummary::of(i.csca))
+        }
+    };
+    PathOutcome {
+        checks: report.checks,
+        csca,
+        window,
+    }
+}
 
-    // ds_chain, including the Part 12 profile of the CSCA (and of the link's issuer).
-    match &issuer {
-        Err(e) => report.push(CheckId::DsChain, Outcome::Failed, e.clone()),
+/// `ds_chain` (including the Part 12 profile of the CSCA and of the link's issuer) and
+/// `ds_validity`; narrows `window` to the validity of every certificate checked.
+fn issuer_checks(
+    report: &mut Report,
+    ds: &Certificate,
+    issuer: Result<&Issuer<'_>, &str>,
+    at: DateTime<Utc>,
+    window: &mut Window,
+) {
+    let ds_serial = serial_hex(&ds.tbs_certificate.serial_number);
+    match issuer {
+        Err(e) => report.push(CheckId::DsChain, Outcome::Failed, e),
         Ok(iss) => {
             let mut profiles = vec![(
                 iss.csca,
-                if iss.is_link() {
+                if iss.link {
                     ProfileKind::CscaLink
                 } else {
                     ProfileKind::Csca
                 },
                 "CSCA",
             )];
-            if iss.is_link() {
+            if iss.link {
                 profiles.push((iss.anchor, ProfileKind::Csca, "link issuer"));
             }
             let (mut errors, mut warnings) = (Vec::new(), Vec::new());
@@ -829,7 +1102,7 @@ fn path_checks(
                 "CSCA \"{}\" → DS serial {ds_serial}",
                 iss.csca.tbs_certificate.subject
             );
-            if iss.is_link() {
+            if iss.link {
                 detail = format!(
                     "CSCA \"{}\" (serial {}) → link certificate serial {} → DS serial {ds_serial}",
                     iss.anchor.tbs_certificate.subject,
@@ -857,15 +1130,16 @@ fn path_checks(
 
     // ds_validity
     let mut certs = vec![("DS", ds)];
-    if let Ok(iss) = &issuer {
+    if let Ok(iss) = issuer {
         certs.push(("CSCA", iss.csca));
-        if iss.is_link() {
+        if iss.link {
             certs.push(("link issuer", iss.anchor));
         }
     }
     let mut bad = Vec::new();
     let mut good = Vec::new();
     for (role, c) in certs {
+        window.within_validity(c);
         let (nb, na) = validity(c);
         let range = format!("{role} valid {} to {}", date(nb), date(na));
         if at < nb || at > na {
@@ -883,32 +1157,15 @@ fn path_checks(
         }
         report.push(CheckId::DsValidity, Outcome::Passed, detail);
     }
-
-    // ds_revocation
-    match &issuer {
-        Err(_) => report.push(
-            CheckId::DsRevocation,
-            Outcome::Skipped,
-            "no trusted CSCA, so no CRL to check against",
-        ),
-        Ok(iss) => revocation_check(report, ds, iss, trust, at, options),
-    }
-
-    // The PKI crate has the last word.
-    if let Err(e) = validate_document_signer(ds, &trust.cscas, &trust.crls, at) {
-        report.force_failed(path_check_id(&e), e.to_string());
-    }
-    issuer.ok().map(|i| i.csca.clone())
 }
 
-fn revocation_check(
-    report: &mut Report,
+/// The issuing CSCA's newest CRL that verifies with a key of the path (as
+/// `thabian_pki::path` chooses it), and why the others were ignored.
+fn select_crl<'t>(
     ds: &Certificate,
     iss: &Issuer<'_>,
-    trust: &TrustStore,
-    at: DateTime<Utc>,
-    options: &PaOptions,
-) {
+    trust: &'t TrustStore,
+) -> (Option<&'t CertificateList>, Vec<String>) {
     let mut invalid = Vec::new();
     let mut best: Option<&CertificateList> = None;
     for crl in trust
@@ -925,6 +1182,22 @@ fn revocation_check(
             }
         }
     }
+    (best, invalid)
+}
+
+/// `ds_revocation` against the chosen CRL; narrows `window` so that the CRL's expiry reads the
+/// same anywhere inside it.
+#[allow(clippy::too_many_arguments)]
+fn revocation_report(
+    report: &mut Report,
+    ds: &Certificate,
+    iss: &Issuer<'_>,
+    best: Option<&CertificateList>,
+    invalid: &[String],
+    at: DateTime<Utc>,
+    options: &PaOptions,
+    window: &mut Window,
+) {
     let ignored = if invalid.is_empty() {
         String::new()
     } else {
@@ -951,6 +1224,17 @@ fn revocation_check(
         return;
     };
     let (this_update, next_update) = crl_times(crl);
+    if let Some(next) = next_update {
+        // "Expired" is `next < at`: the same answer on one side of nextUpdate only.
+        if next < at {
+            window.from = window.from.max(
+                next.checked_add_signed(TimeDelta::nanoseconds(1))
+                    .unwrap_or(next),
+            );
+        } else {
+            window.to = window.to.min(next);
+        }
+    }
     let number = thabian_pki::crl::crl_number(crl)
         .map(|n| n.iter().map(|b| format!("{b:02X}")).collect::<String>())
         .unwrap_or_else(|| "?".into());
@@ -998,8 +1282,13 @@ fn cms_check_id(e: &CmsError) -> CheckId {
     }
 }
 
-/// `sod_signature` and `message_digest`, each computed on its own so that both show, then
-/// cross-checked with `verify_signed_data` (which stops at the first failure).
+/// `sod_signature` and `message_digest`, each computed on its own so that both show.
+///
+/// [`verify_signed_data`] runs first and is the source of truth for the signature: when it
+/// accepts the SignedData with the same signer certificate, the signature it verified is not
+/// verified again (the contentType and digest algorithm are still checked here). Otherwise the
+/// signature is verified here, and whatever `verify_signed_data` rejected fails the check its
+/// error is about (it stops at the first failure, so each check is also computed here).
 fn signed_data_checks(
     report: &mut Report,
     sod: &Sod,
@@ -1007,6 +1296,12 @@ fn signed_data_checks(
     options: &PaOptions,
 ) {
     let digest = sod.digest_algorithm();
+    let pki = verify_signed_data(
+        &sod.cms_der,
+        &ID_LDS_SECURITY_OBJECT,
+        &options.extra_certificates,
+    );
+    let verified_by_pki = matches!((&pki, ds), (Ok(v), Some(ds)) if v.signer_certificate == *ds);
 
     // sod_signature
     match (ds, sod.signer_info()) {
@@ -1039,6 +1334,7 @@ fn signed_data_checks(
                     "unsupported digest algorithm {}",
                     si.digest_alg.oid
                 )),
+                (Some(_), Some(_)) if verified_by_pki => Ok(()),
                 (Some(_), Some(digest)) => {
                     let spki = &ds.tbs_certificate.subject_public_key_info;
                     let mut last = "no signed attributes to verify".to_string();
@@ -1099,11 +1395,7 @@ fn signed_data_checks(
         Err(e) => report.push(CheckId::MessageDigest, Outcome::Failed, e),
     }
 
-    if let Err(e) = verify_signed_data(
-        &sod.cms_der,
-        &ID_LDS_SECURITY_OBJECT,
-        &options.extra_certificates,
-    ) {
+    if let Err(e) = pki {
         report.force_failed(cms_check_id(&e), e.to_string());
     }
 }

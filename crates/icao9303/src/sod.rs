@@ -191,10 +191,20 @@ impl Sod {
     /// The Document Signer certificate, among the embedded ones, then among `extra`.
     pub fn find_signer(&self, extra: &[Certificate]) -> Option<Certificate> {
         let sid = &self.signer_info()?.sid;
-        self.certificates()
-            .into_iter()
-            .chain(extra.iter().cloned())
+        // Clones only the certificate found, not every embedded one.
+        let embedded = self
+            .signed_data
+            .certificates
+            .iter()
+            .flat_map(|set| set.0.iter())
+            .filter_map(|c| match c {
+                CertificateChoices::Certificate(c) => Some(c),
+                CertificateChoices::Other(_) => None,
+            });
+        embedded
+            .chain(extra.iter())
             .find(|c| thabian_pki::cms::matches_sid(c, sid))
+            .cloned()
     }
 
     /// The SignerInfo's digestAlgorithm, if known.

@@ -1914,3 +1914,191 @@ fn foreign_document_with_an_rsa_pss_signer() {
     let detail = &r.check(CheckId::SodSignature).unwrap().detail;
     assert!(detail.starts_with("id-RSASSA-PSS signature"), "{detail}");
 }
+
+// ------------------------------------------------------------------------------------------
+// The Document Signer path cache
+
+use std::sync::Arc;
+use thabian_icao9303::pa::PathCache;
+
+fn cached(cache: &Arc<PathCache>, require_crl: bool) -> PaOptions {
+    PaOptions {
+        require_crl,
+        path_cache: Some(Arc::clone(cache)),
+        ..PaOptions::default()
+    }
+}
+
+#[test]
+fn path_cache_is_send_sync_and_options_stay_clone_default() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<PathCache>();
+    send_sync::<PaOptions>();
+    let o = PaOptions::default().clone();
+    assert!(o.path_cache.is_none());
+}
+
+#[test]
+fn cached_report_is_the_uncached_report() {
+    let f = fixture();
+    let cache = Arc::new(PathCache::new(trust(f)));
+    let store = cache.trust_store();
+    let uncached = verify_with(&f.ef_sod, &f.groups, store, now(), &PaOptions::default());
+    assert!(uncached.passed(), "{uncached}");
+    let options = cached(&cache, false);
+    let first = verify_with(&f.ef_sod, &f.groups, store, now(), &options);
+    let second = verify_with(&f.ef_sod, &f.groups, store, now(), &options);
+    assert_eq!((cache.misses(), cache.hits(), cache.len()), (1, 1, 1));
+    assert_eq!(first, uncached);
+    assert_eq!(second, uncached);
+    assert_eq!(second.to_string(), uncached.to_string());
+    // Another time inside the window: a hit, and still the uncached report.
+    let later = utc(2027, 2, 1);
+    let hit = verify_with(&f.ef_sod, &f.groups, store, later, &options);
+    assert_eq!(cache.hits(), 2);
+    assert_eq!(
+        hit,
+        verify_with(&f.ef_sod, &f.groups, store, later, &PaOptions::default())
+    );
+    // An equal copy of the store is served too.
+    let copy = store.clone();
+    let r = verify_with(&f.ef_sod, &f.groups, &copy, now(), &options);
+    assert_eq!((cache.hits(), r), (3, uncached));
+}
+
+#[test]
+fn per_document_checks_are_never_cached() {
+    let f = fixture();
+    let cache = Arc::new(PathCache::new(trust(f)));
+    let options = cached(&cache, false);
+    let store = cache.trust_store();
+    assert!(verify_with(&f.ef_sod, &f.groups, store, now(), &options).passed());
+    let mut groups = f.groups.clone();
+    let last = groups[1].1.len() - 1;
+    groups[1].1[last] ^= 0x01;
+    let r = verify_with(&f.ef_sod, &groups, store, now(), &options);
+    assert_eq!(cache.hits(), 1);
+    assert_fails_exactly(&r, &["dg2_hash"]);
+    // A broken SOD signature with the path from the cache.
+    let sig = Sod::from_file(&f.ef_sod)
+        .unwrap()
+        .signer_info()
+        .unwrap()
+        .signature
+        .as_bytes()
+        .to_vec();
+    let bad = flip_in(&f.ef_sod, &sig, sig.len() - 2);
+    let r = verify_with(&bad, &f.groups, store, now(), &options);
+    assert_eq!(cache.hits(), 2);
+    assert_fails_exactly(&r, &["sod_signature"]);
+}
+
+#[test]
+fn path_cache_outside_the_window_recomputes() {
+    let f = fixture();
+    let cache = Arc::new(PathCache::new(trust(f)));
+    let store = cache.trust_store();
+    let options = cached(&cache, false);
+    verify_with(&f.ef_sod, &f.groups, store, now(), &options);
+    assert_eq!(cache.misses(), 1);
+    // After the CRL's nextUpdate (2027-03-01): recomputed, and the stale CRL warns.
+    let stale = utc(2027, 3, 2);
+    let r = verify_with(&f.ef_sod, &f.groups, store, stale, &options);
+    assert_eq!((cache.misses(), cache.hits()), (2, 0));
+    assert_eq!(r.outcome(CheckId::DsRevocation), Some(Outcome::Warning));
+    assert_eq!(
+        r,
+        verify_with(&f.ef_sod, &f.groups, store, stale, &PaOptions::default())
+    );
+    // That outcome holds from just after nextUpdate until the CSCA expires.
+    let r = verify_with(&f.ef_sod, &f.groups, store, utc(2028, 1, 1), &options);
+    assert_eq!((cache.misses(), cache.hits()), (2, 1));
+    assert_eq!(r.outcome(CheckId::DsRevocation), Some(Outcome::Warning));
+    // Back inside the first window: the first entry was replaced, so recomputed again.
+    assert!(verify_with(&f.ef_sod, &f.groups, store, now(), &options).passed());
+    assert_eq!(cache.misses(), 3);
+    // The DS expired: fails exactly as uncached, whatever was cached before.
+    let expired = utc(2032, 6, 2);
+    let r = verify_with(&f.ef_sod, &f.groups, store, expired, &options);
+    assert_fails_exactly(&r, &["ds_validity"]);
+    assert_eq!(
+        r,
+        verify_with(&f.ef_sod, &f.groups, store, expired, &PaOptions::default())
+    );
+    // Before the DS is valid.
+    let early = utc(2026, 5, 1);
+    let r = verify_with(&f.ef_sod, &f.groups, store, early, &options);
+    assert_fails_exactly(&r, &["ds_validity"]);
+    assert_eq!(cache.hits(), 1);
+}
+
+#[test]
+fn path_cache_is_bound_to_its_trust_store() {
+    let f = fixture();
+    let cache = Arc::new(PathCache::new(trust(f)));
+    let options = cached(&cache, false);
+    assert!(verify_with(&f.ef_sod, &f.groups, cache.trust_store(), now(), &options).passed());
+    // A new CRL revoking the DS is a new trust store: the cached path is not reused.
+    let mut revoking = cache.trust_store().clone();
+    revoking.crls = vec![crl_of(
+        f,
+        &[RevokedEntry {
+            serial: f.ds.tbs_certificate.serial_number.clone(),
+            revocation_date: utc(2026, 12, 10),
+            reason: Some(x509_cert::ext::pkix::CrlReason::KeyCompromise),
+        }],
+    )];
+    let r = verify_with(&f.ef_sod, &f.groups, &revoking, now(), &options);
+    assert_fails_exactly(&r, &["ds_revocation"]);
+    assert_eq!((cache.misses(), cache.hits()), (1, 0));
+    // A cache for the new store catches the revocation, on a miss and on a hit.
+    let new_cache = Arc::new(PathCache::new(revoking));
+    let options = cached(&new_cache, false);
+    for _ in 0..2 {
+        let r = verify_with(
+            &f.ef_sod,
+            &f.groups,
+            new_cache.trust_store(),
+            now(),
+            &options,
+        );
+        assert_fails_exactly(&r, &["ds_revocation"]);
+    }
+    assert_eq!((new_cache.misses(), new_cache.hits()), (1, 1));
+    // A store without the CSCA: the path fails, cached or not.
+    let empty = Arc::new(PathCache::new(TrustStore::new()));
+    let options = cached(&empty, false);
+    let uncached = verify_with(
+        &f.ef_sod,
+        &f.groups,
+        &TrustStore::new(),
+        now(),
+        &PaOptions::default(),
+    );
+    for _ in 0..2 {
+        let r = verify_with(&f.ef_sod, &f.groups, empty.trust_store(), now(), &options);
+        assert_fails_exactly(&r, &["ds_chain"]);
+        assert_eq!(r, uncached);
+    }
+    assert_eq!((empty.misses(), empty.hits()), (1, 1));
+}
+
+#[test]
+fn path_cache_keys_require_crl_and_stays_bounded() {
+    let f = fixture();
+    let mut store = trust(f);
+    store.crls.clear();
+    let cache = Arc::new(PathCache::with_capacity(store, 1));
+    let store = cache.trust_store();
+    let r = verify_with(&f.ef_sod, &f.groups, store, now(), &cached(&cache, false));
+    assert!(r.passed(), "{r}");
+    assert_eq!(r.outcome(CheckId::DsRevocation), Some(Outcome::Warning));
+    let r = verify_with(&f.ef_sod, &f.groups, store, now(), &cached(&cache, true));
+    assert_fails_exactly(&r, &["ds_revocation"]);
+    assert_eq!((cache.misses(), cache.hits(), cache.len()), (2, 0, 1));
+    let r = verify_with(&f.ef_sod, &f.groups, store, now(), &cached(&cache, true));
+    assert_fails_exactly(&r, &["ds_revocation"]);
+    assert_eq!((cache.hits(), cache.len()), (1, 1));
+    cache.clear();
+    assert!(cache.is_empty());
+}
