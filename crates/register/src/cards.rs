@@ -15,6 +15,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use thabian_model::card::{ApplicationReason, BiometricRef, Card, CardChange, CardEvent};
 use thabian_model::date::PartialDate;
 use thabian_model::event::{EventPayload, LegalBasis};
@@ -860,8 +861,15 @@ impl Register {
     /// The verifier's trust: the CSCA (and link) certificates and the CRL the register
     /// publishes.
     pub async fn published_trust(&self) -> Result<thabian_icao9303::pa::TrustStore> {
+        self.trust_from(&self.store.all_published().await?)
+    }
+
+    fn trust_from(
+        &self,
+        docs: &[thabian_store::PublishedDocument],
+    ) -> Result<thabian_icao9303::pa::TrustStore> {
         let mut trust = thabian_icao9303::pa::TrustStore::new();
-        for doc in self.store.all_published().await? {
+        for doc in docs {
             let added = match doc.media_type.as_str() {
                 "application/pkix-cert" => trust.add_certificates(&doc.body).map(|_| ()),
                 "application/pkix-crl" => trust.add_crls(&doc.body).map(|_| ()),
@@ -872,6 +880,36 @@ impl Register {
             })?;
         }
         Ok(trust)
+    }
+
+    /// The path cache over what the register publishes now. The documents are read on every
+    /// call (a node must see another node's `pki publish` at once); the cache, and the parsed
+    /// trust store, are kept while they are unchanged.
+    async fn published_path_cache(&self) -> Result<Arc<thabian_icao9303::pa::PathCache>> {
+        let docs = self.store.all_published().await?;
+        let mut h = Sha256::new();
+        for d in &docs {
+            for part in [
+                d.name.as_bytes(),
+                d.updated_at.as_bytes(),
+                d.body.as_slice(),
+            ] {
+                h.update((part.len() as u64).to_be_bytes());
+                h.update(part);
+            }
+        }
+        let fingerprint: [u8; 32] = h.finalize().into();
+        let mut cached = self.pki_cache.lock().await;
+        if let Some((f, cache)) = cached.as_ref() {
+            if *f == fingerprint {
+                return Ok(cache.clone());
+            }
+        }
+        let cache = Arc::new(thabian_icao9303::pa::PathCache::new(
+            self.trust_from(&docs)?,
+        ));
+        *cached = Some((fingerprint, cache.clone()));
+        Ok(cache)
     }
 
     /// Passive authentication of a card's chip data against the national PKI the register
@@ -885,7 +923,7 @@ impl Register {
         online: bool,
     ) -> Result<CardVerification> {
         ctx.principal.require(Permission::CheckCardStatus)?;
-        let trust = self.published_trust().await?;
+        let cache = self.published_path_cache().await?;
         let at = at.unwrap_or_else(|| self.now());
         let report = tokio::task::spawn_blocking(move || {
             let doc = thabian_icao9303::pa::Document {
@@ -898,12 +936,11 @@ impl Register {
                 ef_com: files.ef_com.as_deref(),
                 printed_mrz: files.printed_mrz.as_deref(),
             };
-            thabian_icao9303::pa::passive_authentication(
-                &doc,
-                &trust,
-                at,
-                &thabian_icao9303::pa::PaOptions::default(),
-            )
+            let options = thabian_icao9303::pa::PaOptions {
+                path_cache: Some(cache.clone()),
+                ..thabian_icao9303::pa::PaOptions::default()
+            };
+            thabian_icao9303::pa::passive_authentication(&doc, cache.trust_store(), at, &options)
         })
         .await
         .map_err(|e| RegisterError::Internal(format!("passive authentication: {e}")))?;

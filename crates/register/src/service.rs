@@ -184,6 +184,11 @@ pub struct Register {
     pub(crate) thresholds: thabian_model::linkage::Thresholds,
     /// Encrypts card applications' biometric samples; `None`: this node takes no applications.
     pub(crate) biometric_key: Option<Arc<crate::cards::BiometricKey>>,
+    /// Validated Document Signer paths over the published PKI documents (see
+    /// `Register::verify_card`), with the fingerprint of the documents they were built from.
+    #[allow(clippy::type_complexity)]
+    pub(crate) pki_cache:
+        tokio::sync::Mutex<Option<([u8; 32], Arc<thabian_icao9303::pa::PathCache>)>>,
 }
 
 /// Attempts at one submission: optimistic-concurrency conflicts and PIN collisions are retried.
@@ -236,6 +241,7 @@ impl Register {
             vocabulary: crate::dedup::VocabularyCache::new(),
             thresholds: thabian_model::linkage::Thresholds::DEFAULT,
             biometric_key: None,
+            pki_cache: tokio::sync::Mutex::new(None),
         }
     }
 
