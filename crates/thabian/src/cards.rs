@@ -352,3 +352,166 @@ pub async fn verify(args: &VerifyArgs, config: &crate::Config) -> anyhow::Result
     }
     Ok(report.passed())
 }
+
+/// A placeholder portrait for the demo card: a JPEG header with a frame size (480×360) and no
+/// picture. The demo has no real faces.
+fn demo_face() -> Vec<u8> {
+    let mut j = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
+    j.extend_from_slice(b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00");
+    j.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 0x08, 0x01, 0xE0, 0x01, 0x68, 0x03]);
+    j.extend_from_slice(&[1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+    j.extend_from_slice(&[0xFF, 0xD9]);
+    j
+}
+
+/// What `serve --demo` set up for cards.
+pub struct DemoCard {
+    pub number: String,
+    pub holder: String,
+    pub package: PathBuf,
+    pub pki_dir: PathBuf,
+    pub passphrase_file: PathBuf,
+}
+
+/// For `serve --demo` on a fresh register: a demo PKI (CSCA, Document Signer, CRL, master
+/// list, published) whose key files are encrypted with a random passphrase kept in
+/// `<data-dir>/pki-passphrase` (0600), and one active card for `holder`: applied for by the
+/// operator as card officer, approved by the demo supervisor, personalised into
+/// `<data-dir>/demo-cards/`, issued and activated.
+pub async fn demo_card(
+    platform: &crate::Platform,
+    config: &crate::Config,
+    supervisor_token: &str,
+    holder: &str,
+) -> anyhow::Result<DemoCard> {
+    use rand::RngCore;
+    use thabian_model::card::{ApplicationReason, CardChange};
+    let pki_dir = config.data_dir.join("pki");
+    if pki_dir.exists() {
+        bail!(
+            "{} exists: the demo does not touch an existing PKI",
+            pki_dir.display()
+        );
+    }
+    let passphrase_file = config.data_dir.join("pki-passphrase");
+    let mut secret = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    crate::write_private(
+        &passphrase_file,
+        format!("{}\n", hex::encode(secret)).as_bytes(),
+    )?;
+    let access = crate::pki::KeyAccess {
+        passphrase: thabian_pki::PassphraseSource::File(passphrase_file.clone()),
+        pkcs11_pin: None,
+    };
+    let profile = platform.register.profile().clone();
+    let now = Utc::now();
+    let mut pki = crate::pki::PkiDir::init(
+        &pki_dir,
+        &profile.iso3166_alpha2,
+        "Demo national PKI (not for real documents)",
+        "p256",
+        &crate::pki::NewKey::File,
+        &access,
+        now,
+    )?;
+    let ds = pki.issue_document_signer(
+        &crate::pki::NewKey::File,
+        &access,
+        3,
+        &[profile.card.document_code.clone()],
+        now,
+    )?;
+    for (name, media_type, body) in pki.publications()? {
+        platform
+            .store
+            .publish(&thabian_store::PublishedDocument {
+                name,
+                media_type,
+                body,
+                updated_at: thabian_store::format_time(now),
+            })
+            .await?;
+    }
+
+    let register = &platform.register;
+    let officer = crate::operator_context(
+        platform,
+        thabian_register::Role::CardOfficer,
+        "demo card",
+        "demo",
+    )
+    .await?;
+    let supervisor = thabian_register::RequestContext {
+        principal: register.authenticate(supervisor_token).await?,
+        purpose: Some("demo card".into()),
+        client: None,
+    };
+    let pin = thabian_model::pin::Pin::from_trusted(holder.to_owned());
+    let basis = thabian_model::event::LegalBasis {
+        act: "Demo data (not a legal registration)".into(),
+        document_ref: None,
+    };
+    let applied = register
+        .apply_for_card(
+            &officer,
+            &pin,
+            thabian_register::cards::CardApplication {
+                reason: ApplicationReason::First,
+                replaces: None,
+                face: thabian_register::cards::BiometricSample {
+                    format: "image/jpeg".into(),
+                    position: None,
+                    data: demo_face(),
+                },
+                fingerprints: Vec::new(),
+                legal_basis: basis.clone(),
+                idempotency_key: None,
+            },
+        )
+        .await?;
+    let card = applied.card.clone();
+    register
+        .change_card(
+            &supervisor,
+            &pin,
+            &card,
+            CardChange::Approved,
+            basis.clone(),
+            None,
+        )
+        .await?;
+    register
+        .change_card(
+            &officer,
+            &pin,
+            &card,
+            CardChange::Batched {
+                batch: "DEMO-1".into(),
+            },
+            basis.clone(),
+            None,
+        )
+        .await?;
+    let signing = DsSigning::new(pki.signer(&ds.key, &access)?, pki.read_cert(&ds.cert)?);
+    let done = register
+        .personalise_card(&officer, &pin, &card, &signing)
+        .await?;
+    let out = config.data_dir.join("demo-cards");
+    let files = write_package(&out, &done.package)?;
+    let log_signer =
+        crate::load_or_create_log_key(&config.log_key_path(), &crate::log_origin(&profile))?;
+    write_manifest(&out, &files, &log_signer)?;
+    for step in [CardChange::Issued, CardChange::Activated] {
+        register
+            .change_card(&officer, &pin, &card, step, basis.clone(), None)
+            .await?;
+    }
+    Ok(DemoCard {
+        package: out.join(&applied.number),
+        number: applied.number,
+        holder: holder.to_owned(),
+        pki_dir,
+        passphrase_file,
+    })
+}

@@ -111,7 +111,7 @@ pub fn load_or_create_log_key(path: &Path, origin: &str) -> anyhow::Result<Check
     CheckpointSigner::new(origin, key).map_err(|e| anyhow::anyhow!("log key: {e}"))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -439,6 +439,36 @@ async fn main() -> anyhow::Result<()> {
                 } else {
                     None
                 };
+                // A demo PKI and one active card, so that `card verify` has something to check.
+                let card = match (&tokens, fresh) {
+                    (Some(t), true) if !t.sample_pins.is_empty() => {
+                        match thabian::cards::demo_card(
+                            &platform,
+                            &cfg,
+                            &t.supervisor,
+                            &t.sample_pins[0],
+                        )
+                        .await
+                        {
+                            Ok(card) => Some(card),
+                            Err(e) => {
+                                eprintln!("demo card not created: {e:#}");
+                                None
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                if let Some(c) = card {
+                    println!("\nA demo identity card (ICAO Doc 9303 chip data, signed by the demo PKI in {}; its key files' passphrase is in {}):", c.pki_dir.display(), c.passphrase_file.display());
+                    println!("  CARD={}   # active, held by {}", c.number, c.holder);
+                    println!(
+                        "  thabian --data-dir {} card verify {} --from-register",
+                        cfg.data_dir.display(),
+                        c.package.display()
+                    );
+                    println!("  curl -H \"Authorization: Bearer $SUP\" $API/v1/cards/$CARD/status");
+                }
                 thabian::demo::print_guide(
                     &mut std::io::stdout(),
                     addr,

@@ -1118,6 +1118,33 @@ async fn demo_serves_a_generated_population() {
         .await;
     assert_eq!(s, StatusCode::OK, "{h}");
     assert_eq!(h["head"], head.as_str());
+    // The demo's identity card: active in the register, its chip data verified by the CLI.
+    let (s, c) = api
+        .get(&format!("/v1/cards/{}/status", var("CARD")), &sup)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    assert_eq!(c["status"], "active", "{c}");
+    let package = dir.path().join("demo-cards").join(var("CARD"));
+    let verified = std::process::Command::new(bin())
+        .args([
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--profile",
+            "la",
+        ])
+        .args([
+            "card",
+            "verify",
+            &package.display().to_string(),
+            "--from-register",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
 
     // Every generated person is one record_imported event, under the demo's legal basis.
     let mut after = 0u64;
