@@ -419,7 +419,7 @@ pub async fn demo_card(
         &crate::pki::NewKey::File,
         &access,
         3,
-        &[profile.card.document_code.clone()],
+        std::slice::from_ref(&profile.card.document_code),
         now,
     )?;
     for (name, media_type, body) in pki.publications()? {
