@@ -270,7 +270,7 @@ fn cli(
         "--data-dir",
         &s.data_dir.path().display().to_string(),
         "--profile",
-        "la",
+        &s.config.profile,
     ]);
     if let Some(url) = db {
         cmd.args(["--database-url", url]);
@@ -740,4 +740,122 @@ async fn card_with_pki_in_softhsm() {
         return;
     }
     card_with_pki(None, true).await;
+}
+
+/// A Vietnamese card: its number is the holder's PIN, the MRZ carries its last nine digits in
+/// the document-number field and the whole PIN in optional data 1; the name loses its marks
+/// (Nguyễn Văn An → NGUYEN<<VAN<AN); DG11 keeps it in Vietnamese; it verifies; and renewal is at
+/// the next renewal age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vietnamese_card() {
+    let s = TestServer::start("vn", None).await;
+    let sup = s.official("sup", "supervisor", "*", "01").await;
+    let officer = s.official("officer", "card_officer", "01", "01").await;
+    // 36 years old on every day of the year the test runs.
+    let born = chrono::Utc::now().date_naive().year() - 36;
+    let (status, b) = s
+        .post(
+            "/v1/imports",
+            &sup,
+            json!({
+                "source_id": "vn-1",
+                "names": {"national": {"family": "Nguyễn", "middle": "Văn", "given": "An"}},
+                "sex": "male", "date_of_birth": format!("{born}-01-01"), "place_of_birth": "01",
+                "father": {"type": "unknown"}, "mother": {"type": "unknown"},
+                "permanent_residence": {"area": "01", "address_lines": ["Số 1 Tràng Tiền"], "since": "2000-01-01"},
+                "ethnicity": "Kinh",
+                "status": "living", "effective": "2000-01-01", "legal_basis": basis()
+            }),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let pin = b["pin"].as_str().unwrap().to_owned();
+    ok(cli(
+        &s,
+        None,
+        &[
+            "pki",
+            "init",
+            "--country",
+            "VN",
+            "--organization",
+            "Bo Cong an",
+            "--algorithm",
+            "p384",
+        ],
+        &[],
+    ));
+    ok(cli(&s, None, &["pki", "issue-ds"], &[]));
+    ok(cli(&s, None, &["pki", "publish"], &[]));
+    let mut app = application("first", None);
+    app["face"]["data"] = json!(b64(&face_jpeg()));
+    let (status, b) = s
+        .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    assert_eq!(
+        b["number"],
+        pin.as_str(),
+        "a Vietnamese card number is the PIN"
+    );
+    let card = b["card"].as_str().unwrap().to_owned();
+    for (token, step) in [
+        (&sup, json!({"action": "approved"})),
+        (&officer, json!({"action": "batched", "batch": "VN-1"})),
+    ] {
+        let (status, b) = card_step(&s, token, &pin, &card, step).await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+    }
+    let export = tempfile::tempdir().unwrap();
+    let out = export.path().join("VN-1");
+    ok(cli(
+        &s,
+        None,
+        &[
+            "card",
+            "personalise",
+            "--batch",
+            "VN-1",
+            "--out",
+            &out.display().to_string(),
+        ],
+        &[],
+    ));
+    let package = out.join(&pin);
+    let mrz = std::fs::read_to_string(package.join("mrz.txt")).unwrap();
+    let lines: Vec<&str> = mrz.lines().collect();
+    let last9 = &pin[pin.len() - 9..];
+    assert!(lines[0].starts_with(&format!("IDVNM{last9}")), "{mrz}");
+    assert_eq!(
+        &lines[0][15..27],
+        pin.as_str(),
+        "the whole PIN in optional data 1: {mrz}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{:02}0101", born % 100)),
+        "{mrz}"
+    );
+    assert!(
+        lines[1][7..8] == *"M" && &lines[1][15..18] == "VNM",
+        "{mrz}"
+    );
+    assert!(lines[2].starts_with("NGUYEN<<VAN<AN<"), "{mrz}");
+    // DG11 holds the name as registered, in Vietnamese.
+    let dg11 = std::fs::read(package.join("DG11")).unwrap();
+    let dg11_text = String::from_utf8_lossy(&dg11);
+    assert!(dg11_text.contains("Nguyễn<<Văn An"), "{dg11_text}");
+    let dg13 = std::fs::read(package.join("DG13")).unwrap();
+    assert!(String::from_utf8_lossy(&dg13).contains("Kinh"));
+    let (passed, report) = verify(&s, None, &package);
+    assert!(passed, "{report}");
+    // A first card at 36: valid until the 40th birthday (the next renewal age, more than the
+    // two-year grace away).
+    let listed = cards(&s, &sup, &pin).await;
+    assert_eq!(
+        listed[0]["date_of_expiry"],
+        format!("{}-01-01", born + 40),
+        "{:?}",
+        listed[0]
+    );
 }
