@@ -383,19 +383,6 @@ async fn card_with_pki(database_url: Option<String>, hsm: bool) {
     let pin = b["pin"].as_str().unwrap().to_owned();
 
     // The PKI: CSCA and a Document Signer (its key in a file, or generated inside the token).
-    ok(cli(
-        &s,
-        db,
-        &[
-            "pki",
-            "init",
-            "--country",
-            "LA",
-            "--organization",
-            "Ministry of Public Security",
-        ],
-        &[],
-    ));
     let hsm_dir = tempfile::tempdir().unwrap();
     let conf = hsm_dir.path().join("softhsm2.conf");
     let mut hsm_env: Vec<(&str, String)> = Vec::new();
@@ -432,6 +419,40 @@ async fn card_with_pki(database_url: Option<String>, hsm: bool) {
         hsm_env.push(("TOKEN_PIN", "87654321".to_owned()));
     }
     let env: Vec<(&str, &str)> = hsm_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // With the token, the CSCA's key is generated in it too (and signs the DS, CRLs and the
+    // master-list signer from there).
+    let mut init = vec![
+        "pki",
+        "init",
+        "--country",
+        "LA",
+        "--organization",
+        "Ministry of Public Security",
+    ];
+    let token_args = [
+        "--pkcs11-module",
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "--pkcs11-token",
+        "thabian-ds",
+        "--pkcs11-pin-env",
+        "TOKEN_PIN",
+    ];
+    if hsm {
+        init.extend(token_args);
+    }
+    ok(cli(&s, db, &init, &env));
+    if hsm {
+        let status = ok(cli(
+            &s,
+            db,
+            &["pki", "--pkcs11-pin-env", "TOKEN_PIN", "status"],
+            &env,
+        ));
+        assert!(
+            status.contains("CSCA 1") && status.contains("PKCS#11 token"),
+            "{status}"
+        );
+    }
     let mut issue = vec!["pki", "issue-ds"];
     if hsm {
         issue.extend([
@@ -704,8 +725,16 @@ async fn card_with_pki(database_url: Option<String>, hsm: bool) {
     ok(cli(
         &s,
         db,
-        &["pki", "revoke", &ds_serial, "--reason", "keyCompromise"],
-        &[],
+        &[
+            "pki",
+            "revoke",
+            &ds_serial,
+            "--reason",
+            "keyCompromise",
+            "--pkcs11-pin-env",
+            "TOKEN_PIN",
+        ],
+        &env,
     ));
     ok(cli(&s, db, &["pki", "publish"], &[]));
     let (passed, report) = verify(&s, db, &package);
