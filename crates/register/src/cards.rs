@@ -560,15 +560,7 @@ impl Register {
         number: &str,
     ) -> Result<Option<(Pin, Card)>> {
         ctx.principal.require(Permission::CheckCardStatus)?;
-        let holders = self
-            .store
-            .search_candidates(&[card_key(number)], 10)
-            .await?;
-        let pins: Vec<Pin> = holders
-            .into_iter()
-            .map(|(_, pin)| Pin::from_trusted(pin))
-            .collect();
-        let persons = self.load_persons(&pins).await?;
+        let persons = self.holders_of(&card_key(number), 10).await?;
         let found = persons.into_values().find_map(|p| {
             p.cards
                 .iter()
@@ -792,6 +784,23 @@ impl Register {
         })
     }
 
+    /// The persons the key index lists under `key` (a `card:` or `card-batch:` key), at most
+    /// `limit`, read whole (the callers log what they reveal).
+    async fn holders_of(
+        &self,
+        key: &str,
+        limit: u32,
+    ) -> Result<std::collections::HashMap<Pin, thabian_model::person::Person>> {
+        let pins: Vec<Pin> = self
+            .store
+            .search_candidates(&[key.to_owned()], limit)
+            .await?
+            .into_iter()
+            .map(|(_, pin)| Pin::from_trusted(pin))
+            .collect();
+        self.load_persons(&pins).await
+    }
+
     /// The cards waiting in a production batch (card id and holder), in PIN order.
     pub async fn batch_cards(
         &self,
@@ -799,15 +808,7 @@ impl Register {
         batch: &str,
     ) -> Result<Vec<(Pin, String)>> {
         ctx.principal.require(Permission::ProduceCard)?;
-        let holders = self
-            .store
-            .search_candidates(&[batch_key(batch)], 1_000_000)
-            .await?;
-        let pins: Vec<Pin> = holders
-            .into_iter()
-            .map(|(_, pin)| Pin::from_trusted(pin))
-            .collect();
-        let persons = self.load_persons(&pins).await?;
+        let persons = self.holders_of(&batch_key(batch), 1_000_000).await?;
         let mut out: Vec<(Pin, String)> = persons
             .values()
             .flat_map(|p| {
@@ -847,6 +848,22 @@ pub struct ChipFiles {
     pub ef_com: Option<Vec<u8>>,
     pub data_groups: Vec<(u8, Vec<u8>)>,
     pub printed_mrz: Option<String>,
+}
+
+impl ChipFiles {
+    /// The files as passive authentication reads them.
+    pub fn document(&self) -> thabian_icao9303::pa::Document<'_> {
+        thabian_icao9303::pa::Document {
+            ef_sod: &self.ef_sod,
+            data_groups: self
+                .data_groups
+                .iter()
+                .map(|(n, b)| (*n, b.as_slice()))
+                .collect(),
+            ef_com: self.ef_com.as_deref(),
+            printed_mrz: self.printed_mrz.as_deref(),
+        }
+    }
 }
 
 /// The result of [`Register::verify_card`].
@@ -926,16 +943,7 @@ impl Register {
         let cache = self.published_path_cache().await?;
         let at = at.unwrap_or_else(|| self.now());
         let report = tokio::task::spawn_blocking(move || {
-            let doc = thabian_icao9303::pa::Document {
-                ef_sod: &files.ef_sod,
-                data_groups: files
-                    .data_groups
-                    .iter()
-                    .map(|(n, b)| (*n, b.as_slice()))
-                    .collect(),
-                ef_com: files.ef_com.as_deref(),
-                printed_mrz: files.printed_mrz.as_deref(),
-            };
+            let doc = files.document();
             let options = thabian_icao9303::pa::PaOptions {
                 path_cache: Some(cache.clone()),
                 ..thabian_icao9303::pa::PaOptions::default()

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use thabian_icao9303::lso::{self, HashAlgorithm, LdsVersionInfo};
 use thabian_pki::cert::serial_hex;
 use thabian_pki::Signer;
-use thabian_register::cards::{CardPackage, DocumentSigning};
+use thabian_register::cards::{CardPackage, ChipFiles, DocumentSigning};
 use thabian_register::RegisterError;
 use x509_cert::Certificate;
 
@@ -132,16 +132,9 @@ pub fn write_manifest(
     Ok(())
 }
 
-/// The files of a package directory: `(data-group number, bytes)`, EF.COM, EF.SOD, and the MRZ
-/// printed on the card when `mrz.txt` is there.
-pub struct PackageFiles {
-    pub data_groups: Vec<(u8, Vec<u8>)>,
-    pub ef_com: Option<Vec<u8>>,
-    pub ef_sod: Vec<u8>,
-    pub printed_mrz: Option<String>,
-}
-
-pub fn read_package(dir: &Path) -> anyhow::Result<PackageFiles> {
+/// The files of a package directory: the data groups, EF.COM, EF.SOD, and the MRZ printed on
+/// the card when `mrz.txt` is there.
+pub fn read_package(dir: &Path) -> anyhow::Result<ChipFiles> {
     let ef_sod = std::fs::read(dir.join("EF.SOD"))
         .with_context(|| format!("{} has no EF.SOD", dir.display()))?;
     let mut data_groups = Vec::new();
@@ -156,7 +149,7 @@ pub fn read_package(dir: &Path) -> anyhow::Result<PackageFiles> {
     }
     let ef_com = std::fs::read(dir.join("EF.COM")).ok();
     let printed_mrz = std::fs::read_to_string(dir.join("mrz.txt")).ok();
-    Ok(PackageFiles {
+    Ok(ChipFiles {
         data_groups,
         ef_com,
         ef_sod,
@@ -281,7 +274,7 @@ pub async fn personalise(
 
 /// `thabian card verify`: prints the report; true when no check failed.
 pub async fn verify(args: &VerifyArgs, config: &crate::Config) -> anyhow::Result<bool> {
-    use thabian_icao9303::pa::{passive_authentication, Document, PaOptions, TrustStore};
+    use thabian_icao9303::pa::{passive_authentication, PaOptions, TrustStore};
     let at = match &args.at {
         Some(t) => DateTime::parse_from_rfc3339(t)
             .with_context(|| format!("--at {t:?} is not RFC 3339"))?
@@ -320,18 +313,11 @@ pub async fn verify(args: &VerifyArgs, config: &crate::Config) -> anyhow::Result
     if trust.cscas.is_empty() {
         bail!("no trusted CSCA: give --csca or --master-list, or publish the PKI (`thabian pki publish`)");
     }
-    let files = read_package(&args.package)?;
-    let printed = args.mrz.clone().or(files.printed_mrz.clone());
-    let doc = Document {
-        ef_sod: &files.ef_sod,
-        data_groups: files
-            .data_groups
-            .iter()
-            .map(|(n, b)| (*n, b.as_slice()))
-            .collect(),
-        ef_com: files.ef_com.as_deref(),
-        printed_mrz: printed.as_deref(),
-    };
+    let mut files = read_package(&args.package)?;
+    if args.mrz.is_some() {
+        files.printed_mrz = args.mrz.clone();
+    }
+    let doc = files.document();
     let options = PaOptions {
         require_crl: args.require_crl,
         ..PaOptions::default()
