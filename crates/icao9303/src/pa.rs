@@ -35,14 +35,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use der::Encode;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
-use thabian_pki::cert::{
-    aki, basic_constraints, check_profile, is_self_issued, key_usage, serial_hex, ski, validity,
-    verify_issued_by, ProfileKind, Severity,
-};
+use thabian_pki::cert::{check_profile, serial_hex, validity, ProfileKind, Severity};
 use thabian_pki::cms::{verify_signed_data, CmsError};
 use thabian_pki::crl::{crl_times, is_revoked, verify_crl};
 use thabian_pki::masterlist::{parse_master_list, MasterListError};
-use thabian_pki::path::{validate_document_signer, CertRole, PathError, PathWarning};
+use thabian_pki::path::{
+    validate_document_signer, CertRole, IssuerMatch as Issuer, PathError, PathWarning,
+};
 use thiserror::Error;
 use x509_cert::crl::CertificateList;
 use x509_cert::Certificate;
@@ -855,71 +854,13 @@ fn ds_profile_check(report: &mut Report, ds: &Certificate) {
     }
 }
 
-/// The CSCA whose key signed the DS and the self-signed anchor above it (the same certificate
-/// unless a link certificate bridges a key rollover).
-struct Issuer<'a> {
-    csca: &'a Certificate,
-    anchor: &'a Certificate,
-    link: bool,
-}
-
-fn key_id_matches(aki: Option<&[u8]>, issuer: &Certificate) -> bool {
-    match (aki, ski(issuer)) {
-        (Some(a), Some(s)) => a == s.as_slice(),
-        _ => true,
-    }
-}
-
-fn may_sign_certificates(c: &Certificate) -> bool {
-    basic_constraints(c).is_some_and(|(_, b)| b.ca)
-        && key_usage(c).is_none_or(|(_, k)| k.key_cert_sign())
-}
-
-/// Mirrors the issuer search of `thabian_pki::path` so that each step can be reported when
-/// that function stops at an earlier one. Only used once the PKI crate has rejected the path.
+/// The issuer search of `thabian_pki::path`, its error in words for the `ds_chain` check.
 fn find_issuer<'a>(ds: &Certificate, store: &'a [Certificate]) -> Result<Issuer<'a>, String> {
-    let ds_aki = aki(ds);
-    let mut candidates: Vec<&Certificate> = store
-        .iter()
-        .filter(|c| {
-            c.tbs_certificate.subject == ds.tbs_certificate.issuer
-                && key_id_matches(ds_aki.as_deref(), c)
-                && may_sign_certificates(c)
-        })
-        .collect();
-    candidates.sort_by_key(|c| !is_self_issued(c));
-    let mut signature_error = None;
-    for c in candidates {
-        if let Err(e) = verify_issued_by(ds, c) {
-            signature_error.get_or_insert(e);
-            continue;
+    thabian_pki::path::find_issuer(ds, store).map_err(|e| match e {
+        PathError::SignatureInvalid(e) => {
+            format!("the DS signature does not verify with the CSCA key: {e}")
         }
-        if is_self_issued(c) {
-            if verify_issued_by(c, c).is_ok() {
-                return Ok(Issuer {
-                    csca: c,
-                    anchor: c,
-                    link: false,
-                });
-            }
-        } else if let Some(anchor) = store.iter().find(|a| {
-            is_self_issued(a)
-                && a.tbs_certificate.subject == c.tbs_certificate.issuer
-                && key_id_matches(aki(c).as_deref(), a)
-                && may_sign_certificates(a)
-                && verify_issued_by(a, a).is_ok()
-                && verify_issued_by(c, a).is_ok()
-        }) {
-            return Ok(Issuer {
-                csca: c,
-                anchor,
-                link: true,
-            });
-        }
-    }
-    Err(match signature_error {
-        Some(e) => format!("the DS signature does not verify with the CSCA key: {e}"),
-        None => format!(
+        _ => format!(
             "no trusted CSCA matches the DS issuer \"{}\" and key identifier",
             ds.tbs_certificate.issuer
         ),

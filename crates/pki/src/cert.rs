@@ -319,37 +319,10 @@ pub fn issue_document_signer(
     ds_public_key: &SubjectPublicKeyInfoOwned,
     request: &DsRequest,
 ) -> Result<Certificate, PkiError> {
-    check_issuer_key(csca_signer, csca_cert)?;
     if request.document_types.is_empty() {
         return Err(PkiError::InvalidRequest(
             "a Document Signer needs at least one document type".into(),
         ));
-    }
-    let subject = build_name(
-        &request.country,
-        &request.organization,
-        &request.common_name,
-    )?;
-    check_same_country(csca_cert, &request.country)?;
-    let mut extensions = vec![
-        extension(
-            ID_CE_KEY_USAGE,
-            true,
-            &KeyUsage(KeyUsages::DigitalSignature.into()),
-        )?,
-        extension(
-            ID_CE_AUTHORITY_KEY_IDENTIFIER,
-            false,
-            &aki_value(&issuer_key_identifier(csca_cert))?,
-        )?,
-        extension(
-            ID_CE_SUBJECT_KEY_IDENTIFIER,
-            false,
-            &SubjectKeyIdentifier(octets(&key_identifier(ds_public_key))?),
-        )?,
-    ];
-    if let Some(period) = request.private_key_usage_period {
-        extensions.push(private_key_usage_period_extension(period)?);
     }
     let mut doc_types = Vec::with_capacity(request.document_types.len());
     for t in &request.document_types {
@@ -361,18 +334,21 @@ pub fn issue_document_signer(
         version: 0,
         doc_type_list: SetOfVec::try_from(doc_types).map_err(der_err)?,
     };
-    extensions.push(extension(ID_ICAO_DOCUMENT_TYPE_LIST, false, &dtl)?);
-    sign_tbs(
+    issue_signer_certificate(
         csca_signer,
-        Parts {
-            serial: request.serial.as_deref(),
-            issuer: csca_cert.tbs_certificate.subject.clone(),
-            subject,
+        csca_cert,
+        ds_public_key,
+        &MasterListSignerRequest {
+            country: request.country.clone(),
+            organization: request.organization.clone(),
+            common_name: request.common_name.clone(),
+            serial: request.serial.clone(),
             not_before: request.not_before,
             not_after: request.not_after,
-            spki: ds_public_key.clone(),
-            extensions,
+            private_key_usage_period: request.private_key_usage_period,
         },
+        Vec::new(),
+        vec![extension(ID_ICAO_DOCUMENT_TYPE_LIST, false, &dtl)?],
     )
 }
 
@@ -383,6 +359,31 @@ pub fn issue_master_list_signer(
     public_key: &SubjectPublicKeyInfoOwned,
     request: &MasterListSignerRequest,
 ) -> Result<Certificate, PkiError> {
+    issue_signer_certificate(
+        csca_signer,
+        csca_cert,
+        public_key,
+        request,
+        vec![extension(
+            ID_CE_EXT_KEY_USAGE,
+            true,
+            &ExtendedKeyUsage(vec![ID_ICAO_CSCA_MASTER_LIST_SIGNING_KEY]),
+        )?],
+        Vec::new(),
+    )
+}
+
+/// A signer certificate under the CSCA (Document Signer or master-list signer): keyUsage
+/// digitalSignature (critical), `after_key_usage`, AKI, SKI, privateKeyUsagePeriod when given,
+/// then `last`.
+fn issue_signer_certificate(
+    csca_signer: &dyn Signer,
+    csca_cert: &Certificate,
+    public_key: &SubjectPublicKeyInfoOwned,
+    request: &MasterListSignerRequest,
+    after_key_usage: Vec<Extension>,
+    last: Vec<Extension>,
+) -> Result<Certificate, PkiError> {
     check_issuer_key(csca_signer, csca_cert)?;
     let subject = build_name(
         &request.country,
@@ -390,31 +391,26 @@ pub fn issue_master_list_signer(
         &request.common_name,
     )?;
     check_same_country(csca_cert, &request.country)?;
-    let mut extensions = vec![
-        extension(
-            ID_CE_KEY_USAGE,
-            true,
-            &KeyUsage(KeyUsages::DigitalSignature.into()),
-        )?,
-        extension(
-            ID_CE_EXT_KEY_USAGE,
-            true,
-            &ExtendedKeyUsage(vec![ID_ICAO_CSCA_MASTER_LIST_SIGNING_KEY]),
-        )?,
-        extension(
-            ID_CE_AUTHORITY_KEY_IDENTIFIER,
-            false,
-            &aki_value(&issuer_key_identifier(csca_cert))?,
-        )?,
-        extension(
-            ID_CE_SUBJECT_KEY_IDENTIFIER,
-            false,
-            &SubjectKeyIdentifier(octets(&key_identifier(public_key))?),
-        )?,
-    ];
+    let mut extensions = vec![extension(
+        ID_CE_KEY_USAGE,
+        true,
+        &KeyUsage(KeyUsages::DigitalSignature.into()),
+    )?];
+    extensions.extend(after_key_usage);
+    extensions.push(extension(
+        ID_CE_AUTHORITY_KEY_IDENTIFIER,
+        false,
+        &aki_value(&issuer_key_identifier(csca_cert))?,
+    )?);
+    extensions.push(extension(
+        ID_CE_SUBJECT_KEY_IDENTIFIER,
+        false,
+        &SubjectKeyIdentifier(octets(&key_identifier(public_key))?),
+    )?);
     if let Some(period) = request.private_key_usage_period {
         extensions.push(private_key_usage_period_extension(period)?);
     }
+    extensions.extend(last);
     sign_tbs(
         csca_signer,
         Parts {

@@ -106,43 +106,8 @@ pub fn validate_document_signer(
         &mut warnings,
     )?;
 
-    let ds_aki = aki(ds);
-    let mut candidates: Vec<&Certificate> = trust_anchors
-        .iter()
-        .filter(|c| {
-            c.tbs_certificate.subject == ds.tbs_certificate.issuer
-                && key_id_matches(ds_aki.as_deref(), c)
-                && may_sign_certificates(c)
-        })
-        .collect();
-    // Self-signed CSCAs first: a link is only needed when the new CSCA itself is not trusted.
-    candidates.sort_by_key(|c| !is_self_issued(c));
-
-    let mut signature_error = None;
-    let mut chosen = None;
-    for c in candidates {
-        if let Err(e) = verify_issued_by(ds, c) {
-            signature_error.get_or_insert(e);
-            continue;
-        }
-        if is_self_issued(c) {
-            if verify_issued_by(c, c).is_ok() {
-                chosen = Some((c, c, None));
-                break;
-            }
-        } else if let Some(anchor) = link_anchor(c, trust_anchors) {
-            chosen = Some((c, anchor, Some(c.clone())));
-            break;
-        }
-    }
-    let Some((csca, anchor, link)) = chosen else {
-        return Err(match signature_error {
-            Some(e) => PathError::SignatureInvalid(e),
-            None => PathError::NoTrustedIssuer {
-                issuer: ds.tbs_certificate.issuer.to_string(),
-            },
-        });
-    };
+    let IssuerMatch { csca, anchor, link } = find_issuer(ds, trust_anchors)?;
+    let link = link.then(|| csca.clone());
 
     check_validity(ds, CertRole::DocumentSigner, at)?;
     check_validity(csca, CertRole::Csca, at)?;
@@ -203,6 +168,66 @@ pub fn validate_document_signer(
 }
 
 /// The self-signed CSCA in the store that issued a link certificate, if any.
+/// Where a Document Signer's certificate leads in a trust store: the CSCA certificate whose key
+/// signed it (self-signed, or a link certificate) and the self-signed anchor above it (the same
+/// certificate unless `link`).
+#[derive(Debug, Clone, Copy)]
+pub struct IssuerMatch<'a> {
+    pub csca: &'a Certificate,
+    pub anchor: &'a Certificate,
+    pub link: bool,
+}
+
+/// Finds the trusted CSCA that issued `ds`: subject = the DS issuer, SKI = the DS AKI when both
+/// are there, allowed to sign certificates, and its signature on the DS verifying. Self-signed
+/// CSCAs are tried first: a link is only needed when the new CSCA itself is not trusted.
+/// Errors: `SignatureInvalid` when a candidate matched by name and key identifier but its
+/// signature did not verify, `NoTrustedIssuer` otherwise.
+pub fn find_issuer<'a>(
+    ds: &Certificate,
+    trust_anchors: &'a [Certificate],
+) -> Result<IssuerMatch<'a>, PathError> {
+    let ds_aki = aki(ds);
+    let mut candidates: Vec<&Certificate> = trust_anchors
+        .iter()
+        .filter(|c| {
+            c.tbs_certificate.subject == ds.tbs_certificate.issuer
+                && key_id_matches(ds_aki.as_deref(), c)
+                && may_sign_certificates(c)
+        })
+        .collect();
+    candidates.sort_by_key(|c| !is_self_issued(c));
+
+    let mut signature_error = None;
+    for c in candidates {
+        if let Err(e) = verify_issued_by(ds, c) {
+            signature_error.get_or_insert(e);
+            continue;
+        }
+        if is_self_issued(c) {
+            if verify_issued_by(c, c).is_ok() {
+                return Ok(IssuerMatch {
+                    csca: c,
+                    anchor: c,
+                    link: false,
+                });
+            }
+        } else if let Some(anchor) = link_anchor(c, trust_anchors) {
+            return Ok(IssuerMatch {
+                csca: c,
+                anchor,
+                link: true,
+            });
+        }
+    }
+    Err(match signature_error {
+        Some(e) => PathError::SignatureInvalid(e),
+        None => PathError::NoTrustedIssuer {
+            issuer: ds.tbs_certificate.issuer.to_string(),
+        },
+    })
+}
+
 fn link_anchor<'a>(link: &Certificate, store: &'a [Certificate]) -> Option<&'a Certificate> {
     let link_aki = aki(link);
     store.iter().find(|a| {
