@@ -168,19 +168,7 @@ impl Sod {
 
     /// All embedded certificates.
     pub fn certificates(&self) -> Vec<Certificate> {
-        self.signed_data
-            .certificates
-            .as_ref()
-            .map(|set| {
-                set.0
-                    .iter()
-                    .filter_map(|c| match c {
-                        CertificateChoices::Certificate(c) => Some(c.clone()),
-                        CertificateChoices::Other(_) => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        thabian_pki::cms::embedded_certificates(&self.signed_data)
     }
 
     /// The embedded certificate the SignerInfo names (the Document Signer), not validated.

@@ -224,19 +224,7 @@ pub fn verify_signed_data(
             )))
         }
     };
-    let certificates: Vec<Certificate> = signed_data
-        .certificates
-        .as_ref()
-        .map(|set| {
-            set.0
-                .iter()
-                .filter_map(|c| match c {
-                    CertificateChoices::Certificate(c) => Some(c.clone()),
-                    CertificateChoices::Other(_) => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let certificates = embedded_certificates(&signed_data);
     steps.push(CmsStep {
         check: CmsCheck::Parsed,
         detail: format!(
@@ -395,6 +383,23 @@ fn single_value<'a>(
         },
         _ => Err(CmsError::MissingAttribute(name)),
     }
+}
+
+/// The X.509 certificates a SignedData carries (other certificate formats skipped).
+pub fn embedded_certificates(signed_data: &SignedData) -> Vec<Certificate> {
+    signed_data
+        .certificates
+        .as_ref()
+        .map(|set| {
+            set.0
+                .iter()
+                .filter_map(|c| match c {
+                    CertificateChoices::Certificate(c) => Some(c.clone()),
+                    CertificateChoices::Other(_) => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Whether a certificate is the one a SignerIdentifier names.
