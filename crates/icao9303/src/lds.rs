@@ -348,23 +348,15 @@ impl BiometricRecord {
         }
     }
 
-    fn encode_bit(&self) -> Vec<u8> {
-        let mut bht = vec![
-            tlv::encode(0x80, &ICAO_HEADER_VERSION.to_be_bytes()),
-            tlv::encode(0x81, &[self.biometric_type]),
-        ];
-        if let Some(s) = self.subtype {
-            bht.push(tlv::encode(0x82, &[s]));
+    /// This record as a block to encode (its data block in one piece).
+    pub fn as_block<'a>(&'a self, data: &'a [&'a [u8]]) -> BiometricBlock<'a> {
+        BiometricBlock {
+            biometric_type: self.biometric_type,
+            subtype: self.subtype,
+            format_owner: self.format_owner,
+            format_type: self.format_type,
+            data,
         }
-        bht.push(tlv::encode(0x87, &self.format_owner.to_be_bytes()));
-        bht.push(tlv::encode(0x88, &self.format_type.to_be_bytes()));
-        tlv::encode_constructed(
-            0x7F60,
-            &[
-                tlv::encode_constructed(0xA1, &bht),
-                tlv::encode(0x5F2E, &self.data),
-            ],
-        )
     }
 
     fn decode_bit(file: &'static str, bit: &Tlv<'_>) -> Result<Self, LdsError> {
@@ -409,16 +401,100 @@ impl BiometricRecord {
     }
 }
 
-/// `outer { 7F61 { 02 count, 7F60 {…}* } }`.
-fn encode_biometric_group(outer: u32, records: &[BiometricRecord]) -> Result<Vec<u8>, LdsError> {
-    let count = u8::try_from(records.len())
+/// A biometric instance to encode, with its data block borrowed in pieces (for example a
+/// 19794-5 header, then the image as captured). A data group is one allocation and each image
+/// is copied once, into it: nesting 20 KB images through five levels of owned TLV buffers
+/// cost as much as hashing them.
+#[derive(Debug, Clone, Copy)]
+pub struct BiometricBlock<'a> {
+    /// CBEFF biometric type (tag `81`).
+    pub biometric_type: u8,
+    /// CBEFF biometric subtype (tag `82`); `None` omits the element.
+    pub subtype: Option<u8>,
+    /// Format owner (tag `87`).
+    pub format_owner: u16,
+    /// Format type (tag `88`).
+    pub format_type: u16,
+    /// The biometric data block (tag `5F2E`): the concatenation of these pieces.
+    pub data: &'a [&'a [u8]],
+}
+
+impl BiometricBlock<'_> {
+    fn data_len(&self) -> usize {
+        self.data.iter().map(|d| d.len()).sum()
+    }
+
+    /// The value of `A1`: `80 02 version · 81 01 type · [82 01 subtype] · 87 02 · 88 02`.
+    fn header_template_len(&self) -> usize {
+        4 + 3 + if self.subtype.is_some() { 3 } else { 0 } + 4 + 4
+    }
+
+    /// The value of `7F60`: `A1 {…} · 5F2E data`.
+    fn value_len(&self) -> usize {
+        tlv::encoded_len(0xA1, self.header_template_len())
+            + tlv::encoded_len(0x5F2E, self.data_len())
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        tlv::push_header(out, 0x7F60, self.value_len());
+        tlv::push_header(out, 0xA1, self.header_template_len());
+        out.extend_from_slice(&[0x80, 2]);
+        out.extend_from_slice(&ICAO_HEADER_VERSION.to_be_bytes());
+        out.extend_from_slice(&[0x81, 1, self.biometric_type]);
+        if let Some(s) = self.subtype {
+            out.extend_from_slice(&[0x82, 1, s]);
+        }
+        out.extend_from_slice(&[0x87, 2]);
+        out.extend_from_slice(&self.format_owner.to_be_bytes());
+        out.extend_from_slice(&[0x88, 2]);
+        out.extend_from_slice(&self.format_type.to_be_bytes());
+        tlv::push_header(out, 0x5F2E, self.data_len());
+        for piece in self.data {
+            out.extend_from_slice(piece);
+        }
+    }
+}
+
+/// A biometric data group (DG2 face, DG3 finger, DG4 iris):
+/// `tag { 7F61 { 02 count, 7F60 { A1 {80,81,82?,87,88}, 5F2E data }* } }`, written in one
+/// pass. Fails for another data group or more than 255 instances.
+pub fn encode_biometric_group(
+    group: DataGroup,
+    blocks: &[BiometricBlock<'_>],
+) -> Result<Vec<u8>, LdsError> {
+    if !matches!(group.number(), 2..=4) {
+        return Err(invalid(
+            "biometric group",
+            format!("{group} is not a biometric data group"),
+        ));
+    }
+    let count = u8::try_from(blocks.len())
         .map_err(|_| invalid("biometric group", "more than 255 instances"))?;
-    let mut inner = vec![tlv::encode(0x02, &[count])];
-    inner.extend(records.iter().map(BiometricRecord::encode_bit));
-    Ok(tlv::encode_constructed(
-        outer,
-        &[tlv::encode_constructed(0x7F61, &inner)],
-    ))
+    let group_len: usize = 3 + blocks
+        .iter()
+        .map(|b| tlv::encoded_len(0x7F60, b.value_len()))
+        .sum::<usize>();
+    let outer = u32::from(group.tag());
+    let file_len = tlv::encoded_len(outer, tlv::encoded_len(0x7F61, group_len));
+    let mut out = Vec::with_capacity(file_len);
+    tlv::push_header(&mut out, outer, tlv::encoded_len(0x7F61, group_len));
+    tlv::push_header(&mut out, 0x7F61, group_len);
+    out.extend_from_slice(&[0x02, 1, count]);
+    for b in blocks {
+        b.write(&mut out);
+    }
+    Ok(out)
+}
+
+fn encode_records(number: u8, records: &[BiometricRecord]) -> Result<Vec<u8>, LdsError> {
+    let group = DataGroup::new(number).ok_or_else(|| invalid("biometric group", "number"))?;
+    let pieces: Vec<[&[u8]; 1]> = records.iter().map(|r| [r.data.as_slice()]).collect();
+    let blocks: Vec<BiometricBlock<'_>> = records
+        .iter()
+        .zip(&pieces)
+        .map(|(r, p)| r.as_block(p))
+        .collect();
+    encode_biometric_group(group, &blocks)
 }
 
 fn decode_biometric_group(
@@ -465,7 +541,7 @@ impl Dg2 {
     /// `75 { 7F61 { 02 count, 7F60 { A1 {80,81,82?,87,88}, 5F2E record }* } }`.
     /// Fails only with more than 255 faces.
     pub fn encode(&self) -> Result<Vec<u8>, LdsError> {
-        encode_biometric_group(0x75, &self.faces)
+        encode_records(Self::NUMBER, &self.faces)
     }
 
     /// Reads DG2.
@@ -490,7 +566,7 @@ impl Dg3 {
     /// `63 { 7F61 { 02 count, 7F60 { A1 {80,81 08,82 position,87,88}, 5F2E record }* } }`.
     /// Fails only with more than 255 fingers.
     pub fn encode(&self) -> Result<Vec<u8>, LdsError> {
-        encode_biometric_group(0x63, &self.fingers)
+        encode_records(Self::NUMBER, &self.fingers)
     }
 
     /// Reads DG3.
@@ -581,12 +657,24 @@ impl FaceImageInfo {
 /// ```
 /// All integers big-endian. Fails only for an image larger than a 32-bit length allows.
 pub fn face_record_19794_5(image: &[u8], info: &FaceImageInfo) -> Result<Vec<u8>, LdsError> {
-    let facial_len = u32::try_from(20 + 12 + image.len())
+    let mut r = face_record_header_19794_5(image.len(), info)?;
+    r.extend_from_slice(image);
+    Ok(r)
+}
+
+/// The 46 bytes of an ISO/IEC 19794-5 record that precede an image of `image_len` bytes (see
+/// [`face_record_19794_5`]): with the image as a second piece of a [`BiometricBlock`], the
+/// image is not copied into a record of its own first.
+pub fn face_record_header_19794_5(
+    image_len: usize,
+    info: &FaceImageInfo,
+) -> Result<Vec<u8>, LdsError> {
+    let facial_len = u32::try_from(20 + 12 + image_len)
         .map_err(|_| invalid("ISO/IEC 19794-5", "image too large"))?;
     let record_len = facial_len
         .checked_add(14)
         .ok_or_else(|| invalid("ISO/IEC 19794-5", "image too large"))?;
-    let mut r = Vec::with_capacity(record_len as usize);
+    let mut r = Vec::with_capacity(46 + image_len);
     r.extend_from_slice(b"FAC\0");
     r.extend_from_slice(b"010\0");
     r.extend_from_slice(&record_len.to_be_bytes());
@@ -613,7 +701,6 @@ pub fn face_record_19794_5(image: &[u8], info: &FaceImageInfo) -> Result<Vec<u8>
     r.push(info.source_type);
     r.extend_from_slice(&info.device_type.to_be_bytes());
     r.extend_from_slice(&info.quality.to_be_bytes());
-    r.extend_from_slice(image);
     Ok(r)
 }
 

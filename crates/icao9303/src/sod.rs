@@ -80,6 +80,18 @@ pub fn build_sod(
     ds_cert: &Certificate,
     signing_time: DateTime<Utc>,
 ) -> Result<Vec<u8>, SodError> {
+    build_sod_with_certificate_der(lso, signer, ds_cert, None, signing_time)
+}
+
+/// [`build_sod`] for a signer that keeps the DER of its certificate (`ds_cert.to_der()`), as a
+/// personalisation run does: it is embedded as it is instead of being encoded per card.
+pub fn build_sod_with_certificate_der(
+    lso: &LdsSecurityObject,
+    signer: &dyn Signer,
+    ds_cert: &Certificate,
+    ds_cert_der: Option<&[u8]>,
+    signing_time: DateTime<Utc>,
+) -> Result<Vec<u8>, SodError> {
     lso.validate()?;
     let econtent = lso.to_der()?;
     let digest = sod_digest_algorithm(lso.hash()?, signer);
@@ -89,6 +101,7 @@ pub fn build_sod(
         digest,
         signer,
         signer_cert: ds_cert,
+        signer_cert_der: ds_cert_der,
         signing_time,
         extra_certs: &[],
     })?;

@@ -134,6 +134,34 @@ pub fn encode_constructed<C: AsRef<[u8]>>(tag: u32, children: &[C]) -> Vec<u8> {
     out
 }
 
+/// The size of the tag and minimal length of a data object of `len` value bytes.
+pub fn header_len(tag: u32, len: usize) -> usize {
+    let tag_len = tag_bytes_len(tag);
+    let len_len = if len < 0x80 {
+        1
+    } else {
+        1 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
+    };
+    tag_len + len_len
+}
+
+/// The size of a whole data object of `len` value bytes.
+pub fn encoded_len(tag: u32, len: usize) -> usize {
+    header_len(tag, len) + len
+}
+
+fn tag_bytes_len(tag: u32) -> usize {
+    (4 - tag.leading_zeros() as usize / 8).max(1)
+}
+
+/// Appends the tag and minimal length of a data object of `len` value bytes to `out`, for
+/// writers that put the value in place afterwards instead of copying it from a child buffer.
+pub fn push_header(out: &mut Vec<u8>, tag: u32, len: usize) {
+    let bytes = tag.to_be_bytes();
+    out.extend_from_slice(&bytes[4 - tag_bytes_len(tag)..]);
+    push_length(out, len);
+}
+
 /// Tag and minimal length of a data object of `len` value bytes, with room reserved for the
 /// value.
 fn header(tag: u32, len: usize) -> Vec<u8> {
@@ -343,6 +371,17 @@ mod tests {
             push_length(&mut expected, concatenated.len());
             expected.extend_from_slice(&concatenated);
             prop_assert_eq!(encode(tag, &concatenated), expected);
+        }
+
+        #[test]
+        fn header_len_is_what_push_header_writes(tag in arb_tag(), len in 0usize..70_000_000) {
+            let mut out = Vec::new();
+            push_header(&mut out, tag, len);
+            let mut expected = tag_bytes(tag);
+            push_length(&mut expected, len);
+            prop_assert_eq!(out.len(), header_len(tag, len));
+            prop_assert_eq!(encoded_len(tag, len), out.len() + len);
+            prop_assert_eq!(out, expected);
         }
 
         #[test]

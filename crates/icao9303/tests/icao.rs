@@ -491,6 +491,12 @@ fn dg2_face_record_byte_by_byte() {
             .image_data_type,
         ImageDataType::Jpeg2000
     );
+    let header = lds::face_record_header_19794_5(FAKE_JPEG.len(), &info).unwrap();
+    assert_eq!([&header[..], FAKE_JPEG].concat(), record);
+    assert!(
+        lds::encode_biometric_group(DataGroup::new(11).unwrap(), &[]).is_err(),
+        "DG11 is not a biometric group"
+    );
     assert!(lds::parse_face_record_19794_5(&record[..record.len() - 1]).is_err());
     assert!(lds::parse_face_record_19794_5(b"FAC\0").is_err());
 }
@@ -708,6 +714,37 @@ proptest! {
         prop_assert_eq!(Dg2::decode(&dg2.encode().unwrap()).unwrap(), dg2);
         let dg3 = Dg3 { fingers };
         prop_assert_eq!(Dg3::decode(&dg3.encode().unwrap()).unwrap(), dg3);
+    }
+
+    #[test]
+    fn biometric_group_in_one_pass_is_the_nested_encoding(
+            records in proptest::collection::vec(arb_record(), 0..4), split in any::<usize>()) {
+        // The nested encoding, level by level, as Part 10 draws it.
+        let mut inner = vec![tlv::encode(0x02, &[records.len() as u8])];
+        inner.extend(records.iter().map(|r| {
+            let mut bht = vec![tlv::encode(0x80, &[1, 1]), tlv::encode(0x81, &[r.biometric_type])];
+            if let Some(s) = r.subtype {
+                bht.push(tlv::encode(0x82, &[s]));
+            }
+            bht.push(tlv::encode(0x87, &r.format_owner.to_be_bytes()));
+            bht.push(tlv::encode(0x88, &r.format_type.to_be_bytes()));
+            tlv::encode_constructed(0x7F60, &[
+                tlv::encode_constructed(0xA1, &bht),
+                tlv::encode(0x5F2E, &r.data),
+            ])
+        }));
+        let expected = tlv::encode_constructed(0x75, &[tlv::encode_constructed(0x7F61, &inner)]);
+        // Each data block given in two pieces, split anywhere.
+        let pieces: Vec<[&[u8]; 2]> = records
+            .iter()
+            .map(|r| r.data.split_at(split % (r.data.len() + 1)).into())
+            .collect();
+        let blocks: Vec<_> = records.iter().zip(&pieces).map(|(r, p)| r.as_block(p)).collect();
+        prop_assert_eq!(
+            lds::encode_biometric_group(DataGroup::new(2).unwrap(), &blocks).unwrap(),
+            expected.clone()
+        );
+        prop_assert_eq!(Dg2 { faces: records }.encode().unwrap(), expected);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::{PkiError, Signer};
 use ::cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use ::cms::content_info::{CmsVersion, ContentInfo};
 use ::cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+    EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
 use chrono::{DateTime, Utc};
 use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_MESSAGE_DIGEST, ID_SIGNED_DATA, ID_SIGNING_TIME};
@@ -35,6 +35,10 @@ pub struct SignRequest<'a> {
     pub signer: &'a dyn Signer,
     /// The certificate of `signer`'s key, embedded and named in the SignerInfo.
     pub signer_cert: &'a Certificate,
+    /// The DER of `signer_cert`, when the caller keeps it: a Document Signer signs thousands of
+    /// EF.SODs with one certificate, and encoding it again for each costs a noticeable share of
+    /// a personalisation. `None`: encoded here. Must be `signer_cert.to_der()`.
+    pub signer_cert_der: Option<&'a [u8]>,
     pub signing_time: DateTime<Utc>,
     /// Further certificates to embed (rarely wanted: ICAO readers take the DS certificate).
     pub extra_certs: &'a [Certificate],
@@ -159,32 +163,84 @@ pub fn sign_signed_data(request: &SignRequest<'_>) -> Result<Vec<u8>, PkiError> 
         signature: OctetString::new(signature).map_err(der_err)?,
         unsigned_attrs: None,
     };
-    let mut certs = vec![CertificateChoices::Certificate(cert.clone())];
+    let mut certs: Vec<std::borrow::Cow<'_, [u8]>> = vec![match request.signer_cert_der {
+        Some(der) => der.into(),
+        None => cert.to_der().map_err(der_err)?.into(),
+    }];
     for c in request.extra_certs {
         if c != cert {
-            certs.push(CertificateChoices::Certificate(c.clone()));
+            certs.push(c.to_der().map_err(der_err)?.into());
         }
     }
-    let signed_data = SignedData {
+    let econtent_info = EncapsulatedContentInfo {
+        econtent_type: request.econtent_type,
+        econtent: Some(
+            Any::encode_from(&OctetStringRef::new(request.econtent).map_err(der_err)?)
+                .map_err(der_err)?,
+        ),
+    };
+    // The ContentInfo is put together from the DER of its parts, so that the certificates go in
+    // as the bytes they are, without a deep copy and a fresh encoding per signature. Decoding
+    // the result and encoding it again gives the same bytes (tested).
+    let signed_data_parts = [
         // RFC 5652 5.1: version 3 because the eContentType is not id-data.
-        version: CmsVersion::V3,
-        digest_algorithms: SetOfVec::try_from(vec![digest_alg]).map_err(der_err)?,
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: request.econtent_type,
-            econtent: Some(
-                Any::encode_from(&OctetStringRef::new(request.econtent).map_err(der_err)?)
-                    .map_err(der_err)?,
-            ),
+        CmsVersion::V3.to_der().map_err(der_err)?,
+        SetOfVec::try_from(vec![digest_alg])
+            .map_err(der_err)?
+            .to_der()
+            .map_err(der_err)?,
+        econtent_info.to_der().map_err(der_err)?,
+        der_set_of(
+            Tag::ContextSpecific {
+                constructed: true,
+                number: der::TagNumber::N0,
+            },
+            certs,
+        )?,
+        SignerInfos(SetOfVec::try_from(vec![signer_info]).map_err(der_err)?)
+            .to_der()
+            .map_err(der_err)?,
+    ];
+    let signed_data = der_tlv(Tag::Sequence, &signed_data_parts)?;
+    let content = der_tlv(
+        Tag::ContextSpecific {
+            constructed: true,
+            number: der::TagNumber::N0,
         },
-        certificates: Some(CertificateSet(SetOfVec::try_from(certs).map_err(der_err)?)),
-        crls: None,
-        signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info]).map_err(der_err)?),
-    };
-    let content_info = ContentInfo {
-        content_type: ID_SIGNED_DATA,
-        content: Any::encode_from(&signed_data).map_err(der_err)?,
-    };
-    content_info.to_der().map_err(der_err)
+        &[signed_data],
+    )?;
+    der_tlv(
+        Tag::Sequence,
+        &[ID_SIGNED_DATA.to_der().map_err(der_err)?, content],
+    )
+}
+
+/// `tag`, the DER length of the concatenated `parts`, then the parts.
+fn der_tlv<P: AsRef<[u8]>>(tag: Tag, parts: &[P]) -> Result<Vec<u8>, PkiError> {
+    let len: usize = parts.iter().map(|p| p.as_ref().len()).sum();
+    let header =
+        der::Header::new(tag, der::Length::try_from(len).map_err(der_err)?).map_err(der_err)?;
+    let mut out = Vec::with_capacity(len + 8);
+    header.encode_to_vec(&mut out).map_err(der_err)?;
+    for p in parts {
+        out.extend_from_slice(p.as_ref());
+    }
+    Ok(out)
+}
+
+/// A SET OF (under `tag`) holding already encoded elements, in DER order: ascending as octet
+/// strings, a shorter one compared as if padded with zero octets (X.690 11.6).
+fn der_set_of<P: AsRef<[u8]>>(tag: Tag, mut elements: Vec<P>) -> Result<Vec<u8>, PkiError> {
+    elements.sort_by(|a, b| {
+        let (a, b) = (a.as_ref(), b.as_ref());
+        let n = a.len().max(b.len());
+        let padded = |x: &[u8], i: usize| x.get(i).copied().unwrap_or(0);
+        (0..n)
+            .map(|i| padded(a, i).cmp(&padded(b, i)))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    der_tlv(tag, &elements)
 }
 
 fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, PkiError> {
@@ -519,6 +575,7 @@ mod tests {
             digest: DigestAlgorithm::Sha256,
             signer: &signer,
             signer_cert: &cert,
+            signer_cert_der: None,
             signing_time: t(2027),
             extra_certs: &[],
         })

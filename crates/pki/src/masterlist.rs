@@ -65,6 +65,7 @@ pub fn build_master_list(
         digest: signer.algorithm().digest_algorithm(),
         signer,
         signer_cert,
+        signer_cert_der: None,
         signing_time,
         extra_certs: &[],
     })

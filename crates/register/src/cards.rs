@@ -264,9 +264,33 @@ impl Register {
             }
         }
         let card = uuid::Uuid::now_v7().to_string();
+        let refs = |number: String| -> CardChange {
+            let reference = |s: &BiometricSample| BiometricRef {
+                id: "not-yet-sealed".to_owned(),
+                sha256: hex::encode(Sha256::digest(&s.data)),
+                format: s.format.clone(),
+                position: s.position,
+            };
+            CardChange::Applied {
+                number,
+                reason: application.reason,
+                replaces: application.replaces.clone(),
+                face: reference(&application.face),
+                fingerprints: application.fingerprints.iter().map(reference).collect(),
+            }
+        };
         let number = match &self.profile.card.number {
             CardNumberScheme::Pin => pin.to_string(),
             CardNumberScheme::Series { prefix, length } => {
+                // A reserved number is never released (another node may already have seen
+                // it), so an application the rules refuse must not take one: check first,
+                // with a placeholder of the series' form. The write path checks again.
+                let placeholder = format!(
+                    "{prefix}{}",
+                    "0".repeat(usize::from(*length).saturating_sub(prefix.len()))
+                );
+                self.precheck_card_event(ctx, pin, &card, refs(placeholder))
+                    .await?;
                 self.reserve_card_number(&card, pin, prefix, *length)
                     .await?
             }
@@ -449,6 +473,41 @@ impl Register {
             target: Some(pin.clone()),
             if_match: None,
         })
+    }
+
+    /// The card rules on the person as stored now, without writing anything.
+    async fn precheck_card_event(
+        &self,
+        ctx: &RequestContext,
+        pin: &Pin,
+        card: &str,
+        change: CardChange,
+    ) -> Result<()> {
+        let row = self
+            .store
+            .person(pin.as_str())
+            .await?
+            .ok_or_else(|| RegisterError::NotFound(format!("no person with PIN {pin}")))?;
+        // The rules' answer says something about the person: only to an official whose
+        // jurisdiction covers them, as the write path would.
+        if !ctx.principal.covers_path(&row.residence_path) {
+            return Err(RegisterError::Forbidden(format!(
+                "{pin} is outside your jurisdiction"
+            )));
+        }
+        let person = crate::service::decode_person(&row)?;
+        let event = CardEvent {
+            pin: pin.clone(),
+            card: card.to_owned(),
+            change,
+        };
+        thabian_model::card::check_card_event(
+            &person,
+            &event,
+            &ctx.principal.official_id,
+            &self.profile.card,
+        )?;
+        Ok(())
     }
 
     /// Reserves a fresh number of the profile's series for `card`: random digits from the OS

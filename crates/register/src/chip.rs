@@ -15,8 +15,10 @@
 //! EF.COM lists them. EF.SOD, which signs them, is made by the caller with the Document Signer.
 use chrono::{DateTime, NaiveDate, Utc};
 use thabian_icao9303::lds::{
-    ccyymmdd, ccyymmddhhmmss, dg13_codes, face_record_19794_5, BiometricRecord, DataGroup, Dg1,
-    Dg11, Dg12, Dg13, Dg2, Dg3, EfCom, FaceImageInfo, ImageDataType,
+    ccyymmdd, ccyymmddhhmmss, dg13_codes, encode_biometric_group, face_record_header_19794_5,
+    BiometricBlock, DataGroup, Dg1, Dg11, Dg12, Dg13, EfCom, FaceImageInfo, ImageDataType,
+    BIOMETRIC_TYPE_FACE, BIOMETRIC_TYPE_FINGER, FORMAT_OWNER_SC37, FORMAT_TYPE_FACE_IMAGE,
+    FORMAT_TYPE_FINGER_IMAGE, FORMAT_TYPE_FINGER_MINUTIAE,
 };
 use thabian_icao9303::mrz::{MrzDate, Sex as MrzSex, Td1};
 use thabian_model::card::Card;
@@ -289,36 +291,47 @@ impl ChipContent {
             Sex::Female => 2,
             Sex::Unknown => 0xFF,
         };
-        let record =
-            face_record_19794_5(&face.data, &info).map_err(|e| ChipError::Face(e.to_string()))?;
-        let dg2 = Dg2 {
-            faces: vec![BiometricRecord::face(record)],
-        }
-        .encode()
+        let face_header = face_record_header_19794_5(face.data.len(), &info)
+            .map_err(|e| ChipError::Face(e.to_string()))?;
+        let face_pieces = [face_header.as_slice(), face.data.as_slice()];
+        let dg2 = encode_biometric_group(
+            DataGroup::new(2).ok_or_else(|| ChipError::DataGroup("DG2".into()))?,
+            &[BiometricBlock {
+                biometric_type: BIOMETRIC_TYPE_FACE,
+                subtype: None,
+                format_owner: FORMAT_OWNER_SC37,
+                format_type: FORMAT_TYPE_FACE_IMAGE,
+                data: &face_pieces,
+            }],
+        )
         .map_err(|e| ChipError::DataGroup(e.to_string()))?;
 
         // --- DG3: fingerprints, as captured
         let dg3 = if fingerprints.is_empty() {
             None
         } else {
-            let fingers = fingerprints
+            let pieces: Vec<[&[u8]; 1]> =
+                fingerprints.iter().map(|f| [f.data.as_slice()]).collect();
+            let fingers: Vec<BiometricBlock<'_>> = fingerprints
                 .iter()
-                .map(|f| {
-                    let format_type = match f.format.as_str() {
-                        "iso-19794-2" => thabian_icao9303::lds::FORMAT_TYPE_FINGER_MINUTIAE,
-                        _ => thabian_icao9303::lds::FORMAT_TYPE_FINGER_IMAGE,
-                    };
-                    BiometricRecord::finger(
-                        finger_subtype(f.position.unwrap_or(0)),
-                        format_type,
-                        f.data.clone(),
-                    )
+                .zip(&pieces)
+                .map(|(f, data)| BiometricBlock {
+                    biometric_type: BIOMETRIC_TYPE_FINGER,
+                    subtype: Some(finger_subtype(f.position.unwrap_or(0))),
+                    format_owner: FORMAT_OWNER_SC37,
+                    format_type: match f.format.as_str() {
+                        "iso-19794-2" => FORMAT_TYPE_FINGER_MINUTIAE,
+                        _ => FORMAT_TYPE_FINGER_IMAGE,
+                    },
+                    data,
                 })
                 .collect();
             Some(
-                Dg3 { fingers }
-                    .encode()
-                    .map_err(|e| ChipError::DataGroup(e.to_string()))?,
+                encode_biometric_group(
+                    DataGroup::new(3).ok_or_else(|| ChipError::DataGroup("DG3".into()))?,
+                    &fingers,
+                )
+                .map_err(|e| ChipError::DataGroup(e.to_string()))?,
             )
         };
 

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thabian_icao9303::lso::{self, LdsVersionInfo, ID_LDS_SECURITY_OBJECT};
 use thabian_icao9303::pa::{self, Document, Outcome, PaOptions, PathCache, TrustStore};
-use thabian_icao9303::sod::{build_sod, Sod};
+use thabian_icao9303::sod::Sod;
 use thabian_model::card::{ApplicationReason, BiometricRef, Card, CardStatus};
 use thabian_model::date::PartialDate;
 use thabian_model::person::{Names, ParentRef, Person, PersonName, Residence, Status};
@@ -464,10 +464,7 @@ fn signing_measures(
     })?;
     let lso = lso_of()?;
     let sod_sign = measure(seconds, 1, || {
-        black_box(
-            build_sod(&lso, signing.signer.as_ref(), &signing.certificate, now)
-                .map_err(|e| anyhow!("EF.SOD: {e}"))?,
-        );
+        black_box(signing.sign_lso(&lso, now)?);
         Ok(())
     })?;
     let ratios: Vec<Value> = raw
@@ -525,7 +522,7 @@ fn algorithm_phase(
     let pki = test_pki(algorithm, now)?;
     let ds_key = SoftwareSigner::generate(algorithm)?;
     let ds_cert = document_signer(&pki, &ds_key, "Document Signer LA (bench)", now)?;
-    let signing = Arc::new(DsSigning::new(Box::new(ds_key), ds_cert.clone()));
+    let signing = Arc::new(DsSigning::new(Box::new(ds_key), ds_cert.clone())?);
     let lso_hash = signing.hash;
 
     let mut signing_report = signing_measures(h, &signing, now, seconds, threads)?;
@@ -824,7 +821,7 @@ fn softhsm_measures(
         let signer =
             Pkcs11Signer::generate_key_pair(module, TOKEN, &pin, &format!("ds-{key}"), *algorithm)?;
         let cert = document_signer(pki, &signer, "Document Signer LA (bench, SoftHSM2)", now)?;
-        let signing = Arc::new(DsSigning::new(Box::new(signer), cert));
+        let signing = Arc::new(DsSigning::new(Box::new(signer), cert)?);
         let mut report = signing_measures(h, &signing, now, seconds, threads)?;
         if let Some(o) = report.as_object_mut() {
             o.insert(

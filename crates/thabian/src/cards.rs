@@ -27,22 +27,26 @@ use x509_cert::Certificate;
 pub struct DsSigning {
     pub signer: Box<dyn Signer>,
     pub certificate: Certificate,
+    /// Its DER, embedded in every EF.SOD as it is.
+    certificate_der: Vec<u8>,
     pub serial: String,
     pub hash: HashAlgorithm,
 }
 
 impl DsSigning {
-    pub fn new(signer: Box<dyn Signer>, certificate: Certificate) -> DsSigning {
+    pub fn new(signer: Box<dyn Signer>, certificate: Certificate) -> anyhow::Result<DsSigning> {
         let hash = match signer.algorithm() {
             thabian_pki::SignatureAlgorithm::EcdsaP384Sha384 => HashAlgorithm::Sha384,
             _ => HashAlgorithm::Sha256,
         };
-        DsSigning {
+        Ok(DsSigning {
             serial: serial_hex(&certificate.tbs_certificate.serial_number),
+            certificate_der: x509_cert::der::Encode::to_der(&certificate)
+                .context("encoding the Document Signer certificate")?,
             signer,
             certificate,
             hash,
-        }
+        })
     }
 
     /// EF.SOD over the data groups.
@@ -51,8 +55,23 @@ impl DsSigning {
             LdsVersionInfo::lds_1_7().map_err(|e| anyhow::anyhow!("the LDS version info: {e}"))?;
         let lso = lso::build(self.hash, data_groups, Some(version))
             .map_err(|e| anyhow::anyhow!("the LDS security object: {e}"))?;
-        thabian_icao9303::sod::build_sod(&lso, self.signer.as_ref(), &self.certificate, at)
-            .map_err(|e| anyhow::anyhow!("EF.SOD: {e}"))
+        self.sign_lso(&lso, at)
+    }
+
+    /// EF.SOD over an LDS security object.
+    pub fn sign_lso(
+        &self,
+        lso: &lso::LdsSecurityObject,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<u8>> {
+        thabian_icao9303::sod::build_sod_with_certificate_der(
+            lso,
+            self.signer.as_ref(),
+            &self.certificate,
+            Some(&self.certificate_der),
+            at,
+        )
+        .map_err(|e| anyhow::anyhow!("EF.SOD: {e}"))
     }
 }
 
@@ -228,7 +247,7 @@ pub async fn personalise(
     let signing = DsSigning::new(
         pki.signer(&ds.key, &keys.access())?,
         pki.read_cert(&ds.cert)?,
-    );
+    )?;
     let ctx = crate::operator_context(
         platform,
         thabian_register::Role::CardOfficer,
@@ -479,7 +498,7 @@ pub async fn demo_card(
             None,
         )
         .await?;
-    let signing = DsSigning::new(pki.signer(&ds.key, &access)?, pki.read_cert(&ds.cert)?);
+    let signing = DsSigning::new(pki.signer(&ds.key, &access)?, pki.read_cert(&ds.cert)?)?;
     let done = register
         .personalise_card(&officer, &pin, &card, &signing)
         .await?;

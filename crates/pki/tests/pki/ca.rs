@@ -218,6 +218,7 @@ fn sod(p: &Pki, content: &[u8]) -> Vec<u8> {
         digest: p.ds_signer.algorithm().digest_algorithm(),
         signer: &p.ds_signer,
         signer_cert: &p.ds,
+        signer_cert_der: None,
         signing_time: t(2026, 3, 10),
         extra_certs: &[],
     })
@@ -687,6 +688,7 @@ fn requests_are_checked() {
         digest: DigestAlgorithm::Sha1,
         signer: &other,
         signer_cert: &ds,
+        signer_cert_der: None,
         signing_time: at(),
         extra_certs: &[],
     });
@@ -787,6 +789,50 @@ fn cms_round_trip_and_tampering() {
         let bad = flip_at(&der, &key[key.len() - 8..]);
         let e = verify_signed_data(&bad, &ID_ICAO_LDS_SECURITY_OBJECT, &[]);
         assert!(matches!(e, Err(CmsError::SignatureInvalid(_))), "{e:?}");
+    }
+}
+
+/// The SignedData is put together from the DER of its parts: decoding it and encoding it again
+/// must give the same bytes (DER, with the certificate SET OF in DER order), whether the
+/// signer certificate's DER is passed in or encoded there.
+#[test]
+fn signed_data_is_canonical_der() {
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::SignedData;
+    let p = pki(SignatureAlgorithm::EcdsaP256Sha256);
+    let ds_der = p.ds.to_der().unwrap();
+    let extra = [p.csca.clone(), p.revoked_ds.clone(), p.ml_cert.clone()];
+    let sign = |cert_der: Option<&[u8]>, extra_certs: &[Certificate]| {
+        sign_signed_data(&SignRequest {
+            econtent_type: ID_ICAO_LDS_SECURITY_OBJECT,
+            econtent: b"content",
+            digest: DigestAlgorithm::Sha256,
+            signer: &p.ds_signer,
+            signer_cert: &p.ds,
+            signer_cert_der: cert_der,
+            signing_time: t(2026, 3, 10),
+            extra_certs,
+        })
+        .unwrap()
+    };
+    for (cert_der, extra_certs) in [
+        (None, &[][..]),
+        (Some(&ds_der[..]), &[][..]),
+        (Some(&ds_der[..]), &extra[..]),
+        (None, &extra[..]),
+    ] {
+        let der = sign(cert_der, extra_certs);
+        let info = ContentInfo::from_der(&der).unwrap();
+        assert_eq!(info.to_der().unwrap(), der);
+        let sd: SignedData = info.content.decode_as().unwrap();
+        // The Any holds the SignedData's bytes as read: encode the parsed structure afresh.
+        assert_eq!(sd.to_der().unwrap(), info.content.to_der().unwrap());
+        assert_eq!(
+            sd.certificates.as_ref().unwrap().0.len(),
+            1 + extra_certs.len()
+        );
+        let v = verify_signed_data(&der, &ID_ICAO_LDS_SECURITY_OBJECT, &[]).unwrap();
+        assert_eq!(v.signer_certificate, p.ds);
     }
 }
 

@@ -48,6 +48,24 @@ pub async fn card_step(
     .await
 }
 
+/// How many card numbers of the Lao series the store has reserved (a refused application must
+/// not take one: a reservation is never released).
+async fn reserved_card_numbers(s: &TestServer) -> i64 {
+    let url = s.config.database_url();
+    let sql = "SELECT count(*) FROM import_keys WHERE kind = 'card-number'";
+    if url.starts_with("postgres") {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    } else {
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
 async fn cards(s: &TestServer, token: &str, pin: &str) -> Vec<Value> {
     let (status, b) = s.get(&format!("/v1/persons/{pin}/cards"), token).await;
     assert_eq!(status, StatusCode::OK, "{b}");
@@ -126,6 +144,21 @@ async fn card_lifecycle(database_url: Option<String>) {
         .await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["result"]["replayed"], true);
+    assert_eq!(cards(&s, &sup, &pin).await.len(), 1);
+    // A second application while the first is in progress: refused by the rules, before a
+    // number of the series is reserved for it.
+    assert_eq!(reserved_card_numbers(&s).await, 1);
+    let (status, b) = s
+        .post(
+            &format!("/v1/persons/{pin}/cards"),
+            &officer,
+            application("first", None),
+            &[("idempotency-key", "app-2".to_owned())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["code"], "card-application-pending");
+    assert_eq!(reserved_card_numbers(&s).await, 1);
     assert_eq!(cards(&s, &sup, &pin).await.len(), 1);
 
     // The samples are encrypted in the database.
