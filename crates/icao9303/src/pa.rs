@@ -11,6 +11,7 @@
 //! | `ds_chain` | a trusted CSCA (or a link certificate a trusted CSCA issued) signed the DS |
 //! | `ds_validity` | DS, CSCA (and link issuer) valid at the verification time |
 //! | `ds_revocation` | the DS is not on the issuing CSCA's newest valid CRL |
+//! | `ds_key_usage_period` | EF.SOD's signingTime lies in the DS privateKeyUsagePeriod (skipped when either is absent) |
 //! | `sod_signature` | the SignerInfo signature over the signed attributes (and contentType) |
 //! | `message_digest` | messageDigest equals the hash of the eContent |
 //! | `lds_security_object` | the LDSSecurityObject parses and follows the rules of Part 10 |
@@ -34,7 +35,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
-use thabian_pki::cert::{check_profile, serial_hex, validity, ProfileKind, Severity};
+use thabian_pki::cert::{
+    check_profile, private_key_usage_period, serial_hex, validity, ProfileKind, Severity,
+};
 use thabian_pki::cms::{verify_signed_data, CmsError};
 use thabian_pki::crl::{crl_times, is_revoked, verify_crl};
 use thabian_pki::encoded::{EncodedCertificate, EncodedCrl};
@@ -391,6 +394,7 @@ pub enum CheckId {
     DsChain,
     DsValidity,
     DsRevocation,
+    DsKeyUsagePeriod,
     SodSignature,
     MessageDigest,
     LdsSecurityObject,
@@ -411,6 +415,7 @@ impl CheckId {
             CheckId::DsChain => "ds_chain",
             CheckId::DsValidity => "ds_validity",
             CheckId::DsRevocation => "ds_revocation",
+            CheckId::DsKeyUsagePeriod => "ds_key_usage_period",
             CheckId::SodSignature => "sod_signature",
             CheckId::MessageDigest => "message_digest",
             CheckId::LdsSecurityObject => "lds_security_object",
@@ -711,6 +716,7 @@ pub fn passive_authentication(
             report.push(id, Outcome::Skipped, "no Document Signer certificate");
         }
     }
+    key_usage_period_check(&mut report, sod.as_ref(), ds.as_ref());
     let lso = match &sod {
         Some(sod) => {
             summary.signing_time = sod.signing_time();
@@ -1212,6 +1218,61 @@ fn revocation_report(
             format!("{listed}, but that CRL expired at {}", date(next)),
         ),
         _ => report.push(CheckId::DsRevocation, Outcome::Passed, listed),
+    }
+}
+
+/// `ds_key_usage_period`: a Document Signer key signs only during its privateKeyUsagePeriod
+/// (Doc 9303 Part 12: about three months), while its certificate lives for as long as the
+/// documents it signed. A document signed after that period was signed by a key that should no
+/// longer have been in use (kept, stolen, or a back-dated certificate): it fails. Per document,
+/// so never part of the cached path outcome.
+fn key_usage_period_check(report: &mut Report, sod: Option<&Sod>, ds: Option<&EncodedCertificate>) {
+    let (Some(sod), Some(ds)) = (sod, ds) else {
+        report.push(
+            CheckId::DsKeyUsagePeriod,
+            Outcome::Skipped,
+            "no Document Signer certificate",
+        );
+        return;
+    };
+    let Some(signed) = sod.signing_time() else {
+        report.push(
+            CheckId::DsKeyUsagePeriod,
+            Outcome::Skipped,
+            "EF.SOD has no signingTime attribute",
+        );
+        return;
+    };
+    let Some(period) = private_key_usage_period(ds) else {
+        report.push(
+            CheckId::DsKeyUsagePeriod,
+            Outcome::Skipped,
+            "the DS certificate has no privateKeyUsagePeriod",
+        );
+        return;
+    };
+    let bound = |t: Option<DateTime<Utc>>| t.map_or_else(|| "(open)".to_string(), date);
+    let range = format!(
+        "DS private key usage period {} to {}",
+        bound(period.not_before),
+        bound(period.not_after)
+    );
+    let problem = match (period.not_before, period.not_after) {
+        (Some(nb), _) if signed < nb => Some("before the start of"),
+        (_, Some(na)) if signed > na => Some("after the end of"),
+        _ => None,
+    };
+    match problem {
+        Some(when) => report.push(
+            CheckId::DsKeyUsagePeriod,
+            Outcome::Failed,
+            format!("EF.SOD signingTime {} is {when} the {range}", date(signed)),
+        ),
+        None => report.push(
+            CheckId::DsKeyUsagePeriod,
+            Outcome::Passed,
+            format!("EF.SOD signingTime {} within the {range}", date(signed)),
+        ),
     }
 }
 

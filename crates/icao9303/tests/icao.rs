@@ -1188,6 +1188,7 @@ fn passive_authentication_of_a_full_document() {
             "ds_chain",
             "ds_validity",
             "ds_revocation",
+            "ds_key_usage_period",
             "sod_signature",
             "message_digest",
             "lds_security_object",
@@ -1247,7 +1248,7 @@ fn passive_authentication_of_a_full_document() {
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["checks"][0]["id"], "sod_parse");
     assert_eq!(json["checks"][0]["outcome"], "passed");
-    assert_eq!(json["checks"][10]["id"], "dg2_hash");
+    assert_eq!(json["checks"][11]["id"], "dg2_hash");
     assert_eq!(json["document"]["mrz"]["document_number"], "D23145890");
 }
 
@@ -2108,7 +2109,7 @@ fn path_cache_keys_require_crl_and_stays_bounded() {
 }
 
 // ------------------------------------------------------------------------------------------
-// EF.SOD signed at a chosen time
+// Signing time against the Document Signer's private key usage period
 
 /// EF.SOD over the fixture's data groups, signed by `signer` with `ds` at `signing_time`.
 fn sod_signed_at(
@@ -2118,6 +2119,85 @@ fn sod_signed_at(
 ) -> Vec<u8> {
     let lso = LdsSecurityObject::from_der(&fixture().lso_der).unwrap();
     build_sod(&lso, signer, ds, signing_time).unwrap()
+}
+
+#[test]
+fn signing_time_inside_the_ds_key_usage_period_passes() {
+    let f = fixture();
+    // The fixture's DS key may sign from 2026-06-01 to 2026-09-01; EF.SOD says 2026-07-01.
+    let r = verify_with(
+        &f.ef_sod,
+        &f.groups,
+        &trust(f),
+        now(),
+        &PaOptions::default(),
+    );
+    assert!(r.passed(), "{r}");
+    let c = r.check(CheckId::DsKeyUsagePeriod).unwrap();
+    assert_eq!(c.passed, Outcome::Passed, "{c:?}");
+    assert!(c.detail.contains("2026-07-01"), "{}", c.detail);
+    // Both ends of the period are inside it.
+    for at in [utc(2026, 6, 1), utc(2026, 9, 1)] {
+        let sod = sod_signed_at(&f.ds_signer, &f.ds, at);
+        let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+        assert!(r.passed(), "{r}");
+    }
+}
+
+#[test]
+fn sod_signed_outside_the_ds_key_usage_period_fails_that_check_only() {
+    let f = fixture();
+    // After the end: the DS certificate is still valid (until 2032), its key no longer is.
+    let sod = sod_signed_at(&f.ds_signer, &f.ds, utc(2026, 10, 1));
+    let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["ds_key_usage_period"]);
+    let detail = &r.check(CheckId::DsKeyUsagePeriod).unwrap().detail;
+    assert_eq!(
+        detail,
+        "EF.SOD signingTime 2026-10-01 00:00:00Z is after the end of the DS private key usage \
+         period 2026-06-01 00:00:00Z to 2026-09-01 00:00:00Z"
+    );
+    // Before the start.
+    let sod = sod_signed_at(&f.ds_signer, &f.ds, utc(2026, 5, 31));
+    let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["ds_key_usage_period"]);
+    assert!(r
+        .check(CheckId::DsKeyUsagePeriod)
+        .unwrap()
+        .detail
+        .contains("before the start of"));
+}
+
+#[test]
+fn ds_without_a_key_usage_period_skips_the_check() {
+    let f = fixture();
+    let signer = SoftwareSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
+    let ds = issue_document_signer(
+        &f.csca_signer,
+        &f.csca,
+        thabian_pki::Signer::public_key(&signer),
+        &DsRequest {
+            country: "LA".into(),
+            organization: "Thabian Test".into(),
+            common_name: "Thabian Test DS 0002".into(),
+            serial: Some(vec![0x10, 0x02]),
+            not_before: utc(2026, 6, 1),
+            not_after: utc(2032, 6, 1),
+            private_key_usage_period: None,
+            document_types: vec!["ID".into()],
+        },
+    )
+    .unwrap();
+    // Long after the fixture's DS period: nothing to compare with.
+    let sod = sod_signed_at(&signer, &ds, utc(2026, 11, 1));
+    let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert!(r.passed(), "{r}");
+    let c = r.check(CheckId::DsKeyUsagePeriod).unwrap();
+    assert_eq!(c.passed, Outcome::Skipped, "{c:?}");
+    assert_eq!(c.detail, "the DS certificate has no privateKeyUsagePeriod");
+    // No Document Signer certificate at all: skipped too.
+    let r = verify_with(b"junk", &f.groups, &trust(f), now(), &PaOptions::default());
+    assert_eq!(r.outcome(CheckId::DsKeyUsagePeriod), Some(Outcome::Skipped));
 }
 
 // ------------------------------------------------------------------------------------------
