@@ -468,9 +468,12 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, content, input.get(end..)?))
 }
 
-/// The fields of the SignedData in a ContentInfo as (tag, content, whole element): version,
-/// digestAlgorithms, encapContentInfo, `[0]` certificates, `[1]` crls, signerInfos.
-fn signed_data_fields(content_info: &[u8]) -> Option<Vec<(u8, &[u8], &[u8])>> {
+/// One TLV as (tag, content, whole element).
+type Field<'a> = (u8, &'a [u8], &'a [u8]);
+
+/// The fields of the SignedData in a ContentInfo: version, digestAlgorithms, encapContentInfo,
+/// `[0]` certificates, `[1]` crls, signerInfos.
+fn signed_data_fields(content_info: &[u8]) -> Option<Vec<Field<'_>>> {
     let (_, ci, _) = tlv(content_info)?;
     let (_, _, rest) = tlv(ci)?; // contentType
     let (_, explicit, _) = tlv(rest)?; // [0]
