@@ -11,6 +11,7 @@
 //! | `ds_chain` | a trusted CSCA (or a link certificate a trusted CSCA issued) signed the DS |
 //! | `ds_validity` | DS, CSCA (and link issuer) valid at the verification time |
 //! | `ds_revocation` | the DS is not on the issuing CSCA's newest valid CRL |
+//! | `ds_key_usage_period` | EF.SOD's signingTime lies in the DS privateKeyUsagePeriod (skipped when either is absent) |
 //! | `sod_signature` | the SignerInfo signature over the signed attributes (and contentType) |
 //! | `message_digest` | messageDigest equals the hash of the eContent |
 //! | `lds_security_object` | the LDSSecurityObject parses and follows the rules of Part 10 |
@@ -32,18 +33,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use der::Encode;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
-use thabian_pki::cert::{check_profile, serial_hex, validity, ProfileKind, Severity};
+use thabian_pki::cert::{
+    check_profile, private_key_usage_period, serial_hex, validity, ProfileKind, Severity,
+};
 use thabian_pki::cms::{verify_signed_data, CmsError};
 use thabian_pki::crl::{crl_times, is_revoked, verify_crl};
+use thabian_pki::encoded::{EncodedCertificate, EncodedCrl};
 use thabian_pki::masterlist::{parse_master_list, MasterListError};
 use thabian_pki::path::{
     validate_document_signer, CertRole, IssuerMatch as Issuer, PathError, PathWarning,
 };
 use thiserror::Error;
-use x509_cert::crl::CertificateList;
 use x509_cert::Certificate;
 
 use crate::lds::{DataGroup, Dg1, Dg11, EfCom};
@@ -68,13 +70,15 @@ pub enum TrustError {
     Crl(String),
 }
 
-/// The CSCA certificates (self-signed and link) a verifier trusts, and the CSCAs' CRLs.
+/// The CSCA certificates (self-signed and link) a verifier trusts, and the CSCAs' CRLs, each
+/// with the octets it was read as: signatures are verified over those (see
+/// [`thabian_pki::encoded`]).
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     /// Self-signed CSCA certificates and link certificates.
-    pub cscas: Vec<Certificate>,
+    pub cscas: Vec<EncodedCertificate>,
     /// CRLs of the CSCAs (each is checked against its CSCA before use).
-    pub crls: Vec<CertificateList>,
+    pub crls: Vec<EncodedCrl>,
 }
 
 impl TrustStore {
@@ -89,7 +93,7 @@ impl TrustStore {
     /// only) and be valid at `at`.
     pub fn from_master_list(
         der: &[u8],
-        trust_anchors: &[Certificate],
+        trust_anchors: &[EncodedCertificate],
         at: DateTime<Utc>,
     ) -> Result<Self, TrustError> {
         let mut store = Self::new();
@@ -101,7 +105,7 @@ impl TrustStore {
     pub fn add_master_list(
         &mut self,
         der: &[u8],
-        trust_anchors: &[Certificate],
+        trust_anchors: &[EncodedCertificate],
         at: DateTime<Utc>,
     ) -> Result<usize, TrustError> {
         let list = parse_master_list(der, trust_anchors, Some(at))?;
@@ -112,8 +116,11 @@ impl TrustStore {
             .count())
     }
 
-    /// Adds a CSCA or link certificate; false when it was already there.
-    pub fn add_certificate(&mut self, cert: Certificate) -> bool {
+    /// Adds a CSCA or link certificate; false when it was already there. A plain
+    /// `Certificate` has no received octets and is verified over its DER: pass certificates
+    /// read from outside as [`EncodedCertificate`]s.
+    pub fn add_certificate(&mut self, cert: impl Into<EncodedCertificate>) -> bool {
+        let cert = cert.into();
         if self.cscas.contains(&cert) {
             return false;
         }
@@ -168,10 +175,10 @@ fn as_pem(bytes: &[u8]) -> Option<&str> {
 }
 
 /// Certificates from a PEM file (one or more `CERTIFICATE` blocks) or one DER certificate.
-pub fn certificates_from_bytes(bytes: &[u8]) -> Result<Vec<Certificate>, TrustError> {
+pub fn certificates_from_bytes(bytes: &[u8]) -> Result<Vec<EncodedCertificate>, TrustError> {
     let err = |e: String| TrustError::Certificate(e);
     match as_pem(bytes) {
-        None => thabian_pki::cert::certificate_from_der(bytes)
+        None => EncodedCertificate::from_der(bytes)
             .map(|c| vec![c])
             .map_err(|e| err(e.to_string())),
         Some(text) => pem_blocks(text)
@@ -181,23 +188,23 @@ pub fn certificates_from_bytes(bytes: &[u8]) -> Result<Vec<Certificate>, TrustEr
                 if label != "CERTIFICATE" {
                     return Err(err(format!("PEM block {label}, expected CERTIFICATE")));
                 }
-                thabian_pki::cert::certificate_from_pem(block).map_err(|e| err(e.to_string()))
+                EncodedCertificate::from_pem(block).map_err(|e| err(e.to_string()))
             })
             .collect(),
     }
 }
 
 /// CRLs from a PEM file (one or more `X509 CRL` blocks) or one DER CRL.
-pub fn crls_from_bytes(bytes: &[u8]) -> Result<Vec<CertificateList>, TrustError> {
+pub fn crls_from_bytes(bytes: &[u8]) -> Result<Vec<EncodedCrl>, TrustError> {
     let err = |e: String| TrustError::Crl(e);
     match as_pem(bytes) {
-        None => thabian_pki::crl::crl_from_der(bytes)
+        None => EncodedCrl::from_der(bytes)
             .map(|c| vec![c])
             .map_err(|e| err(e.to_string())),
         Some(text) => pem_blocks(text)
             .map_err(err)?
             .into_iter()
-            .map(|(_, block)| thabian_pki::crl::crl_from_pem(block).map_err(|e| err(e.to_string())))
+            .map(|(_, block)| EncodedCrl::from_pem(block).map_err(|e| err(e.to_string())))
             .collect(),
     }
 }
@@ -228,8 +235,8 @@ pub struct PaOptions {
     /// without Extended Access Control cannot read DG3).
     pub allow_missing_groups: bool,
     /// Document Signer certificates to look for by signer identifier when EF.SOD does not
-    /// embed its own.
-    pub extra_certificates: Vec<Certificate>,
+    /// embed its own (with the octets they were read as).
+    pub extra_certificates: Vec<EncodedCertificate>,
     /// Validated Document Signer paths to reuse; used only when the trust store passed to
     /// [`passive_authentication`] is the cache's own (see [`PathCache`]).
     pub path_cache: Option<Arc<PathCache>>,
@@ -243,7 +250,9 @@ pub struct PaOptions {
 ///   of [`passive_authentication`] only when the trust store passed is that store (the same
 ///   object, [`PathCache::trust_store`], which is a pointer comparison, or equal contents); any
 ///   other store is verified without the cache. A new CRL means a new store, so a new cache.
-/// * The key is the SHA-256 of the DS certificate's DER and [`PaOptions::require_crl`].
+/// * The key is the SHA-256 of the DS certificate's octets as received (two encodings of one
+///   parsed certificate are two keys: only one of them may carry a valid signature) and
+///   [`PaOptions::require_crl`].
 /// * An entry holds for a time window: from the latest notBefore to the earliest notAfter of the
 ///   DS, the CSCA and the link's issuer, and the CRL's nextUpdate (or from just after the
 ///   nextUpdate when the CRL had already expired). It is stored only when the verification time
@@ -262,7 +271,7 @@ pub struct PathCache {
     misses: AtomicU64,
 }
 
-/// SHA-256 of the DS certificate DER, and `require_crl`.
+/// SHA-256 of the DS certificate's octets, and `require_crl`.
 type PathKey = ([u8; 32], bool);
 
 impl PathCache {
@@ -329,12 +338,12 @@ impl PathCache {
 
     fn outcome(
         &self,
-        ds: &Certificate,
+        ds: &EncodedCertificate,
         trust: &TrustStore,
         at: DateTime<Utc>,
         options: &PaOptions,
     ) -> PathOutcome {
-        let Ok(der) = ds.to_der() else {
+        let Ok(der) = ds.der() else {
             return path_outcome(ds, trust, at, options);
         };
         let key: PathKey = (Sha256::digest(&der).into(), options.require_crl);
@@ -385,6 +394,7 @@ pub enum CheckId {
     DsChain,
     DsValidity,
     DsRevocation,
+    DsKeyUsagePeriod,
     SodSignature,
     MessageDigest,
     LdsSecurityObject,
@@ -405,6 +415,7 @@ impl CheckId {
             CheckId::DsChain => "ds_chain",
             CheckId::DsValidity => "ds_validity",
             CheckId::DsRevocation => "ds_revocation",
+            CheckId::DsKeyUsagePeriod => "ds_key_usage_period",
             CheckId::SodSignature => "sod_signature",
             CheckId::MessageDigest => "message_digest",
             CheckId::LdsSecurityObject => "lds_security_object",
@@ -705,6 +716,7 @@ pub fn passive_authentication(
             report.push(id, Outcome::Skipped, "no Document Signer certificate");
         }
     }
+    key_usage_period_check(&mut report, sod.as_ref(), ds.as_ref());
     let lso = match &sod {
         Some(sod) => {
             summary.signing_time = sod.signing_time();
@@ -786,7 +798,7 @@ fn ds_certificate_check(
     report: &mut Report,
     sod: Option<&Sod>,
     options: &PaOptions,
-) -> Option<Certificate> {
+) -> Option<EncodedCertificate> {
     let Some(sod) = sod else {
         report.push(
             CheckId::DsCertificate,
@@ -855,7 +867,10 @@ fn ds_profile_check(report: &mut Report, ds: &Certificate) {
 }
 
 /// The issuer search of `thabian_pki::path`, its error in words for the `ds_chain` check.
-fn find_issuer<'a>(ds: &Certificate, store: &'a [Certificate]) -> Result<Issuer<'a>, String> {
+fn find_issuer<'a>(
+    ds: &EncodedCertificate,
+    store: &'a [EncodedCertificate],
+) -> Result<Issuer<'a>, String> {
     thabian_pki::path::find_issuer(ds, store).map_err(|e| match e {
         PathError::SignatureInvalid(e) => {
             format!("the DS signature does not verify with the CSCA key: {e}")
@@ -926,7 +941,7 @@ struct PathOutcome {
 /// here so that every check shows, and its error then fails the check it is about, so the
 /// report is never more lenient than the PKI crate.
 fn path_outcome(
-    ds: &Certificate,
+    ds: &EncodedCertificate,
     trust: &TrustStore,
     at: DateTime<Utc>,
     options: &PaOptions,
@@ -1103,12 +1118,12 @@ fn issuer_checks(
 /// The issuing CSCA's newest CRL that verifies with a key of the path (as
 /// `thabian_pki::path` chooses it), and why the others were ignored.
 fn select_crl<'t>(
-    ds: &Certificate,
+    ds: &EncodedCertificate,
     iss: &Issuer<'_>,
     trust: &'t TrustStore,
-) -> (Option<&'t CertificateList>, Vec<String>) {
+) -> (Option<&'t EncodedCrl>, Vec<String>) {
     let mut invalid = Vec::new();
-    let mut best: Option<&CertificateList> = None;
+    let mut best: Option<&EncodedCrl> = None;
     for crl in trust
         .crls
         .iter()
@@ -1133,7 +1148,7 @@ fn revocation_report(
     report: &mut Report,
     ds: &Certificate,
     iss: &Issuer<'_>,
-    best: Option<&CertificateList>,
+    best: Option<&EncodedCrl>,
     invalid: &[String],
     at: DateTime<Utc>,
     options: &PaOptions,
@@ -1206,6 +1221,61 @@ fn revocation_report(
     }
 }
 
+/// `ds_key_usage_period`: a Document Signer key signs only during its privateKeyUsagePeriod
+/// (Doc 9303 Part 12: about three months), while its certificate lives for as long as the
+/// documents it signed. A document signed after that period was signed by a key that should no
+/// longer have been in use (kept, stolen, or a back-dated certificate): it fails. Per document,
+/// so never part of the cached path outcome.
+fn key_usage_period_check(report: &mut Report, sod: Option<&Sod>, ds: Option<&EncodedCertificate>) {
+    let (Some(sod), Some(ds)) = (sod, ds) else {
+        report.push(
+            CheckId::DsKeyUsagePeriod,
+            Outcome::Skipped,
+            "no Document Signer certificate",
+        );
+        return;
+    };
+    let Some(signed) = sod.signing_time() else {
+        report.push(
+            CheckId::DsKeyUsagePeriod,
+            Outcome::Skipped,
+            "EF.SOD has no signingTime attribute",
+        );
+        return;
+    };
+    let Some(period) = private_key_usage_period(ds) else {
+        report.push(
+            CheckId::DsKeyUsagePeriod,
+            Outcome::Skipped,
+            "the DS certificate has no privateKeyUsagePeriod",
+        );
+        return;
+    };
+    let bound = |t: Option<DateTime<Utc>>| t.map_or_else(|| "(open)".to_string(), date);
+    let range = format!(
+        "DS private key usage period {} to {}",
+        bound(period.not_before),
+        bound(period.not_after)
+    );
+    let problem = match (period.not_before, period.not_after) {
+        (Some(nb), _) if signed < nb => Some("before the start of"),
+        (_, Some(na)) if signed > na => Some("after the end of"),
+        _ => None,
+    };
+    match problem {
+        Some(when) => report.push(
+            CheckId::DsKeyUsagePeriod,
+            Outcome::Failed,
+            format!("EF.SOD signingTime {} is {when} the {range}", date(signed)),
+        ),
+        None => report.push(
+            CheckId::DsKeyUsagePeriod,
+            Outcome::Passed,
+            format!("EF.SOD signingTime {} within the {range}", date(signed)),
+        ),
+    }
+}
+
 fn cms_check_id(e: &CmsError) -> CheckId {
     match e {
         CmsError::Malformed(_)
@@ -1233,7 +1303,7 @@ fn cms_check_id(e: &CmsError) -> CheckId {
 fn signed_data_checks(
     report: &mut Report,
     sod: &Sod,
-    ds: Option<&Certificate>,
+    ds: Option<&EncodedCertificate>,
     options: &PaOptions,
 ) {
     let digest = sod.digest_algorithm();

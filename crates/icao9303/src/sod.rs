@@ -6,14 +6,13 @@
 //! [`build_sod`] signs through [`thabian_pki::cms::sign_signed_data`]; [`Sod`] reads a file
 //! **without verifying it** (for display): verification is [`crate::pa`]'s job.
 use chrono::{DateTime, Utc};
-use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerInfo};
 use const_oid::db::rfc5911::{ID_MESSAGE_DIGEST, ID_SIGNED_DATA, ID_SIGNING_TIME};
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode, Tag, Tagged};
 use thabian_pki::cms::{sign_signed_data, SignRequest};
-use thabian_pki::{DigestAlgorithm, PkiError, Signer};
+use thabian_pki::{DigestAlgorithm, EncodedCertificate, PkiError, Signer};
 use thiserror::Error;
 use x509_cert::time::Time;
 use x509_cert::Certificate;
@@ -179,33 +178,25 @@ impl Sod {
         }
     }
 
-    /// All embedded certificates.
-    pub fn certificates(&self) -> Vec<Certificate> {
-        thabian_pki::cms::embedded_certificates(&self.signed_data)
+    /// All embedded certificates, with their octets as embedded (which their issuers'
+    /// signatures cover).
+    pub fn certificates(&self) -> Vec<EncodedCertificate> {
+        thabian_pki::cms::embedded_certificates(&self.cms_der)
     }
 
     /// The embedded certificate the SignerInfo names (the Document Signer), not validated.
-    pub fn document_signer(&self) -> Option<Certificate> {
+    pub fn document_signer(&self) -> Option<EncodedCertificate> {
         self.find_signer(&[])
     }
 
     /// The Document Signer certificate, among the embedded ones, then among `extra`.
-    pub fn find_signer(&self, extra: &[Certificate]) -> Option<Certificate> {
+    pub fn find_signer(&self, extra: &[EncodedCertificate]) -> Option<EncodedCertificate> {
         let sid = &self.signer_info()?.sid;
-        // Clones only the certificate found, not every embedded one.
-        let embedded = self
-            .signed_data
-            .certificates
-            .iter()
-            .flat_map(|set| set.0.iter())
-            .filter_map(|c| match c {
-                CertificateChoices::Certificate(c) => Some(c),
-                CertificateChoices::Other(_) => None,
-            });
-        embedded
-            .chain(extra.iter())
-            .find(|c| thabian_pki::cms::matches_sid(c, sid))
-            .cloned()
+        let matches = |c: &EncodedCertificate| thabian_pki::cms::matches_sid(c, sid);
+        self.certificates()
+            .into_iter()
+            .find(matches)
+            .or_else(|| extra.iter().find(|c| matches(c)).cloned())
     }
 
     /// The SignerInfo's digestAlgorithm, if known.

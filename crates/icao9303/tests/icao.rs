@@ -1033,7 +1033,7 @@ use thabian_pki::cert::{
     certificate_to_pem, issue_csca, issue_document_signer, CscaRequest, DsRequest,
 };
 use thabian_pki::crl::{issue_crl, RevokedEntry};
-use thabian_pki::{SignatureAlgorithm, SoftwareSigner};
+use thabian_pki::{EncodedCertificate, EncodedCrl, SignatureAlgorithm, SoftwareSigner};
 use x509_cert::Certificate;
 
 fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
@@ -1048,6 +1048,7 @@ fn now() -> DateTime<Utc> {
 struct Fixture {
     csca_signer: SoftwareSigner,
     csca: Certificate,
+    ds_signer: SoftwareSigner,
     ds: Certificate,
     /// DG1, DG2, DG11, DG12 as whole files.
     groups: Vec<(u8, Vec<u8>)>,
@@ -1137,6 +1138,7 @@ fn fixture() -> &'static Fixture {
         Fixture {
             csca_signer,
             csca,
+            ds_signer,
             ds,
             groups,
             ef_com,
@@ -1146,7 +1148,7 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn crl_of(f: &Fixture, revoked: &[RevokedEntry]) -> x509_cert::crl::CertificateList {
+fn crl_of(f: &Fixture, revoked: &[RevokedEntry]) -> EncodedCrl {
     issue_crl(
         &f.csca_signer,
         &f.csca,
@@ -1156,11 +1158,12 @@ fn crl_of(f: &Fixture, revoked: &[RevokedEntry]) -> x509_cert::crl::CertificateL
         7,
     )
     .unwrap()
+    .into()
 }
 
 fn trust(f: &Fixture) -> TrustStore {
     TrustStore {
-        cscas: vec![f.csca.clone()],
+        cscas: vec![f.csca.clone().into()],
         crls: vec![crl_of(f, &[])],
     }
 }
@@ -1222,6 +1225,7 @@ fn passive_authentication_of_a_full_document() {
             "ds_chain",
             "ds_validity",
             "ds_revocation",
+            "ds_key_usage_period",
             "sod_signature",
             "message_digest",
             "lds_security_object",
@@ -1281,7 +1285,7 @@ fn passive_authentication_of_a_full_document() {
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["checks"][0]["id"], "sod_parse");
     assert_eq!(json["checks"][0]["outcome"], "passed");
-    assert_eq!(json["checks"][10]["id"], "dg2_hash");
+    assert_eq!(json["checks"][11]["id"], "dg2_hash");
     assert_eq!(json["document"]["mrz"]["document_number"], "D23145890");
 }
 
@@ -1299,7 +1303,7 @@ fn sod_reads_without_verifying() {
         sod.lds_security_object().unwrap(),
         LdsSecurityObject::from_der(&f.lso_der).unwrap()
     );
-    assert_eq!(sod.document_signer().unwrap(), f.ds);
+    assert_eq!(*sod.document_signer().unwrap(), f.ds);
     assert_eq!(sod.signing_time(), Some(utc(2026, 7, 1)));
     assert_eq!(
         sod.digest_algorithm(),
@@ -1473,7 +1477,7 @@ fn untrusted_csca_fails_ds_chain_only() {
     // Same name, other key: the impostor CSCA does not match the DS.
     let impostor = issue_csca(&other, &csca_request("Thabian Test CSCA")).unwrap();
     let t = TrustStore {
-        cscas: vec![impostor],
+        cscas: vec![impostor.into()],
         crls: vec![],
     };
     let r = verify_with(&f.ef_sod, &f.groups, &t, now(), &PaOptions::default());
@@ -1629,7 +1633,7 @@ proptest! {
         if r.passed() {
             let parsed = Sod::from_file(&sod).unwrap();
             prop_assert_eq!(parsed.econtent().unwrap(), f.lso_der.as_slice());
-            prop_assert_eq!(parsed.document_signer().unwrap(), f.ds.clone());
+            prop_assert_eq!(parsed.document_signer().unwrap().into_value(), f.ds.clone());
         }
     }
 }
@@ -1683,14 +1687,15 @@ fn trust_store_loads_pem_der_and_master_lists() {
         utc(2026, 12, 1),
     )
     .unwrap();
-    let t = TrustStore::from_master_list(&ml, std::slice::from_ref(&f.csca), now()).unwrap();
-    assert_eq!(t.cscas, vec![f.csca.clone()]);
+    let t = TrustStore::from_master_list(&ml, &[f.csca.clone().into()], now()).unwrap();
+    assert_eq!(t.cscas.len(), 1);
+    assert_eq!(*t.cscas[0], f.csca);
     let r = verify_with(&f.ef_sod, &f.groups, &t, now(), &PaOptions::default());
     assert!(r.passed(), "{r}");
     // An untrusted anchor rejects the list.
     let other = SoftwareSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
     let other_csca = issue_csca(&other, &csca_request("Other CSCA")).unwrap();
-    assert!(TrustStore::from_master_list(&ml, &[other_csca], now()).is_err());
+    assert!(TrustStore::from_master_list(&ml, &[other_csca.into()], now()).is_err());
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1853,7 +1858,7 @@ fn foreign_document_with_explicit_brainpool_parameters() {
     assert!(r.passed(), "{r}");
     // The DS key really carries explicit parameters (a SEQUENCE, not a curve OID).
     let sod = Sod::from_file(&std::fs::read(dir.path().join("sod.der")).unwrap()).unwrap();
-    let ds = sod.document_signer().unwrap();
+    let ds = sod.document_signer().unwrap().into_value();
     let params = ds
         .tbs_certificate
         .subject_public_key_info
@@ -2138,4 +2143,207 @@ fn path_cache_keys_require_crl_and_stays_bounded() {
     assert_eq!((cache.hits(), cache.len()), (1, 1));
     cache.clear();
     assert!(cache.is_empty());
+}
+
+// ------------------------------------------------------------------------------------------
+// Signing time against the Document Signer's private key usage period
+
+/// EF.SOD over the fixture's data groups, signed by `signer` with `ds` at `signing_time`.
+fn sod_signed_at(
+    signer: &SoftwareSigner,
+    ds: &Certificate,
+    signing_time: DateTime<Utc>,
+) -> Vec<u8> {
+    let lso = LdsSecurityObject::from_der(&fixture().lso_der).unwrap();
+    build_sod(&lso, signer, ds, signing_time).unwrap()
+}
+
+#[test]
+fn signing_time_inside_the_ds_key_usage_period_passes() {
+    let f = fixture();
+    // The fixture's DS key may sign from 2026-06-01 to 2026-09-01; EF.SOD says 2026-07-01.
+    let r = verify_with(
+        &f.ef_sod,
+        &f.groups,
+        &trust(f),
+        now(),
+        &PaOptions::default(),
+    );
+    assert!(r.passed(), "{r}");
+    let c = r.check(CheckId::DsKeyUsagePeriod).unwrap();
+    assert_eq!(c.passed, Outcome::Passed, "{c:?}");
+    assert!(c.detail.contains("2026-07-01"), "{}", c.detail);
+    // Both ends of the period are inside it.
+    for at in [utc(2026, 6, 1), utc(2026, 9, 1)] {
+        let sod = sod_signed_at(&f.ds_signer, &f.ds, at);
+        let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+        assert!(r.passed(), "{r}");
+    }
+}
+
+#[test]
+fn sod_signed_outside_the_ds_key_usage_period_fails_that_check_only() {
+    let f = fixture();
+    // After the end: the DS certificate is still valid (until 2032), its key no longer is.
+    let sod = sod_signed_at(&f.ds_signer, &f.ds, utc(2026, 10, 1));
+    let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["ds_key_usage_period"]);
+    let detail = &r.check(CheckId::DsKeyUsagePeriod).unwrap().detail;
+    assert_eq!(
+        detail,
+        "EF.SOD signingTime 2026-10-01 00:00:00Z is after the end of the DS private key usage \
+         period 2026-06-01 00:00:00Z to 2026-09-01 00:00:00Z"
+    );
+    // Before the start.
+    let sod = sod_signed_at(&f.ds_signer, &f.ds, utc(2026, 5, 31));
+    let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["ds_key_usage_period"]);
+    assert!(r
+        .check(CheckId::DsKeyUsagePeriod)
+        .unwrap()
+        .detail
+        .contains("before the start of"));
+}
+
+#[test]
+fn ds_without_a_key_usage_period_skips_the_check() {
+    let f = fixture();
+    let signer = SoftwareSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
+    let ds = issue_document_signer(
+        &f.csca_signer,
+        &f.csca,
+        thabian_pki::Signer::public_key(&signer),
+        &DsRequest {
+            country: "LA".into(),
+            organization: "Thabian Test".into(),
+            common_name: "Thabian Test DS 0002".into(),
+            serial: Some(vec![0x10, 0x02]),
+            not_before: utc(2026, 6, 1),
+            not_after: utc(2032, 6, 1),
+            private_key_usage_period: None,
+            document_types: vec!["ID".into()],
+        },
+    )
+    .unwrap();
+    // Long after the fixture's DS period: nothing to compare with.
+    let sod = sod_signed_at(&signer, &ds, utc(2026, 11, 1));
+    let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert!(r.passed(), "{r}");
+    let c = r.check(CheckId::DsKeyUsagePeriod).unwrap();
+    assert_eq!(c.passed, Outcome::Skipped, "{c:?}");
+    assert_eq!(c.detail, "the DS certificate has no privateKeyUsagePeriod");
+    // No Document Signer certificate at all: skipped too.
+    let r = verify_with(b"junk", &f.groups, &trust(f), now(), &PaOptions::default());
+    assert_eq!(r.outcome(CheckId::DsKeyUsagePeriod), Some(Outcome::Skipped));
+}
+
+// ------------------------------------------------------------------------------------------
+// A Document Signer certificate that is not DER
+
+/// The TLVs that `input` is made of, each whole.
+fn elements(mut input: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        let (_, rest) = tlv::parse_one(input).unwrap();
+        out.push(&input[..input.len() - rest.len()]);
+        input = rest;
+    }
+    out
+}
+
+fn value_of(element: &[u8]) -> &[u8] {
+    tlv::parse_exact(element).unwrap().value
+}
+
+/// The fixture's DS certificate with its subject's last RDN made multi-valued (CN plus
+/// serialNumber) and that SET OF out of DER order, signed by the CSCA over exactly those
+/// octets. x509-cert decodes it and sorts the SET, so its re-encoding has the same length but
+/// other octets.
+fn ds_with_unsorted_rdn(f: &Fixture) -> Vec<u8> {
+    use der::Encode;
+    let tbs = f.ds.tbs_certificate.to_der().unwrap();
+    let fields = elements(value_of(&tbs));
+    let rdns = elements(value_of(fields[5]));
+    let (last, first) = rdns.split_last().unwrap();
+    let cn = elements(value_of(last))[0];
+    let serial_number = tlv::encode(
+        0x30,
+        &[
+            &[0x06, 0x03, 0x55, 0x04, 0x05][..],
+            &tlv::encode(0x13, b"ABCDEFGHIJ"),
+        ]
+        .concat(),
+    );
+    let (a, b) = if serial_number.as_slice() > cn {
+        (serial_number.as_slice(), cn)
+    } else {
+        (cn, serial_number.as_slice())
+    };
+    let mut subject = first.concat();
+    subject.extend(tlv::encode(0x31, &[a, b].concat()));
+    let mut content = fields[..5].concat();
+    content.extend(tlv::encode(0x30, &subject));
+    content.extend(fields[6..].concat());
+    let tbs = tlv::encode(0x30, &content);
+    let signer: &dyn thabian_pki::Signer = &f.csca_signer;
+    let signature = signer.sign(&tbs).unwrap();
+    let alg = signer.signature_algorithm_identifier().to_der().unwrap();
+    let bits = tlv::encode(0x03, &[&[0u8][..], &signature].concat());
+    tlv::encode(0x30, &[&tbs[..], &alg, &bits].concat())
+}
+
+#[test]
+fn non_der_document_signer_verifies_as_received() {
+    use der::{Decode, Encode};
+    let f = fixture();
+    let raw = ds_with_unsorted_rdn(f);
+    let parsed = Certificate::from_der(&raw).unwrap();
+    let reencoded = parsed.to_der().unwrap();
+    assert_eq!(reencoded.len(), raw.len());
+    assert_ne!(reencoded, raw);
+    // build_sod embeds the re-encoding; put the octets the CSCA signed in its place (the CMS
+    // signature does not cover the certificates).
+    let sod = sod_signed_at(&f.ds_signer, &parsed, utc(2026, 7, 1));
+    let pos = sod
+        .windows(reencoded.len())
+        .position(|w| w == reencoded.as_slice())
+        .unwrap();
+    let mut genuine = sod.clone();
+    genuine[pos..pos + raw.len()].copy_from_slice(&raw);
+    let embedded = Sod::from_file(&genuine).unwrap().document_signer().unwrap();
+    assert_eq!(embedded.received(), Some(raw.as_slice()));
+    assert_eq!(
+        embedded,
+        EncodedCertificate::from_der(&raw).unwrap(),
+        "the certificate keeps the octets it was embedded as"
+    );
+
+    let r = verify_with(&genuine, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert!(r.passed(), "{r}");
+    assert_eq!(r.outcome(CheckId::DsChain), Some(Outcome::Passed));
+    // The same certificate DER-encoded no longer carries the CSCA's signature.
+    let r = verify_with(&sod, &f.groups, &trust(f), now(), &PaOptions::default());
+    assert_fails_exactly(&r, &["ds_chain"]);
+    // One flipped bit inside the received TBSCertificate fails too.
+    let tampered = flip_in(&genuine, b"ABCDEFGHIJ", 3);
+    let r = verify_with(
+        &tampered,
+        &f.groups,
+        &trust(f),
+        now(),
+        &PaOptions::default(),
+    );
+    assert_fails_exactly(&r, &["ds_chain"]);
+    // The path cache keys on the octets received: after the genuine document, the DER
+    // re-encoding (which parses to the same certificate) is not served the cached verdict.
+    let cache = Arc::new(PathCache::new(trust(f)));
+    let options = PaOptions {
+        path_cache: Some(cache.clone()),
+        ..PaOptions::default()
+    };
+    let r = verify_with(&genuine, &f.groups, cache.trust_store(), now(), &options);
+    assert!(r.passed(), "{r}");
+    let r = verify_with(&sod, &f.groups, cache.trust_store(), now(), &options);
+    assert_fails_exactly(&r, &["ds_chain"]);
+    assert_eq!(cache.hits(), 0);
 }

@@ -3,6 +3,7 @@
 //!
 //! The TBSCertificate is built here and its DER is signed through [`Signer`], so that a key in a
 //! hardware token signs exactly like a key in a file.
+use crate::encoded::EncodedCertificate;
 use crate::{PkiError, Signer};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use const_oid::db::rfc4519::{COMMON_NAME, COUNTRY_NAME, ORGANIZATION_NAME};
@@ -786,9 +787,10 @@ pub fn is_self_issued(cert: &Certificate) -> bool {
 }
 
 /// Verifies that `issuer`'s key signed `cert` (signature only: names, validity and profile are
-/// the caller's business).
-pub fn verify_issued_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
-    let tbs = cert.tbs_certificate.to_der().map_err(|e| e.to_string())?;
+/// the caller's business), over the TBSCertificate octets as received (see [`crate::encoded`]);
+/// a certificate without received octets is verified over its DER.
+pub fn verify_issued_by(cert: &EncodedCertificate, issuer: &Certificate) -> Result<(), String> {
+    let tbs = cert.tbs_der().map_err(|e| e.to_string())?;
     if cert.signature_algorithm != cert.tbs_certificate.signature {
         return Err("signatureAlgorithm differs from the TBSCertificate's signature field".into());
     }

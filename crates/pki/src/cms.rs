@@ -3,6 +3,7 @@
 //! attributes contentType, signingTime and messageDigest.
 use crate::alg::DigestAlgorithm;
 use crate::cert::{der_err, from_time, ski, to_time};
+use crate::encoded::EncodedCertificate;
 use crate::{PkiError, Signer};
 use ::cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use ::cms::content_info::{CmsVersion, ContentInfo};
@@ -103,14 +104,15 @@ pub enum CmsCheck {
 pub struct VerifiedSignedData {
     pub econtent_type: ObjectIdentifier,
     pub econtent: Vec<u8>,
-    pub signer_certificate: Certificate,
+    /// With its octets as embedded (or as supplied), which its issuer's signature covers.
+    pub signer_certificate: EncodedCertificate,
     /// The signingTime attribute, when present.
     pub signing_time: Option<DateTime<Utc>>,
     pub digest_algorithm: DigestAlgorithm,
     /// The SignerInfo signatureAlgorithm as it was written.
     pub signature_algorithm: AlgorithmIdentifierOwned,
-    /// All certificates embedded in the SignedData.
-    pub certificates: Vec<Certificate>,
+    /// All certificates embedded in the SignedData, with their octets as embedded.
+    pub certificates: Vec<EncodedCertificate>,
     pub steps: Vec<CmsStep>,
 }
 
@@ -257,7 +259,7 @@ fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, PkiError> {
 pub fn verify_signed_data(
     der: &[u8],
     expected_econtent_type: &ObjectIdentifier,
-    extra_certificates: &[Certificate],
+    extra_certificates: &[EncodedCertificate],
 ) -> Result<VerifiedSignedData, CmsError> {
     let mut steps = Vec::new();
     let der = strip_sod_wrapper(der)?;
@@ -280,7 +282,7 @@ pub fn verify_signed_data(
             )))
         }
     };
-    let certificates = embedded_certificates(&signed_data);
+    let certificates = embedded_certificates(der);
     steps.push(CmsStep {
         check: CmsCheck::Parsed,
         detail: format!(
@@ -441,21 +443,32 @@ fn single_value<'a>(
     }
 }
 
-/// The X.509 certificates a SignedData carries (other certificate formats skipped).
-pub fn embedded_certificates(signed_data: &SignedData) -> Vec<Certificate> {
-    signed_data
-        .certificates
-        .as_ref()
-        .map(|set| {
-            set.0
-                .iter()
-                .filter_map(|c| match c {
-                    CertificateChoices::Certificate(c) => Some(c.clone()),
-                    CertificateChoices::Other(_) => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// The X.509 certificates a SignedData carries, each with its octets as they stand in the
+/// ContentInfo `content_info` (an EF.SOD `77` wrapper is stripped), in the order written; other
+/// certificate formats are skipped. The parsed SignedData cannot give these: the cms crate
+/// re-sorts the SET OF and keeps no octets.
+pub fn embedded_certificates(content_info: &[u8]) -> Vec<EncodedCertificate> {
+    let Ok(content_info) = strip_sod_wrapper(content_info) else {
+        return Vec::new();
+    };
+    let Some(set) = signed_data_fields(content_info).and_then(|fields| {
+        fields
+            .into_iter()
+            .find(|(tag, _, _)| *tag == 0xa0)
+            .map(|(_, content, _)| content)
+    }) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut rest = set;
+    while let Some((_, _, after)) = tlv(rest) {
+        let element = &rest[..rest.len() - after.len()];
+        if let Ok(c) = EncodedCertificate::from_der(element) {
+            out.push(c);
+        }
+        rest = after;
+    }
+    out
 }
 
 /// Whether a certificate is the one a SignerIdentifier names.
@@ -511,26 +524,32 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, content, input.get(end..)?))
 }
 
-/// The octets of the (single) SignerInfo's signedAttrs with the `A0` tag replaced by `31`, as
-/// they appear in the input.
-fn raw_signed_attributes(content_info: &[u8]) -> Option<Vec<u8>> {
+/// One TLV as (tag, content, whole element).
+type Field<'a> = (u8, &'a [u8], &'a [u8]);
+
+/// The fields of the SignedData in a ContentInfo: version, digestAlgorithms, encapContentInfo,
+/// `[0]` certificates, `[1]` crls, signerInfos.
+fn signed_data_fields(content_info: &[u8]) -> Option<Vec<Field<'_>>> {
     let (_, ci, _) = tlv(content_info)?;
     let (_, _, rest) = tlv(ci)?; // contentType
     let (_, explicit, _) = tlv(rest)?; // [0]
-    let (_, sd, _) = tlv(explicit)?; // SignedData
-    let (_, _, rest) = tlv(sd)?; // version
-    let (_, _, mut rest) = tlv(rest)?; // digestAlgorithms
-    let (_, _, r) = tlv(rest)?; // encapContentInfo
-    rest = r;
-    loop {
-        let (tag, _, r) = tlv(rest)?;
-        if tag == 0xa0 || tag == 0xa1 {
-            rest = r; // certificates, crls
-        } else {
-            break;
-        }
+    let (_, mut rest, _) = tlv(explicit)?; // SignedData
+    let mut fields = Vec::new();
+    while !rest.is_empty() {
+        let (tag, content, after) = tlv(rest)?;
+        fields.push((tag, content, &rest[..rest.len() - after.len()]));
+        rest = after;
     }
-    let (_, infos, _) = tlv(rest)?; // SignerInfos
+    Some(fields)
+}
+
+/// The octets of the (single) SignerInfo's signedAttrs with the `A0` tag replaced by `31`, as
+/// they appear in the input.
+fn raw_signed_attributes(content_info: &[u8]) -> Option<Vec<u8>> {
+    let (tag, infos, _) = *signed_data_fields(content_info)?.last()?; // SignerInfos
+    if tag != 0x31 {
+        return None;
+    }
     let (_, si, _) = tlv(infos)?; // first SignerInfo
     let (_, _, rest) = tlv(si)?; // version
     let (_, _, rest) = tlv(rest)?; // sid

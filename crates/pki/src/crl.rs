@@ -1,6 +1,7 @@
 //! CSCA certificate revocation lists (RFC 5280 section 5, Doc 9303 Part 12: v2, thisUpdate and
 //! nextUpdate, authorityKeyIdentifier and cRLNumber, issued at least every 90 days).
 use crate::cert::{aki_from_extensions, der_err, from_time, key_usage, name_country, ski, to_time};
+use crate::encoded::EncodedCrl;
 use crate::{PkiError, Signer};
 use chrono::{DateTime, Utc};
 use const_oid::db::rfc5280::{ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_CRL_NUMBER, ID_CE_CRL_REASONS};
@@ -119,8 +120,9 @@ pub fn issue_crl(
 }
 
 /// Verifies a CRL against the CSCA certificate that should have issued it: v2, issuer name,
-/// authorityKeyIdentifier (when both sides have one), cRLSign in keyUsage, signature.
-pub fn verify_crl(crl: &CertificateList, issuer_cert: &Certificate) -> Result<(), CrlError> {
+/// authorityKeyIdentifier (when both sides have one), cRLSign in keyUsage, signature (over the
+/// TBSCertList octets as received; see [`crate::encoded`]).
+pub fn verify_crl(crl: &EncodedCrl, issuer_cert: &Certificate) -> Result<(), CrlError> {
     let tbs = &crl.tbs_cert_list;
     if tbs.version != Version::V2 {
         return Err(CrlError::NotVersion2);
@@ -146,8 +148,8 @@ pub fn verify_crl(crl: &CertificateList, issuer_cert: &Certificate) -> Result<()
             "signatureAlgorithm differs from the TBSCertList's signature field".into(),
         ));
     }
-    let tbs_der = tbs
-        .to_der()
+    let tbs_der = crl
+        .tbs_der()
         .map_err(|e| CrlError::Malformed(e.to_string()))?;
     let sig = crl
         .signature

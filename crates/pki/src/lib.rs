@@ -2,12 +2,14 @@
 //!
 //! Modules: `signer` (the one signing interface), `keys` (software keys in encrypted PKCS#8
 //! files), `pkcs11` (keys in a hardware token), `verify` (signature verification for every
-//! algorithm a foreign document may use), `cert` (certificate profiles), `crl`, `cms` (SignedData),
+//! algorithm a foreign document may use), `cert` (certificate profiles), `encoded` (certificates
+//! and CRLs with the octets they were received as, which their signatures cover), `crl`, `cms` (SignedData),
 //! `masterlist`, `path` (CSCA → DS path validation).
 pub mod alg;
 pub mod cert;
 pub mod cms;
 pub mod crl;
+pub mod encoded;
 pub mod keys;
 pub mod masterlist;
 pub mod path;
@@ -16,6 +18,7 @@ mod signer;
 pub mod verify;
 
 pub use alg::DigestAlgorithm;
+pub use encoded::{Encoded, EncodedCertificate, EncodedCrl};
 pub use keys::{PassphraseSource, SoftwareSigner};
 pub use pkcs11::{Pkcs11KeyRef, Pkcs11Signer};
 pub use signer::{SignatureAlgorithm, Signer};

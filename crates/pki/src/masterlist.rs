@@ -8,6 +8,7 @@ use crate::cert::{
 use crate::cms::{
     sign_signed_data, verify_signed_data, CmsError, CmsStep, SignRequest, ID_ICAO_CSCA_MASTER_LIST,
 };
+use crate::encoded::EncodedCertificate;
 use crate::{PkiError, Signer};
 use chrono::{DateTime, Utc};
 use der::{Any, Decode, Encode, Reader, Sequence, SliceReader, Tag, Tagged};
@@ -22,13 +23,14 @@ struct CscaMasterListRaw {
 /// A verified master list.
 #[derive(Debug, Clone)]
 pub struct MasterList {
-    /// The CSCA certificates listed (self-signed and link certificates).
-    pub certificates: Vec<Certificate>,
+    /// The CSCA certificates listed (self-signed and link certificates), with their octets as
+    /// listed.
+    pub certificates: Vec<EncodedCertificate>,
     /// Entries of certList that did not parse as RFC 5280 certificates, skipped.
     pub skipped: usize,
-    pub signer_certificate: Certificate,
+    pub signer_certificate: EncodedCertificate,
     /// The CSCA certificate that issued the signer certificate.
-    pub signer_issuer: Certificate,
+    pub signer_issuer: EncodedCertificate,
     pub signing_time: Option<DateTime<Utc>>,
     /// The CMS checks that passed.
     pub steps: Vec<CmsStep>,
@@ -88,9 +90,11 @@ pub fn encode_csca_master_list(cscas: &[Certificate]) -> Result<Vec<u8>, PkiErro
     .map_err(der_err)
 }
 
-/// Reads the certificates of a `CscaMasterList`; entries that are not RFC 5280 certificates are
-/// counted, not fatal (real master lists carry a few odd ones).
-pub fn decode_csca_master_list(der: &[u8]) -> Result<(Vec<Certificate>, usize), MasterListError> {
+/// Reads the certificates of a `CscaMasterList`, each with its octets as listed; entries that are
+/// not RFC 5280 certificates are counted, not fatal (real master lists carry a few odd ones).
+pub fn decode_csca_master_list(
+    der: &[u8],
+) -> Result<(Vec<EncodedCertificate>, usize), MasterListError> {
     let raw =
         CscaMasterListRaw::from_der(der).map_err(|e| MasterListError::Malformed(e.to_string()))?;
     if raw.version != 0 {
@@ -104,9 +108,10 @@ pub fn decode_csca_master_list(der: &[u8]) -> Result<(Vec<Certificate>, usize), 
     let mut certs = Vec::new();
     let mut skipped = 0;
     while !reader.is_finished() {
-        let any =
-            Any::decode(&mut reader).map_err(|e| MasterListError::Malformed(e.to_string()))?;
-        match any.decode_as::<Certificate>() {
+        let element = reader
+            .tlv_bytes()
+            .map_err(|e| MasterListError::Malformed(e.to_string()))?;
+        match EncodedCertificate::from_der(element) {
             Ok(c) => certs.push(c),
             Err(_) => skipped += 1,
         }
@@ -122,7 +127,7 @@ pub fn decode_csca_master_list(der: &[u8]) -> Result<(Vec<Certificate>, usize), 
 /// signer and its CSCA must be valid at that time.
 pub fn parse_master_list(
     der: &[u8],
-    trust_anchors: &[Certificate],
+    trust_anchors: &[EncodedCertificate],
     at: Option<DateTime<Utc>>,
 ) -> Result<MasterList, MasterListError> {
     let verified = verify_signed_data(der, &ID_ICAO_CSCA_MASTER_LIST, &[])?;

@@ -8,8 +8,8 @@ use crate::cert::{
     verify_issued_by, ProfileFinding, ProfileKind, Severity,
 };
 use crate::crl::{crl_times, is_revoked, verify_crl};
+use crate::encoded::{EncodedCertificate, EncodedCrl};
 use chrono::{DateTime, Utc};
-use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::CrlReason;
 use x509_cert::Certificate;
 
@@ -80,22 +80,23 @@ pub enum PathWarning {
 pub struct ValidatedPath {
     /// The CSCA certificate whose key signed the Document Signer: a self-signed CSCA, or a link
     /// certificate.
-    pub csca: Certificate,
+    pub csca: EncodedCertificate,
     /// The self-signed trust anchor at the top (equal to `csca` unless a link was used).
-    pub anchor: Certificate,
+    pub anchor: EncodedCertificate,
     /// The link certificate used, if any.
-    pub link: Option<Certificate>,
+    pub link: Option<EncodedCertificate>,
     /// The CRL revocation was checked against.
-    pub crl: Option<CertificateList>,
+    pub crl: Option<EncodedCrl>,
     pub warnings: Vec<PathWarning>,
 }
 
 /// Validates a Document Signer certificate at time `at` against a trust store of CSCA
-/// certificates (self-signed and link) and the CSCAs' CRLs.
+/// certificates (self-signed and link) and the CSCAs' CRLs. Every signature is verified over
+/// the octets the certificate or CRL was received as (see [`crate::encoded`]).
 pub fn validate_document_signer(
-    ds: &Certificate,
-    trust_anchors: &[Certificate],
-    crls: &[CertificateList],
+    ds: &EncodedCertificate,
+    trust_anchors: &[EncodedCertificate],
+    crls: &[EncodedCrl],
     at: DateTime<Utc>,
 ) -> Result<ValidatedPath, PathError> {
     let mut warnings = Vec::new();
@@ -125,7 +126,7 @@ pub fn validate_document_signer(
     }
 
     // The CSCA's newest CRL that verifies with any key of that CSCA in the path.
-    let mut best: Option<&CertificateList> = None;
+    let mut best: Option<&EncodedCrl> = None;
     for crl in crls
         .iter()
         .filter(|crl| crl.tbs_cert_list.issuer == ds.tbs_certificate.issuer)
@@ -167,14 +168,13 @@ pub fn validate_document_signer(
     })
 }
 
-/// The self-signed CSCA in the store that issued a link certificate, if any.
 /// Where a Document Signer's certificate leads in a trust store: the CSCA certificate whose key
 /// signed it (self-signed, or a link certificate) and the self-signed anchor above it (the same
 /// certificate unless `link`).
 #[derive(Debug, Clone, Copy)]
 pub struct IssuerMatch<'a> {
-    pub csca: &'a Certificate,
-    pub anchor: &'a Certificate,
+    pub csca: &'a EncodedCertificate,
+    pub anchor: &'a EncodedCertificate,
     pub link: bool,
 }
 
@@ -184,11 +184,11 @@ pub struct IssuerMatch<'a> {
 /// Errors: `SignatureInvalid` when a candidate matched by name and key identifier but its
 /// signature did not verify, `NoTrustedIssuer` otherwise.
 pub fn find_issuer<'a>(
-    ds: &Certificate,
-    trust_anchors: &'a [Certificate],
+    ds: &EncodedCertificate,
+    trust_anchors: &'a [EncodedCertificate],
 ) -> Result<IssuerMatch<'a>, PathError> {
     let ds_aki = aki(ds);
-    let mut candidates: Vec<&Certificate> = trust_anchors
+    let mut candidates: Vec<&EncodedCertificate> = trust_anchors
         .iter()
         .filter(|c| {
             c.tbs_certificate.subject == ds.tbs_certificate.issuer
@@ -228,7 +228,11 @@ pub fn find_issuer<'a>(
     })
 }
 
-fn link_anchor<'a>(link: &Certificate, store: &'a [Certificate]) -> Option<&'a Certificate> {
+/// The self-signed CSCA in the store that issued a link certificate, if any.
+fn link_anchor<'a>(
+    link: &EncodedCertificate,
+    store: &'a [EncodedCertificate],
+) -> Option<&'a EncodedCertificate> {
     let link_aki = aki(link);
     store.iter().find(|a| {
         is_self_issued(a)

@@ -3,9 +3,11 @@
 //! The private key never leaves the token: keys are generated inside it as sensitive and
 //! non-extractable, and this module has no export function. Signing hashes locally and lets the
 //! token sign the digest (CKM_ECDSA), so every token that implements raw ECDSA will do; RSA signs
-//! with CKM_SHA256_RSA_PKCS_PSS (SHA-256, MGF1-SHA-256, salt 32).
+//! with CKM_SHA256_RSA_PKCS_PSS (SHA-256, MGF1-SHA-256, salt 32). RSA keys are generated with
+//! CKM_RSA_PKCS_KEY_PAIR_GEN ([`RSA_DEFAULT_BITS`], exponent 65537), and a token RSA key of
+//! fewer than [`RSA_MIN_BITS`] is refused as a software one is.
 use crate::alg::DigestAlgorithm;
-use crate::keys::PassphraseSource;
+use crate::keys::{PassphraseSource, RSA_DEFAULT_BITS, RSA_MIN_BITS};
 use crate::signer::{SignatureAlgorithm, Signer};
 use crate::verify::{ec_named_curve, verify_signature, NamedCurve};
 use crate::PkiError;
@@ -302,6 +304,12 @@ fn public_key_info(
                 16384,
             )
             .map_err(|e| PkiError::Pkcs11(format!("RSA public key: {e}")))?;
+            let bits = rsa::traits::PublicKeyParts::n(&key).bits();
+            if bits < RSA_MIN_BITS {
+                return Err(PkiError::Pkcs11(format!(
+                    "token RSA key of {bits} bits; at least {RSA_MIN_BITS} required"
+                )));
+            }
             let der = key
                 .to_public_key_der()
                 .map_err(|e| PkiError::Pkcs11(e.to_string()))?;
@@ -355,8 +363,9 @@ impl Pkcs11Signer {
         })
     }
 
-    /// Generates an EC key pair (P-256 or P-384) inside the token: CKA_TOKEN, CKA_PRIVATE,
-    /// CKA_SENSITIVE true, CKA_EXTRACTABLE false. Refuses a label already in use.
+    /// Generates a key pair inside the token: EC P-256 or P-384, or RSA of
+    /// [`RSA_DEFAULT_BITS`] bits for RSASSA-PSS; CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE true,
+    /// CKA_EXTRACTABLE false. Refuses a label already in use.
     pub fn generate_key_pair(
         module_path: &Path,
         token_label: &str,
@@ -364,15 +373,6 @@ impl Pkcs11Signer {
         key_label: &str,
         algorithm: SignatureAlgorithm,
     ) -> Result<Self, PkiError> {
-        let curve = match algorithm {
-            SignatureAlgorithm::EcdsaP256Sha256 => NamedCurve::P256,
-            SignatureAlgorithm::EcdsaP384Sha384 => NamedCurve::P384,
-            SignatureAlgorithm::RsaPssSha256 => {
-                return Err(PkiError::Pkcs11(
-                    "token key generation supports EC P-256 and P-384 only".to_string(),
-                ))
-            }
-        };
         let session = open_logged_in(module_path, token_label, pin)?;
         let key = Pkcs11KeyRef::Label(key_label.to_string());
         for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
@@ -382,21 +382,39 @@ impl Pkcs11Signer {
                 )));
             }
         }
-        let params = curve
-            .oid()
-            .to_der()
-            .map_err(|e| PkiError::Pkcs11(e.to_string()))?;
+        let ec_params = |curve: NamedCurve| {
+            curve
+                .oid()
+                .to_der()
+                .map(|params| vec![Attribute::EcParams(params)])
+                .map_err(|e| PkiError::Pkcs11(e.to_string()))
+        };
+        let (mechanism, key_attributes) = match algorithm {
+            SignatureAlgorithm::EcdsaP256Sha256 => {
+                (Mechanism::EccKeyPairGen, ec_params(NamedCurve::P256)?)
+            }
+            SignatureAlgorithm::EcdsaP384Sha384 => {
+                (Mechanism::EccKeyPairGen, ec_params(NamedCurve::P384)?)
+            }
+            SignatureAlgorithm::RsaPssSha256 => (
+                Mechanism::RsaPkcsKeyPairGen,
+                vec![
+                    Attribute::ModulusBits(Ulong::from(RSA_DEFAULT_BITS as u64)),
+                    Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+                ],
+            ),
+        };
         let mut id = vec![0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut id);
         let label = key_label.as_bytes().to_vec();
-        let public_template = [
+        let mut public_template = vec![
             Attribute::Token(true),
             Attribute::Private(false),
             Attribute::Verify(true),
-            Attribute::EcParams(params),
             Attribute::Label(label.clone()),
             Attribute::Id(id.clone()),
         ];
+        public_template.extend(key_attributes);
         let private_template = [
             Attribute::Token(true),
             Attribute::Private(true),
@@ -407,12 +425,8 @@ impl Pkcs11Signer {
             Attribute::Id(id),
         ];
         session
-            .generate_key_pair(
-                &Mechanism::EccKeyPairGen,
-                &public_template,
-                &private_template,
-            )
-            .map_err(ck("generating an EC key pair"))?;
+            .generate_key_pair(&mechanism, &public_template, &private_template)
+            .map_err(ck("generating a key pair"))?;
         Self::from_session(session, token_label, &key)
     }
 

@@ -554,9 +554,14 @@ fn algorithm_phase(
         ef_com: Some(&content.ef_com),
         printed_mrz: Some(&printed_mrz),
     };
+    // As a verifier holds them: decoded from their octets, which the signatures are checked over.
     let trust = TrustStore {
-        cscas: vec![pki.csca_cert.clone()],
-        crls: vec![pki.crl.clone()],
+        cscas: vec![thabian_pki::EncodedCertificate::from_der(
+            &thabian_pki::cert::certificate_to_der(&pki.csca_cert)?,
+        )?],
+        crls: vec![thabian_pki::EncodedCrl::from_der(
+            &thabian_pki::crl::crl_to_der(&pki.crl)?,
+        )?],
     };
     let uncached_options = PaOptions {
         require_crl: true,
@@ -645,9 +650,12 @@ fn algorithm_phase(
         )?;
         Ok(())
     })?;
+    let ds_received = thabian_pki::EncodedCertificate::from_der(
+        &thabian_pki::cert::certificate_to_der(&ds_cert)?,
+    )?;
     let path = measure(seconds, 1, || {
         black_box(thabian_pki::path::validate_document_signer(
-            &ds_cert,
+            &ds_received,
             &trust.cscas,
             &trust.crls,
             at,

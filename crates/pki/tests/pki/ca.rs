@@ -22,7 +22,9 @@ use thabian_pki::crl::{
 };
 use thabian_pki::masterlist::{build_master_list, parse_master_list, MasterListError};
 use thabian_pki::path::{validate_document_signer, CertRole, PathError, PathWarning};
-use thabian_pki::{DigestAlgorithm, PkiError, SignatureAlgorithm, Signer};
+use thabian_pki::{
+    DigestAlgorithm, Encoded, EncodedCertificate, EncodedCrl, PkiError, SignatureAlgorithm, Signer,
+};
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::CrlReason;
 use x509_cert::Certificate;
@@ -135,6 +137,7 @@ fn ds_request(cn: &str) -> DsRequest {
 }
 
 struct Pki {
+    csca_signer: TestSigner,
     csca: Certificate,
     ds_signer: TestSigner,
     ds: Certificate,
@@ -200,6 +203,7 @@ fn pki(alg: SignatureAlgorithm) -> Pki {
     )
     .unwrap();
     Pki {
+        csca_signer,
         csca,
         ds_signer,
         ds,
@@ -209,6 +213,11 @@ fn pki(alg: SignatureAlgorithm) -> Pki {
         crl_empty,
         crl,
     }
+}
+
+/// A certificate or CRL built here, without received octets (verified over its DER).
+fn enc<T: Clone>(value: &T) -> Encoded<T> {
+    Encoded::from(value.clone())
 }
 
 fn sod(p: &Pki, content: &[u8]) -> Vec<u8> {
@@ -720,7 +729,7 @@ fn cms_round_trip_and_tampering() {
         let der = sod(&p, content);
         let v = verify_signed_data(&der, &ID_ICAO_LDS_SECURITY_OBJECT, &[]).unwrap();
         assert_eq!(v.econtent, content);
-        assert_eq!(v.signer_certificate, p.ds);
+        assert_eq!(*v.signer_certificate, p.ds);
         assert_eq!(v.signing_time, Some(t(2026, 3, 10)));
         assert_eq!(v.digest_algorithm, alg.digest_algorithm());
         let checks: Vec<CmsCheck> = v.steps.iter().map(|s| s.check).collect();
@@ -772,13 +781,8 @@ fn cms_round_trip_and_tampering() {
         // the certificate, but the DS no longer verifies under the CSCA.
         let bad = flip_at(&der, b"DS 1");
         let v = verify_signed_data(&bad, &ID_ICAO_LDS_SECURITY_OBJECT, &[]).unwrap();
-        assert_ne!(v.signer_certificate, p.ds);
-        let e = validate_document_signer(
-            &v.signer_certificate,
-            std::slice::from_ref(&p.csca),
-            &[],
-            at(),
-        );
+        assert_ne!(*v.signer_certificate, p.ds);
+        let e = validate_document_signer(&v.signer_certificate, &[enc(&p.csca)], &[], at());
         assert!(matches!(e, Err(PathError::SignatureInvalid(_))), "{e:?}");
         // The DS public key in the embedded certificate: now the CMS signature fails.
         let key =
@@ -858,10 +862,10 @@ fn cms_finds_a_supplied_signer_certificate() {
     let v = verify_signed_data(
         &der2,
         &ID_ICAO_LDS_SECURITY_OBJECT,
-        &[p.ml_cert.clone(), p.ds.clone()],
+        &[enc(&p.ml_cert), enc(&p.ds)],
     )
     .unwrap();
-    assert_eq!(v.signer_certificate, p.ds);
+    assert_eq!(*v.signer_certificate, p.ds);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -876,14 +880,15 @@ fn master_list_round_trip() {
     let ml = build_master_list(&list, &p.ml_signer, &p.ml_cert, t(2026, 3, 10)).unwrap();
     let parsed = parse_master_list(&ml, &[], Some(at())).unwrap();
     assert_eq!(parsed.certificates.len(), 2);
-    assert!(parsed.certificates.contains(&p.csca) && parsed.certificates.contains(&csca2));
-    assert_eq!(parsed.signer_certificate, p.ml_cert);
-    assert_eq!(parsed.signer_issuer, p.csca);
+    let listed: Vec<&Certificate> = parsed.certificates.iter().map(|c| c.value()).collect();
+    assert!(listed.contains(&&p.csca) && listed.contains(&&csca2));
+    assert_eq!(*parsed.signer_certificate, p.ml_cert);
+    assert_eq!(*parsed.signer_issuer, p.csca);
     assert_eq!(parsed.signing_time, Some(t(2026, 3, 10)));
     assert_eq!(parsed.skipped, 0);
     // With a trust anchor: the right one passes, another does not.
-    assert!(parse_master_list(&ml, std::slice::from_ref(&p.csca), Some(at())).is_ok());
-    let e = parse_master_list(&ml, std::slice::from_ref(&csca2), Some(at()));
+    assert!(parse_master_list(&ml, &[enc(&p.csca)], Some(at())).is_ok());
+    let e = parse_master_list(&ml, &[enc(&csca2)], Some(at()));
     assert!(matches!(e, Err(MasterListError::SignerNotTrusted)), "{e:?}");
     // Outside the signer's validity.
     let e = parse_master_list(&ml, &[], Some(t(2028, 1, 1)));
@@ -916,7 +921,7 @@ fn master_list_round_trip() {
 #[test]
 fn crl_verification_and_lookup() {
     let p = pki(SignatureAlgorithm::EcdsaP256Sha256);
-    verify_crl(&p.crl, &p.csca).unwrap();
+    verify_crl(&enc(&p.crl), &p.csca).unwrap();
     let entry = is_revoked(&p.crl, &p.revoked_ds.tbs_certificate.serial_number).unwrap();
     assert_eq!(entry.revocation_date, t(2026, 3, 2));
     assert_eq!(entry.reason, Some(CrlReason::KeyCompromise));
@@ -926,12 +931,12 @@ fn crl_verification_and_lookup() {
     let other = TestSigner::new(SignatureAlgorithm::EcdsaP256Sha256);
     let other_csca = issue_csca(&other, &csca_request("CSCA Thabia", t(2036, 1, 1))).unwrap();
     assert_eq!(
-        verify_crl(&p.crl, &other_csca),
+        verify_crl(&enc(&p.crl), &other_csca),
         Err(CrlError::KeyIdentifierMismatch)
     );
     let other_name = issue_csca(&other, &csca_request("CSCA Other", t(2036, 1, 1))).unwrap();
     assert_eq!(
-        verify_crl(&p.crl, &other_name),
+        verify_crl(&enc(&p.crl), &other_name),
         Err(CrlError::IssuerMismatch)
     );
     // A flipped byte of the CRL's signed part.
@@ -944,7 +949,7 @@ fn crl_verification_and_lookup() {
         .to_vec();
     let bad = crl_from_der(&flip_at(&der, &serial)).unwrap();
     assert!(matches!(
-        verify_crl(&bad, &p.csca),
+        verify_crl(&enc(&bad), &p.csca),
         Err(CrlError::SignatureInvalid(_))
     ));
 }
@@ -952,17 +957,17 @@ fn crl_verification_and_lookup() {
 #[test]
 fn path_validation() {
     let p = pki(SignatureAlgorithm::EcdsaP256Sha256);
-    let anchors = std::slice::from_ref(&p.csca);
-    let crls = [p.crl_empty.clone(), p.crl.clone()];
+    let anchors = &[enc(&p.csca)];
+    let crls = [enc(&p.crl_empty), enc(&p.crl)];
 
-    let v = validate_document_signer(&p.ds, anchors, &crls, at()).unwrap();
-    assert_eq!(v.csca, p.csca);
+    let v = validate_document_signer(&enc(&p.ds), anchors, &crls, at()).unwrap();
+    assert_eq!(*v.csca, p.csca);
     assert!(v.link.is_none());
-    assert_eq!(v.crl.as_ref(), Some(&p.crl), "the newest CRL is used");
+    assert_eq!(v.crl.as_deref(), Some(&p.crl), "the newest CRL is used");
     assert_eq!(v.warnings, vec![]);
 
     // Revoked.
-    let e = validate_document_signer(&p.revoked_ds, anchors, &crls, at());
+    let e = validate_document_signer(&enc(&p.revoked_ds), anchors, &crls, at());
     match e {
         Err(PathError::Revoked { date, reason, .. }) => {
             assert_eq!(date, t(2026, 3, 2));
@@ -971,16 +976,16 @@ fn path_validation() {
         other => panic!("{other:?}"),
     }
     // No CRL: a warning, not an error.
-    let v = validate_document_signer(&p.revoked_ds, anchors, &[], at()).unwrap();
+    let v = validate_document_signer(&enc(&p.revoked_ds), anchors, &[], at()).unwrap();
     assert_eq!(v.warnings, vec![PathWarning::CrlMissing]);
     // CRL past nextUpdate: a warning.
-    let v = validate_document_signer(&p.ds, anchors, &crls, t(2026, 7, 1)).unwrap();
+    let v = validate_document_signer(&enc(&p.ds), anchors, &crls, t(2026, 7, 1)).unwrap();
     assert!(v
         .warnings
         .iter()
         .any(|w| matches!(w, PathWarning::CrlExpired { .. })));
     // Outside the DS validity.
-    let e = validate_document_signer(&p.ds, anchors, &crls, t(2026, 1, 15));
+    let e = validate_document_signer(&enc(&p.ds), anchors, &crls, t(2026, 1, 15));
     assert!(
         matches!(
             e,
@@ -992,26 +997,26 @@ fn path_validation() {
         "{e:?}"
     );
     // The CSCA expires (2036) before the DS (2035-12-31 here: move past both).
-    let e = validate_document_signer(&p.ds, anchors, &crls, t(2036, 6, 1));
+    let e = validate_document_signer(&enc(&p.ds), anchors, &crls, t(2036, 6, 1));
     assert!(matches!(e, Err(PathError::Expired { .. })), "{e:?}");
     // Untrusted: no anchor, or another CSCA of the same name.
-    let e = validate_document_signer(&p.ds, &[], &crls, at());
+    let e = validate_document_signer(&enc(&p.ds), &[], &crls, at());
     assert!(matches!(e, Err(PathError::NoTrustedIssuer { .. })), "{e:?}");
     let other = TestSigner::new(SignatureAlgorithm::EcdsaP256Sha256);
     let other_csca = issue_csca(&other, &csca_request("CSCA Thabia", t(2036, 1, 1))).unwrap();
-    let e = validate_document_signer(&p.ds, std::slice::from_ref(&other_csca), &crls, at());
+    let e = validate_document_signer(&enc(&p.ds), &[enc(&other_csca)], &crls, at());
     assert!(matches!(e, Err(PathError::NoTrustedIssuer { .. })), "{e:?}");
     // A CRL by a stranger of the same name is ignored, with a warning.
     let stranger_crl =
         issue_crl(&other, &other_csca, &[], t(2026, 3, 1), t(2026, 5, 1), 9).unwrap();
-    let v = validate_document_signer(&p.ds, anchors, &[stranger_crl], at()).unwrap();
+    let v = validate_document_signer(&enc(&p.ds), anchors, &[enc(&stranger_crl)], at()).unwrap();
     assert!(v.warnings.contains(&PathWarning::CrlMissing));
     assert!(v
         .warnings
         .iter()
         .any(|w| matches!(w, PathWarning::CrlInvalid(_))));
     // A DS profile violation: a Master List Signer certificate is no Document Signer.
-    let e = validate_document_signer(&p.ml_cert, anchors, &crls, at());
+    let e = validate_document_signer(&enc(&p.ml_cert), anchors, &crls, at());
     assert!(
         matches!(
             e,
@@ -1048,14 +1053,14 @@ fn link_certificate_bridges_a_rollover() {
     )
     .unwrap();
     // Trusting only the old CSCA is not enough ...
-    let e = validate_document_signer(&ds, std::slice::from_ref(&old), &[], at());
+    let e = validate_document_signer(&enc(&ds), &[enc(&old)], &[], at());
     assert!(matches!(e, Err(PathError::NoTrustedIssuer { .. })), "{e:?}");
     // ... the link certificate bridges it.
-    let store = [old.clone(), link.clone()];
-    let v = validate_document_signer(&ds, &store, &[], at()).unwrap();
-    assert_eq!(v.link.as_ref(), Some(&link));
-    assert_eq!(v.anchor, old);
-    assert_eq!(v.csca, link);
+    let store = [enc(&old), enc(&link)];
+    let v = validate_document_signer(&enc(&ds), &store, &[], at()).unwrap();
+    assert_eq!(v.link.as_deref(), Some(&link));
+    assert_eq!(*v.anchor, old);
+    assert_eq!(*v.csca, link);
     // A CRL signed by the new key counts for the DS.
     let crl = issue_crl(
         &new_signer,
@@ -1070,19 +1075,19 @@ fn link_certificate_bridges_a_rollover() {
         1,
     )
     .unwrap();
-    let e = validate_document_signer(&ds, &store, std::slice::from_ref(&crl), at());
+    let e = validate_document_signer(&enc(&ds), &store, &[enc(&crl)], at());
     assert!(
         matches!(e, Err(PathError::Revoked { reason: None, .. })),
         "{e:?}"
     );
     // The new self-signed CSCA alone also works, and is preferred when both are present.
-    let v = validate_document_signer(&ds, std::slice::from_ref(&new_self), &[], at()).unwrap();
+    let v = validate_document_signer(&enc(&ds), &[enc(&new_self)], &[], at()).unwrap();
     assert!(v.link.is_none());
-    let all = [old.clone(), link.clone(), new_self.clone()];
-    let v = validate_document_signer(&ds, &all, &[], at()).unwrap();
-    assert_eq!(v.csca, new_self);
+    let all = [enc(&old), enc(&link), enc(&new_self)];
+    let v = validate_document_signer(&enc(&ds), &all, &[], at()).unwrap();
+    assert_eq!(*v.csca, new_self);
     // A link from a CSCA that is not trusted bridges nothing.
-    let e = validate_document_signer(&ds, std::slice::from_ref(&link), &[], at());
+    let e = validate_document_signer(&enc(&ds), &[enc(&link)], &[], at());
     assert!(matches!(e, Err(PathError::NoTrustedIssuer { .. })), "{e:?}");
 
     // OpenSSL agrees: old CSCA trusted, link as intermediate.
@@ -1116,4 +1121,223 @@ fn link_certificate_bridges_a_rollover() {
         ]);
         assert!(!ok, "{text}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signatures over the octets as received
+
+/// `tag`, a minimal DER length, `content`.
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// The value of one TLV.
+fn value(element: &[u8]) -> &[u8] {
+    use der::Reader;
+    let mut r = der::SliceReader::new(element).unwrap();
+    let header = der::Header::decode(&mut r).unwrap();
+    r.read_slice(header.length).unwrap()
+}
+
+/// The TLVs that `input` is made of, in order.
+fn elements(mut input: &[u8]) -> Vec<&[u8]> {
+    use der::Reader;
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        let mut r = der::SliceReader::new(input).unwrap();
+        let e = r.tlv_bytes().unwrap();
+        input = &input[e.len()..];
+        out.push(e);
+    }
+    out
+}
+
+/// The authorityKeyIdentifier OID, as a TLV.
+const AKI_OID: [u8; 5] = [0x06, 0x03, 0x55, 0x1d, 0x23];
+
+/// An `[n]`-tagged extensions list (certificate `[3]`, CRL `[0]`) in which the
+/// authorityKeyIdentifier carries `critical FALSE` explicitly: BER allows it, DER forbids a
+/// DEFAULT value, and x509-cert decodes it and drops it on re-encoding.
+fn aki_with_explicit_critical_false(tagged: &[u8]) -> Vec<u8> {
+    let list = elements(value(tagged))[0];
+    let mut exts = Vec::new();
+    for ext in elements(value(list)) {
+        let fields = elements(value(ext));
+        if fields.len() == 2 && fields[0] == AKI_OID {
+            exts.extend(tlv(
+                0x30,
+                &[fields[0], &[0x01, 0x01, 0x00], fields[1]].concat(),
+            ));
+        } else {
+            exts.extend_from_slice(ext);
+        }
+    }
+    tlv(tagged[0], &tlv(0x30, &exts))
+}
+
+/// A subject Name whose last RDN becomes multi-valued (CN plus serialNumber) with its SET OF
+/// out of DER order: x509-cert sorts it on decoding, so the re-encoding differs at the same
+/// length.
+fn name_with_unsorted_rdn(name: &[u8]) -> Vec<u8> {
+    let rdns = elements(value(name));
+    let (last, first) = rdns.split_last().unwrap();
+    let cn = elements(value(last))[0];
+    let serial_number = tlv(
+        0x30,
+        &[
+            &[0x06, 0x03, 0x55, 0x04, 0x05][..],
+            &tlv(0x13, b"ABCDEFGHIJ"),
+        ]
+        .concat(),
+    );
+    // DER orders a SET OF by encoding: put the greater first.
+    let (a, b) = if serial_number.as_slice() > cn {
+        (serial_number.as_slice(), cn)
+    } else {
+        (cn, serial_number.as_slice())
+    };
+    let mut content: Vec<u8> = first.concat();
+    content.extend(tlv(0x31, &[a, b].concat()));
+    tlv(0x30, &content)
+}
+
+/// A certificate assembled by hand around `tbs`, signed by `signer`.
+fn assemble(tbs: &[u8], signer: &dyn Signer) -> Vec<u8> {
+    let signature = signer.sign(tbs).unwrap();
+    let alg = signer.signature_algorithm_identifier().to_der().unwrap();
+    let bits = tlv(0x03, &[&[0u8][..], &signature].concat());
+    tlv(0x30, &[tbs, &alg, &bits].concat())
+}
+
+/// A Document Signer certificate with both quirks in its TBSCertificate, genuinely signed by
+/// the CSCA over those octets.
+fn non_der_document_signer(p: &Pki) -> Vec<u8> {
+    let tbs = p.ds.tbs_certificate.to_der().unwrap();
+    // version, serial, signature, issuer, validity, subject, spki, [3] extensions
+    let fields = elements(value(&tbs));
+    assert_eq!(fields.len(), 8);
+    let subject = name_with_unsorted_rdn(fields[5]);
+    let exts = aki_with_explicit_critical_false(fields[7]);
+    let mut content = fields[..5].concat();
+    content.extend(subject);
+    content.extend_from_slice(fields[6]);
+    content.extend(exts);
+    assemble(&tlv(0x30, &content), &p.csca_signer)
+}
+
+#[test]
+fn certificate_signature_is_verified_over_the_octets_received() {
+    for alg in [
+        SignatureAlgorithm::EcdsaP256Sha256,
+        SignatureAlgorithm::RsaPssSha256,
+    ] {
+        let p = pki(alg);
+        let raw = non_der_document_signer(&p);
+        // x509-cert accepts it, and its DER re-encoding is other octets.
+        let parsed = Certificate::from_der(&raw).unwrap();
+        assert_ne!(parsed.to_der().unwrap(), raw);
+        let received = EncodedCertificate::from_der(&raw).unwrap();
+        assert_eq!(received.received(), Some(raw.as_slice()));
+        assert_eq!(received.der().unwrap().as_ref(), raw.as_slice());
+        assert_ne!(
+            received.tbs_der().unwrap().as_ref(),
+            parsed.tbs_certificate.to_der().unwrap().as_slice()
+        );
+
+        let anchors = [enc(&p.csca)];
+        let crls = [enc(&p.crl)];
+        let v = validate_document_signer(&received, &anchors, &crls, at()).unwrap();
+        assert_eq!(*v.csca, p.csca);
+        assert_eq!(v.warnings, vec![]);
+        // Re-encoded, the signature no longer verifies: what verification over the DER did.
+        let e = validate_document_signer(&enc(&parsed), &anchors, &crls, at());
+        assert!(matches!(e, Err(PathError::SignatureInvalid(_))), "{e:?}");
+        // One flipped bit inside the TBSCertificate (the subject's CN) still fails.
+        let tampered = EncodedCertificate::from_der(&flip_at(&raw, b"DS 1")).unwrap();
+        let e = validate_document_signer(&tampered, &anchors, &crls, at());
+        assert!(matches!(e, Err(PathError::SignatureInvalid(_))), "{e:?}");
+        // PEM keeps the octets too.
+        let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &raw).unwrap();
+        assert_eq!(EncodedCertificate::from_pem(&pem).unwrap(), received);
+
+        // OpenSSL, which also verifies over the octets received, agrees.
+        if have_openssl() {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            let csca_pem = write(
+                d,
+                "csca.pem",
+                certificate_to_pem(&p.csca).unwrap().as_bytes(),
+            );
+            let ds_pem = write(d, "ds.pem", pem.as_bytes());
+            let attime = at().timestamp().to_string();
+            let (ok, text) =
+                openssl(&["verify", "-attime", &attime, "-CAfile", &csca_pem, &ds_pem]);
+            assert!(ok, "{text}");
+        }
+    }
+}
+
+#[test]
+fn crl_signature_is_verified_over_the_octets_received() {
+    let p = pki(SignatureAlgorithm::EcdsaP256Sha256);
+    let tbs = p.crl.tbs_cert_list.to_der().unwrap();
+    // version, signature, issuer, thisUpdate, nextUpdate, revokedCertificates, [0] extensions
+    let fields = elements(value(&tbs));
+    let (exts, rest) = fields.split_last().unwrap();
+    assert_eq!(exts[0], 0xa0);
+    let mut content = rest.concat();
+    content.extend(aki_with_explicit_critical_false(exts));
+    let raw = assemble(&tlv(0x30, &content), &p.csca_signer);
+
+    let parsed = CertificateList::from_der(&raw).unwrap();
+    assert_ne!(parsed.to_der().unwrap(), raw);
+    let received = EncodedCrl::from_der(&raw).unwrap();
+    verify_crl(&received, &p.csca).unwrap();
+    assert!(matches!(
+        verify_crl(&enc(&parsed), &p.csca),
+        Err(CrlError::SignatureInvalid(_))
+    ));
+    let serial = p.revoked_ds.tbs_certificate.serial_number.as_bytes();
+    let tampered = EncodedCrl::from_der(&flip_at(&raw, serial)).unwrap();
+    assert!(matches!(
+        verify_crl(&tampered, &p.csca),
+        Err(CrlError::SignatureInvalid(_))
+    ));
+    // Path validation uses it: the revoked Document Signer is found revoked.
+    let e = validate_document_signer(
+        &enc(&p.revoked_ds),
+        &[enc(&p.csca)],
+        std::slice::from_ref(&received),
+        at(),
+    );
+    assert!(matches!(e, Err(PathError::Revoked { .. })), "{e:?}");
+}
+
+/// The decoder (der 0.7) refuses a non-minimal length outright, so a certificate encoded so
+/// never reaches a signature check: the non-DER forms that do reach one are those above.
+#[test]
+fn non_minimal_lengths_are_refused_by_the_decoder() {
+    let p = pki(SignatureAlgorithm::EcdsaP256Sha256);
+    let der = certificate_to_der(&p.ds).unwrap();
+    // The outer SEQUENCE's two-octet length (0x82 hi lo) re-encoded with three octets.
+    assert_eq!(der[1], 0x82);
+    let mut long = vec![0x30, 0x83, 0x00];
+    long.extend_from_slice(&der[2..]);
+    assert!(EncodedCertificate::from_der(&long).is_err());
+    assert!(Certificate::from_der(&long).is_err());
 }

@@ -649,63 +649,88 @@ proptest! {
     }
 }
 
+/// A SoftHSM2 token, `thabian-test`, set up once for the test binary: the module reads its
+/// configuration at C_Initialize, which runs once per process, so every SoftHSM test shares this
+/// token (each with its own key labels). `None` when the module is absent and not required.
+struct SoftHsm {
+    module: &'static Path,
+    pin: PassphraseSource,
+    _dir: tempfile::TempDir,
+}
+
+fn softhsm() -> Option<&'static SoftHsm> {
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+    use thabian_pki::pkcs11;
+
+    static HSM: OnceLock<Option<SoftHsm>> = OnceLock::new();
+    HSM.get_or_init(|| {
+        let module = Path::new("/usr/lib/softhsm/libsofthsm2.so");
+        if !module.exists() {
+            if std::env::var("THABIAN_REQUIRE_SOFTHSM").as_deref() == Ok("1") {
+                panic!(
+                    "THABIAN_REQUIRE_SOFTHSM=1 but {} is missing",
+                    module.display()
+                );
+            }
+            eprintln!(
+                "skipping the SoftHSM2 tests: {} is absent (install softhsm2; CI sets THABIAN_REQUIRE_SOFTHSM=1)",
+                module.display()
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        std::env::set_var("SOFTHSM2_CONF", &conf);
+
+        let ctx = pkcs11::module(module).unwrap();
+        let slot = ctx.get_slots_with_token().unwrap()[0];
+        ctx.init_token(slot, &AuthPin::from("so-pin-1234"), "thabian-test")
+            .unwrap();
+        {
+            let session = ctx.open_rw_session(slot).unwrap();
+            session
+                .login(UserType::So, Some(&AuthPin::from("so-pin-1234")))
+                .unwrap();
+            session.init_pin(&AuthPin::from("user-pin-5678")).unwrap();
+            session.logout().unwrap();
+        }
+        let pin_file = dir.path().join("pin");
+        std::fs::write(&pin_file, "user-pin-5678\n").unwrap();
+        Some(SoftHsm {
+            module,
+            pin: PassphraseSource::File(pin_file),
+            _dir: dir,
+        })
+    })
+    .as_ref()
+}
+
 #[test]
 fn softhsm_token_signs_and_keeps_its_key() {
     use cryptoki::object::{Attribute, AttributeType, ObjectClass};
-    use cryptoki::session::UserType;
-    use cryptoki::types::AuthPin;
     use thabian_pki::pkcs11::{self, Pkcs11KeyRef, Pkcs11Signer};
 
-    let module = Path::new("/usr/lib/softhsm/libsofthsm2.so");
-    if !module.exists() {
-        if std::env::var("THABIAN_REQUIRE_SOFTHSM").as_deref() == Ok("1") {
-            panic!(
-                "THABIAN_REQUIRE_SOFTHSM=1 but {} is missing",
-                module.display()
-            );
-        }
-        eprintln!(
-            "skipping the SoftHSM2 test: {} is absent (install softhsm2; CI sets THABIAN_REQUIRE_SOFTHSM=1)",
-            module.display()
-        );
+    let Some(hsm) = softhsm() else {
         return;
-    }
-    // The only test in this binary that loads the module: the configuration is in place before
-    // C_Initialize reads it.
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    std::env::set_var("SOFTHSM2_CONF", &conf);
-
+    };
+    let (module, pin) = (hsm.module, &hsm.pin);
     let ctx = pkcs11::module(module).unwrap();
-    let slot = ctx.get_slots_with_token().unwrap()[0];
-    ctx.init_token(slot, &AuthPin::from("so-pin-1234"), "thabian-test")
-        .unwrap();
-    {
-        let session = ctx.open_rw_session(slot).unwrap();
-        session
-            .login(UserType::So, Some(&AuthPin::from("so-pin-1234")))
-            .unwrap();
-        session.init_pin(&AuthPin::from("user-pin-5678")).unwrap();
-        session.logout().unwrap();
-    }
-    let pin_file = dir.path().join("pin");
-    std::fs::write(&pin_file, "user-pin-5678\n").unwrap();
-    let pin = PassphraseSource::File(pin_file);
 
     let signer = Pkcs11Signer::generate_key_pair(
         module,
         "thabian-test",
-        &pin,
+        pin,
         "ds-2026",
         SignatureAlgorithm::EcdsaP256Sha256,
     )
@@ -765,7 +790,7 @@ fn softhsm_token_signs_and_keeps_its_key() {
     let reopened = Pkcs11Signer::open(
         module,
         "thabian-test",
-        &pin,
+        pin,
         &Pkcs11KeyRef::Label("ds-2026".to_string()),
     )
     .unwrap();
@@ -775,7 +800,7 @@ fn softhsm_token_signs_and_keeps_its_key() {
     let err = Pkcs11Signer::generate_key_pair(
         module,
         "thabian-test",
-        &pin,
+        pin,
         "ds-2026",
         SignatureAlgorithm::EcdsaP384Sha384,
     )
@@ -785,7 +810,7 @@ fn softhsm_token_signs_and_keeps_its_key() {
     let p384 = Pkcs11Signer::generate_key_pair(
         module,
         "thabian-test",
-        &pin,
+        pin,
         "csca-2026",
         SignatureAlgorithm::EcdsaP384Sha384,
     )
@@ -802,11 +827,174 @@ fn softhsm_token_signs_and_keeps_its_key() {
     let missing = Pkcs11Signer::open(
         module,
         "no-such-token",
-        &pin,
+        pin,
         &Pkcs11KeyRef::Label("x".into()),
     )
     .unwrap_err();
     assert!(missing.to_string().contains("no-such-token"), "{missing}");
+}
+
+#[test]
+fn softhsm_rsa_key_signs_pss_and_pkcs1() {
+    use cryptoki::error::{Error as CkError, RvError};
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::{Attribute, ObjectClass};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+    use thabian_pki::pkcs11::{self, Pkcs11KeyRef, Pkcs11Signer};
+
+    let Some(hsm) = softhsm() else {
+        return;
+    };
+    let (module, pin) = (hsm.module, &hsm.pin);
+    let signer = Pkcs11Signer::generate_key_pair(
+        module,
+        "thabian-test",
+        pin,
+        "csca-rsa",
+        SignatureAlgorithm::RsaPssSha256,
+    )
+    .unwrap();
+    assert_eq!(signer.algorithm(), SignatureAlgorithm::RsaPssSha256);
+    signer.check_key_protection().unwrap();
+    let spki = signer.public_key().clone();
+    assert_eq!(spki.algorithm.oid, alg::RSA_ENCRYPTION);
+    let rsa_key = {
+        use rsa::pkcs8::DecodePublicKey;
+        rsa::RsaPublicKey::from_public_key_der(&spki.to_der().unwrap()).unwrap()
+    };
+    assert_eq!(
+        rsa::traits::PublicKeyParts::n(&rsa_key).bits(),
+        thabian_pki::keys::RSA_DEFAULT_BITS
+    );
+
+    // RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32), signed in the token.
+    let pss_id = signer.signature_algorithm_identifier();
+    let pss = signer.sign(MSG).unwrap();
+    verify_signature(&spki, &pss_id, MSG, &pss).unwrap();
+    assert_eq!(
+        verify_signature(&spki, &pss_id, b"tampered", &pss),
+        Err(VerifyError::BadSignature)
+    );
+
+    // RSA PKCS #1 v1.5 with SHA-256 from the same token key (Thabian does not sign with it,
+    // foreign documents do): the token's CKM_SHA256_RSA_PKCS signature verifies here too.
+    let ctx = pkcs11::module(module).unwrap();
+    let slot = pkcs11::find_token(&ctx, "thabian-test").unwrap();
+    let session = ctx.open_ro_session(slot).unwrap();
+    match session.login(UserType::User, Some(&AuthPin::from("user-pin-5678"))) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => panic!("{e}"),
+    }
+    let key = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Label(b"csca-rsa".to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(key.len(), 1);
+    let pkcs1 = session
+        .sign(&Mechanism::Sha256RsaPkcs, key[0], MSG)
+        .unwrap();
+    drop(session);
+    let pkcs1_id = AlgorithmIdentifierOwned {
+        oid: alg::SHA256_WITH_RSA_ENCRYPTION,
+        parameters: Some(der::Any::from(der::asn1::AnyRef::NULL)),
+    };
+    verify_signature(&spki, &pkcs1_id, MSG, &pkcs1).unwrap();
+    assert_eq!(
+        verify_signature(&spki, &pkcs1_id, MSG, &flip(&pkcs1, 7)),
+        Err(VerifyError::BadSignature)
+    );
+    // Neither padding passes for the other.
+    assert_eq!(
+        verify_signature(&spki, &pss_id, MSG, &pkcs1),
+        Err(VerifyError::BadSignature)
+    );
+    assert_eq!(
+        verify_signature(&spki, &pkcs1_id, MSG, &pss),
+        Err(VerifyError::BadSignature)
+    );
+
+    // OpenSSL verifies both with the public key the token reported.
+    if have_openssl() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let key_pem = d.join("key.pem");
+        std::fs::write(
+            &key_pem,
+            der::pem::encode_string(
+                "PUBLIC KEY",
+                der::pem::LineEnding::LF,
+                &spki.to_der().unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let msg = d.join("msg");
+        std::fs::write(&msg, MSG).unwrap();
+        let (pss_file, pkcs1_file) = (d.join("pss.sig"), d.join("pkcs1.sig"));
+        std::fs::write(&pss_file, &pss).unwrap();
+        std::fs::write(&pkcs1_file, &pkcs1).unwrap();
+        let out = openssl(&[
+            "dgst",
+            "-sha256",
+            "-verify",
+            p(&key_pem),
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            "rsa_pss_saltlen:32",
+            "-sigopt",
+            "rsa_mgf1_md:sha256",
+            "-signature",
+            p(&pss_file),
+            p(&msg),
+        ]);
+        assert_eq!(String::from_utf8_lossy(&out).trim(), "Verified OK");
+        let out = openssl(&[
+            "dgst",
+            "-sha256",
+            "-verify",
+            p(&key_pem),
+            "-signature",
+            p(&pkcs1_file),
+            p(&msg),
+        ]);
+        assert_eq!(String::from_utf8_lossy(&out).trim(), "Verified OK");
+        // A tampered PSS signature is refused by OpenSSL too.
+        std::fs::write(&pss_file, flip(&pss, 0)).unwrap();
+        let refused = Command::new("openssl")
+            .args([
+                "dgst",
+                "-sha256",
+                "-verify",
+                p(&key_pem),
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:32",
+                "-signature",
+                p(&pss_file),
+                p(&msg),
+            ])
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+    }
+
+    // Reopened by label, the key is the same RSA key and keeps signing PSS.
+    let reopened = Pkcs11Signer::open(
+        module,
+        "thabian-test",
+        pin,
+        &Pkcs11KeyRef::Label("csca-rsa".to_string()),
+    )
+    .unwrap();
+    assert_eq!(reopened.algorithm(), SignatureAlgorithm::RsaPssSha256);
+    assert_eq!(reopened.public_key(), &spki);
+    let sig = reopened.sign(MSG).unwrap();
+    verify_signature(&spki, &pss_id, MSG, &sig).unwrap();
 }
 
 // P-256 and P-384 with SHA-256/384 are verified by `ring`: checked here through the public API

@@ -4,7 +4,7 @@
 use chrono::{TimeZone, Utc};
 use std::os::unix::fs::PermissionsExt;
 use thabian::pki::{KeyAccess, NewKey, PkiDir};
-use thabian_pki::PassphraseSource;
+use thabian_pki::{EncodedCertificate, EncodedCrl, PassphraseSource};
 
 fn access(dir: &std::path::Path, passphrase: &str) -> KeyAccess {
     let file = dir.join(format!("passphrase-{}", passphrase.len()));
@@ -57,10 +57,10 @@ fn rollover_revocation_and_key_files() {
     let ds2 = pki
         .issue_document_signer(&NewKey::File, &keys, 3, &["ID".into()], t1)
         .unwrap();
-    let ds2_cert = pki.read_cert(&ds2.cert).unwrap();
-    let csca1 = pki.read_cert("csca-1.crt.pem").unwrap();
-    let link = pki.read_cert("link-2.crt.pem").unwrap();
-    let crl = thabian_pki::crl::crl_from_der(&std::fs::read(dir.join("crl.der")).unwrap()).unwrap();
+    let ds2_cert: EncodedCertificate = pki.read_cert(&ds2.cert).unwrap().into();
+    let csca1: EncodedCertificate = pki.read_cert("csca-1.crt.pem").unwrap().into();
+    let link: EncodedCertificate = pki.read_cert("link-2.crt.pem").unwrap().into();
+    let crl = EncodedCrl::from_der(&std::fs::read(dir.join("crl.der")).unwrap()).unwrap();
     // A verifier that only knows CSCA 1 (and the link) accepts DS 2.
     let path = thabian_pki::path::validate_document_signer(
         &ds2_cert,
@@ -88,7 +88,7 @@ fn rollover_revocation_and_key_files() {
     assert_eq!(pki.current_document_signer(t1).unwrap().serial, ds2.serial);
     pki.revoke(&ds2.serial.to_lowercase(), Some("keyCompromise"), &keys, t1)
         .unwrap();
-    let crl = thabian_pki::crl::crl_from_der(&std::fs::read(dir.join("crl.der")).unwrap()).unwrap();
+    let crl = EncodedCrl::from_der(&std::fs::read(dir.join("crl.der")).unwrap()).unwrap();
     assert!(thabian_pki::crl::is_revoked(&crl, &ds2_cert.tbs_certificate.serial_number).is_some());
     let err = thabian_pki::path::validate_document_signer(&ds2_cert, &[csca1, link], &[crl], t1)
         .unwrap_err();
