@@ -5,7 +5,7 @@ use crate::alg::DigestAlgorithm;
 use crate::cert::{der_err, from_time, ski, to_time};
 use crate::encoded::EncodedCertificate;
 use crate::{PkiError, Signer};
-use ::cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use ::cms::cert::IssuerAndSerialNumber;
 use ::cms::content_info::{CmsVersion, ContentInfo};
 use ::cms::signed_data::{
     EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,

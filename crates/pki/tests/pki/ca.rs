@@ -836,7 +836,7 @@ fn signed_data_is_canonical_der() {
             1 + extra_certs.len()
         );
         let v = verify_signed_data(&der, &ID_ICAO_LDS_SECURITY_OBJECT, &[]).unwrap();
-        assert_eq!(v.signer_certificate, p.ds);
+        assert_eq!(*v.signer_certificate, p.ds);
     }
 }
 
