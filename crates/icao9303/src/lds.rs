@@ -1114,7 +1114,9 @@ impl Dg13 {
 // ---------------------------------------------------------------------------------------------
 // DG14, DG15
 
-/// DG14: the DER `SecurityInfos` (a SET OF SecurityInfo) passed through, in tag `6E`.
+/// DG14: the DER `SecurityInfos` (a SET OF SecurityInfo), in tag `6E`. Kept as bytes, so
+/// that any issuer's DG14 reads and hashes as written; [`Dg14::from_infos`] and [`Dg14::infos`]
+/// build and read it typed ([`SecurityInfo`]), [`ChipSecurity`] from a chip's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dg14 {
     /// DER of SecurityInfos.
