@@ -1201,7 +1201,9 @@ impl Dg13 {
 // ---------------------------------------------------------------------------------------------
 // DG14, DG15
 
-/// DG14: the DER `SecurityInfos` (a SET OF SecurityInfo) passed through, in tag `6E`.
+/// DG14: the DER `SecurityInfos` (a SET OF SecurityInfo), in tag `6E`. Kept as bytes, so
+/// that any issuer's DG14 reads and hashes as written; [`Dg14::from_infos`] and [`Dg14::infos`]
+/// build and read it typed ([`SecurityInfo`]), [`ChipSecurity`] from a chip's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dg14 {
     /// DER of SecurityInfos.
@@ -1272,5 +1274,554 @@ impl Dg15 {
         Ok(Self {
             public_key_info: t.value.to_vec(),
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DG14 SecurityInfos (Doc 9303 Part 11 §9.2)
+
+/// Object identifiers of the SecurityInfos in DG14 (Doc 9303 Part 11 §9.2; the `bsi-de` arcs
+/// 0.4.0.127.0.7 are BSI TR-03110's, the ECDSA plain-signature ones BSI TR-03111's).
+pub mod security_oids {
+    use der::asn1::ObjectIdentifier as Oid;
+
+    /// id-PK-DH: a Chip Authentication Diffie-Hellman public key.
+    pub const ID_PK_DH: Oid = Oid::new_unwrap("0.4.0.127.0.7.2.2.1.1");
+    /// id-PK-ECDH: a Chip Authentication elliptic-curve Diffie-Hellman public key.
+    pub const ID_PK_ECDH: Oid = Oid::new_unwrap("0.4.0.127.0.7.2.2.1.2");
+    /// id-CA-DH-3DES-CBC-CBC.
+    pub const ID_CA_DH_3DES_CBC_CBC: Oid = Oid::new_unwrap("0.4.0.127.0.7.2.2.3.1.1");
+    /// id-CA-DH-AES-CBC-CMAC-128.
+    pub const ID_CA_DH_AES_CBC_CMAC_128: Oid = Oid::new_unwrap("0.4.0.127.0.7.2.2.3.1.2");
+    /// id-CA-DH-AES-CBC-CMAC-192.
+    pub const ID_CA_DH_AES_CBC_CMAC_192: Oid = Oid::new_unwrap("0.4.0.127.0.7.2.2.3.1.3");
+    /// id-CA-DH-AES-CBC-CMAC-256.
+    pub const ID_CA_DH_AES_CBC_CMAC_256: Oid = Oid::new_unwrap("0.4.0.127.0.7.2.2.3.1.4");
+    /// id-CA-ECDH-3DES-CBC-CBC.
+    pub const ID_CA_ECDH_3DES_CBC_CBC: Oid = Oid::new_unwrap("0.4.0.127.0.7.2.2.3.2.1");
+    /// id-CA-ECDH-AES-CBC-CMAC-128.
+    pub const ID_CA_ECDH_AES_CBC_CMAC_128: Oid = Oid::new_unwrap("0.4.0.127.0.7.2.2.3.2.2");
+    /// id-CA-ECDH-AES-CBC-CMAC-192.
+    pub const ID_CA_ECDH_AES_CBC_CMAC_192: Oid = Oid::new_unwrap("0.4.0.127.0.7.2.2.3.2.3");
+    /// id-CA-ECDH-AES-CBC-CMAC-256.
+    pub const ID_CA_ECDH_AES_CBC_CMAC_256: Oid = Oid::new_unwrap("0.4.0.127.0.7.2.2.3.2.4");
+    /// id-PACE: the PACE protocols are `id-PACE.<mapping>.<cipher>`.
+    pub const ID_PACE: Oid = Oid::new_unwrap("0.4.0.127.0.7.2.2.4");
+    /// id-AA (ICAO): Active Authentication.
+    pub const ID_AA: Oid = Oid::new_unwrap("2.23.136.1.1.5");
+    /// ecdsa-plain-SHA1 (an ECDSA Active Authentication signature, r||s).
+    pub const ECDSA_PLAIN_SHA1: Oid = Oid::new_unwrap("0.4.0.127.0.7.1.1.4.1.1");
+    /// ecdsa-plain-SHA224.
+    pub const ECDSA_PLAIN_SHA224: Oid = Oid::new_unwrap("0.4.0.127.0.7.1.1.4.1.2");
+    /// ecdsa-plain-SHA256.
+    pub const ECDSA_PLAIN_SHA256: Oid = Oid::new_unwrap("0.4.0.127.0.7.1.1.4.1.3");
+    /// ecdsa-plain-SHA384.
+    pub const ECDSA_PLAIN_SHA384: Oid = Oid::new_unwrap("0.4.0.127.0.7.1.1.4.1.4");
+    /// ecdsa-plain-SHA512.
+    pub const ECDSA_PLAIN_SHA512: Oid = Oid::new_unwrap("0.4.0.127.0.7.1.1.4.1.5");
+    /// dhpublicnumber (ANSI X9.42): a DH public key.
+    pub const DH_PUBLIC_NUMBER: Oid = Oid::new_unwrap("1.2.840.10046.2.1");
+    /// dhKeyAgreement (PKCS #3): a DH public key.
+    pub const DH_KEY_AGREEMENT: Oid = Oid::new_unwrap("1.2.840.113549.1.3.1");
+}
+
+/// One SecurityInfo of DG14 (or EF.CardAccess).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecurityInfo {
+    /// ChipAuthenticationPublicKeyInfo: protocol id-PK-DH or id-PK-ECDH, the chip's static key.
+    ChipAuthenticationPublicKey {
+        protocol: der::asn1::ObjectIdentifier,
+        /// DER SubjectPublicKeyInfo.
+        public_key: Vec<u8>,
+        key_id: Option<u64>,
+    },
+    /// ChipAuthenticationInfo: an id-CA-… protocol, version 1.
+    ChipAuthentication {
+        protocol: der::asn1::ObjectIdentifier,
+        version: u64,
+        key_id: Option<u64>,
+    },
+    /// PACEInfo: an id-PACE-… protocol, version 2, the standardised domain parameters.
+    Pace {
+        protocol: der::asn1::ObjectIdentifier,
+        version: u64,
+        parameter_id: Option<u64>,
+    },
+    /// ActiveAuthenticationInfo: id-AA, version 1, the signature algorithm (ECDSA AA).
+    ActiveAuthentication {
+        version: u64,
+        signature_algorithm: der::asn1::ObjectIdentifier,
+    },
+    /// Any other SecurityInfo (Terminal Authentication, …): its whole DER, kept as read.
+    Other {
+        protocol: der::asn1::ObjectIdentifier,
+        der: Vec<u8>,
+    },
+}
+
+/// ChipAuthenticationPublicKeyInfo.
+#[derive(der::Sequence)]
+struct PublicKeyInfoDer {
+    protocol: der::asn1::ObjectIdentifier,
+    public_key: der::Any,
+    key_id: Option<u64>,
+}
+
+/// ChipAuthenticationInfo and PACEInfo share this shape: protocol, version, optional integer.
+#[derive(der::Sequence)]
+struct VersionedInfoDer {
+    protocol: der::asn1::ObjectIdentifier,
+    version: u64,
+    id: Option<u64>,
+}
+
+/// ActiveAuthenticationInfo.
+#[derive(der::Sequence)]
+struct ActiveAuthenticationInfoDer {
+    protocol: der::asn1::ObjectIdentifier,
+    version: u64,
+    signature_algorithm: der::asn1::ObjectIdentifier,
+}
+
+impl SecurityInfo {
+    /// The protocol object identifier.
+    pub fn protocol(&self) -> der::asn1::ObjectIdentifier {
+        match self {
+            Self::ChipAuthenticationPublicKey { protocol, .. }
+            | Self::ChipAuthentication { protocol, .. }
+            | Self::Pace { protocol, .. }
+            | Self::Other { protocol, .. } => *protocol,
+            Self::ActiveAuthentication { .. } => security_oids::ID_AA,
+        }
+    }
+
+    /// The DER of this SecurityInfo.
+    pub fn to_der(&self) -> Result<Vec<u8>, LdsError> {
+        use der::{Decode, Encode};
+        let bad = |e: der::Error| invalid("DG14", format!("encoding a SecurityInfo: {e}"));
+        match self {
+            Self::ChipAuthenticationPublicKey {
+                protocol,
+                public_key,
+                key_id,
+            } => PublicKeyInfoDer {
+                protocol: *protocol,
+                public_key: der::Any::from_der(public_key).map_err(bad)?,
+                key_id: *key_id,
+            }
+            .to_der()
+            .map_err(bad),
+            Self::ChipAuthentication {
+                protocol,
+                version,
+                key_id: id,
+            }
+            | Self::Pace {
+                protocol,
+                version,
+                parameter_id: id,
+            } => VersionedInfoDer {
+                protocol: *protocol,
+                version: *version,
+                id: *id,
+            }
+            .to_der()
+            .map_err(bad),
+            Self::ActiveAuthentication {
+                version,
+                signature_algorithm,
+            } => ActiveAuthenticationInfoDer {
+                protocol: security_oids::ID_AA,
+                version: *version,
+                signature_algorithm: *signature_algorithm,
+            }
+            .to_der()
+            .map_err(bad),
+            Self::Other { der, .. } => Ok(der.clone()),
+        }
+    }
+
+    /// Reads one SecurityInfo; the protocols above are read into their variant (and must have
+    /// its structure), any other into [`SecurityInfo::Other`].
+    pub fn from_der(bytes: &[u8]) -> Result<Self, LdsError> {
+        use der::{Decode, Encode, Tagged};
+        use security_oids as o;
+        const F: &str = "DG14";
+        let bad = |what: &str, e: der::Error| invalid(F, format!("{what}: {e}"));
+        let any = der::Any::from_der(bytes).map_err(|e| bad("a SecurityInfo", e))?;
+        if any.tag() != der::Tag::Sequence {
+            return Err(invalid(F, "a SecurityInfo is not a SEQUENCE"));
+        }
+        let protocol = der::SliceReader::new(any.value())
+            .and_then(|mut r| der::asn1::ObjectIdentifier::decode(&mut r))
+            .map_err(|e| bad("a SecurityInfo's protocol", e))?;
+        let id_ca = der::asn1::ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.3");
+        if protocol == o::ID_PK_DH || protocol == o::ID_PK_ECDH {
+            let d = PublicKeyInfoDer::from_der(bytes)
+                .map_err(|e| bad("ChipAuthenticationPublicKeyInfo", e))?;
+            Ok(Self::ChipAuthenticationPublicKey {
+                protocol,
+                public_key: d
+                    .public_key
+                    .to_der()
+                    .map_err(|e| bad("ChipAuthenticationPublicKeyInfo", e))?,
+                key_id: d.key_id,
+            })
+        } else if protocol.parent().is_some_and(|p| p.parent() == Some(id_ca)) {
+            let d =
+                VersionedInfoDer::from_der(bytes).map_err(|e| bad("ChipAuthenticationInfo", e))?;
+            Ok(Self::ChipAuthentication {
+                protocol,
+                version: d.version,
+                key_id: d.id,
+            })
+        } else if protocol
+            .parent()
+            .is_some_and(|p| p.parent() == Some(o::ID_PACE))
+        {
+            let d = VersionedInfoDer::from_der(bytes).map_err(|e| bad("PACEInfo", e))?;
+            Ok(Self::Pace {
+                protocol,
+                version: d.version,
+                parameter_id: d.id,
+            })
+        } else if protocol == o::ID_AA {
+            let d = ActiveAuthenticationInfoDer::from_der(bytes)
+                .map_err(|e| bad("ActiveAuthenticationInfo", e))?;
+            Ok(Self::ActiveAuthentication {
+                version: d.version,
+                signature_algorithm: d.signature_algorithm,
+            })
+        } else {
+            Ok(Self::Other {
+                protocol,
+                der: bytes.to_vec(),
+            })
+        }
+    }
+}
+
+impl Dg14 {
+    /// DG14 holding `infos` as a DER SET OF (sorted by encoding, as DER requires).
+    pub fn from_infos(infos: &[SecurityInfo]) -> Result<Self, LdsError> {
+        let mut encoded = infos
+            .iter()
+            .map(SecurityInfo::to_der)
+            .collect::<Result<Vec<_>, _>>()?;
+        encoded.sort();
+        let security_infos = tlv::encode_constructed(0x31, &encoded);
+        check_der("DG14", &security_infos, der::Tag::Set)?;
+        Ok(Self { security_infos })
+    }
+
+    /// The SecurityInfos, in the order stored.
+    pub fn infos(&self) -> Result<Vec<SecurityInfo>, LdsError> {
+        use der::{Decode, Encode, Reader};
+        let bad = |e: der::Error| invalid("DG14", format!("SecurityInfos: {e}"));
+        let set = der::Any::from_der(&self.security_infos).map_err(bad)?;
+        let mut reader = der::SliceReader::new(set.value()).map_err(bad)?;
+        let mut infos = Vec::new();
+        while !reader.is_finished() {
+            let one = der::Any::decode(&mut reader).map_err(bad)?;
+            infos.push(SecurityInfo::from_der(&one.to_der().map_err(bad)?)?);
+        }
+        Ok(infos)
+    }
+}
+
+/// What a chip's public key is, once checked by [`chip_key_algorithm`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChipKeyAlgorithm {
+    /// An EC key on this curve, its point on the curve.
+    Ec(thabian_pki::NamedCurve),
+    /// An RSA key of this many modulus bits.
+    Rsa { bits: usize },
+    /// A Diffie-Hellman key (X9.42 `dhpublicnumber` or PKCS #3 `dhKeyAgreement`) with its
+    /// domain parameters, 1 < y < p.
+    Dh,
+}
+
+/// Checks a chip's public key (DER SubjectPublicKeyInfo, nothing after it) and says what it is.
+/// EC, RSA and DH keys are checked; any other algorithm is refused. `file` names the file the
+/// key is for in the error.
+pub fn chip_key_algorithm(file: &'static str, spki: &[u8]) -> Result<ChipKeyAlgorithm, LdsError> {
+    check_key(spki).map_err(|reason| invalid(file, reason))
+}
+
+fn check_key(spki: &[u8]) -> Result<ChipKeyAlgorithm, String> {
+    use der::Decode;
+    let parsed = spki::SubjectPublicKeyInfoOwned::from_der(spki)
+        .map_err(|e| format!("not a DER SubjectPublicKeyInfo: {e}"))?;
+    let oid = parsed.algorithm.oid;
+    if oid == security_oids::DH_PUBLIC_NUMBER || oid == security_oids::DH_KEY_AGREEMENT {
+        check_dh_key(&parsed)?;
+        return Ok(ChipKeyAlgorithm::Dh);
+    }
+    match thabian_pki::check_public_key(&parsed) {
+        Ok(thabian_pki::PublicKeyType::Ec(curve)) => Ok(ChipKeyAlgorithm::Ec(curve)),
+        Ok(thabian_pki::PublicKeyType::Rsa { bits }) => Ok(ChipKeyAlgorithm::Rsa { bits }),
+        Err(thabian_pki::VerifyError::UnsupportedAlgorithm(oid)) => {
+            Err(format!("a key of algorithm {oid}, not EC, RSA or DH"))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A big-endian unsigned integer without its leading zeros.
+fn magnitude(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+fn less_than(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = (magnitude(a), magnitude(b));
+    (a.len(), a) < (b.len(), b)
+}
+
+/// A DH key's parameters start with the prime p and the generator g (both the X9.42 and the
+/// PKCS #3 forms); its public value is an INTEGER 1 < y < p.
+fn check_dh_key(spki: &spki::SubjectPublicKeyInfoOwned) -> Result<(), String> {
+    use der::{Decode, Tagged};
+    let bad = |what: &str| format!("DH public key: {what}");
+    let params = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .filter(|p| p.tag() == der::Tag::Sequence)
+        .ok_or_else(|| bad("no domain parameters"))?;
+    let mut r = der::SliceReader::new(params.value()).map_err(|_| bad("domain parameters"))?;
+    let p = der::asn1::UintRef::decode(&mut r).map_err(|_| bad("the prime p"))?;
+    let g = der::asn1::UintRef::decode(&mut r).map_err(|_| bad("the generator g"))?;
+    let y_bytes = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| bad("not a whole number of bytes"))?;
+    let y = der::asn1::UintRef::from_der(y_bytes).map_err(|_| bad("y is not an INTEGER"))?;
+    let (p, g, y) = (p.as_bytes(), g.as_bytes(), y.as_bytes());
+    if magnitude(p).len() < 128 {
+        return Err(bad("the prime p is shorter than 1024 bits"));
+    }
+    if !less_than(&[1], g) || !less_than(g, p) {
+        return Err(bad("the generator is not in 1 < g < p"));
+    }
+    if !less_than(&[1], y) || !less_than(y, p) {
+        return Err(bad("y is not in 1 < y < p"));
+    }
+    Ok(())
+}
+
+/// The Chip Authentication key pair's public half, as the chip reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChipAuthenticationKey {
+    /// DER SubjectPublicKeyInfo: EC or DH.
+    pub public_key: Vec<u8>,
+    /// Only needed when a chip has several Chip Authentication keys.
+    pub key_id: Option<u64>,
+    /// Secure messaging after Chip Authentication.
+    pub cipher: crate::access::KeyCipher,
+}
+
+/// The Active Authentication public key, as the chip reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveAuthenticationKey {
+    /// DER SubjectPublicKeyInfo: EC or RSA.
+    pub public_key: Vec<u8>,
+    /// The hash of an ECDSA Active Authentication signature; `None`: by the curve's size
+    /// (SHA-224 up to 224 bits, SHA-256 up to 256, SHA-384 up to 384, else SHA-512).
+    pub hash: Option<thabian_pki::DigestAlgorithm>,
+}
+
+/// The PACE mapping (Part 11 §4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaceMapping {
+    Generic,
+    Integrated,
+    /// Chip Authentication Mapping (EC only, AES only).
+    ChipAuthentication,
+}
+
+/// PACE as the chip runs it: standardised domain parameters, mapping, cipher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaceParameters {
+    /// Part 11 §9.5.1: 0–2 MODP groups, 8–18 elliptic curves.
+    pub parameter_id: u64,
+    pub mapping: PaceMapping,
+    pub cipher: crate::access::KeyCipher,
+}
+
+/// A chip's own keys and protocols, from which DG14 and DG15 are made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChipSecurity {
+    pub chip_authentication: Option<ChipAuthenticationKey>,
+    pub active_authentication: Option<ActiveAuthenticationKey>,
+    pub pace: Option<PaceParameters>,
+}
+
+fn cipher_arc(cipher: crate::access::KeyCipher) -> u32 {
+    use crate::access::KeyCipher;
+    match cipher {
+        KeyCipher::TripleDes => 1,
+        KeyCipher::Aes128 => 2,
+        KeyCipher::Aes192 => 3,
+        KeyCipher::Aes256 => 4,
+    }
+}
+
+fn child(parent: &str, arcs: &[u32]) -> Result<der::asn1::ObjectIdentifier, LdsError> {
+    let mut text = parent.to_owned();
+    for a in arcs {
+        text.push_str(&format!(".{a}"));
+    }
+    der::asn1::ObjectIdentifier::new(&text).map_err(|e| invalid("DG14", format!("OID {text}: {e}")))
+}
+
+/// The id-PACE protocol for these parameters (Part 11 §9.2.1).
+pub fn pace_protocol(pace: &PaceParameters) -> Result<der::asn1::ObjectIdentifier, LdsError> {
+    use crate::access::KeyCipher;
+    let ec = match pace.parameter_id {
+        0..=2 => false,
+        8..=18 => true,
+        other => {
+            return Err(invalid(
+                "DG14",
+                format!("PACE parameter id {other}: standardised ids are 0-2 (DH) and 8-18 (EC)"),
+            ))
+        }
+    };
+    let mapping = match (pace.mapping, ec) {
+        (PaceMapping::Generic, false) => 1,
+        (PaceMapping::Generic, true) => 2,
+        (PaceMapping::Integrated, false) => 3,
+        (PaceMapping::Integrated, true) => 4,
+        (PaceMapping::ChipAuthentication, true) if pace.cipher != KeyCipher::TripleDes => 6,
+        (PaceMapping::ChipAuthentication, _) => {
+            return Err(invalid(
+                "DG14",
+                "PACE Chip Authentication Mapping needs EC parameters (8-18) and AES",
+            ))
+        }
+    };
+    child(
+        &security_oids::ID_PACE.to_string(),
+        &[mapping, cipher_arc(pace.cipher)],
+    )
+}
+
+/// The ecdsa-plain signature algorithm of an ECDSA Active Authentication.
+fn ecdsa_plain(hash: thabian_pki::DigestAlgorithm) -> der::asn1::ObjectIdentifier {
+    use thabian_pki::DigestAlgorithm as D;
+    match hash {
+        D::Sha1 => security_oids::ECDSA_PLAIN_SHA1,
+        D::Sha224 => security_oids::ECDSA_PLAIN_SHA224,
+        D::Sha256 => security_oids::ECDSA_PLAIN_SHA256,
+        D::Sha384 => security_oids::ECDSA_PLAIN_SHA384,
+        D::Sha512 => security_oids::ECDSA_PLAIN_SHA512,
+    }
+}
+
+fn hash_for_curve(curve: thabian_pki::NamedCurve) -> thabian_pki::DigestAlgorithm {
+    use thabian_pki::{DigestAlgorithm as D, NamedCurve as C};
+    match curve {
+        C::BrainpoolP224r1 => D::Sha224,
+        C::P256 | C::BrainpoolP256r1 => D::Sha256,
+        C::P384 | C::BrainpoolP320r1 | C::BrainpoolP384r1 => D::Sha384,
+        C::P521 | C::BrainpoolP512r1 => D::Sha512,
+    }
+}
+
+impl ChipSecurity {
+    /// True when the chip has none of these keys or protocols (no DG14, no DG15).
+    pub fn is_empty(&self) -> bool {
+        self.chip_authentication.is_none()
+            && self.active_authentication.is_none()
+            && self.pace.is_none()
+    }
+
+    /// The SecurityInfos of DG14 (Part 11 §9.2): for Chip Authentication its public key info
+    /// and ChipAuthenticationInfo (version 1); PACEInfo (version 2); for an EC Active
+    /// Authentication key the ActiveAuthenticationInfo Part 11 requires with ECDSA. The keys are
+    /// checked: Chip Authentication EC or DH, Active Authentication EC or RSA.
+    pub fn security_infos(&self) -> Result<Vec<SecurityInfo>, LdsError> {
+        use security_oids as o;
+        let mut infos = Vec::new();
+        if let Some(ca) = &self.chip_authentication {
+            let ec = match check_key(&ca.public_key)
+                .map_err(|e| invalid("DG14", format!("the Chip Authentication public key: {e}")))?
+            {
+                ChipKeyAlgorithm::Ec(_) => true,
+                ChipKeyAlgorithm::Dh => false,
+                ChipKeyAlgorithm::Rsa { .. } => {
+                    return Err(invalid(
+                        "DG14",
+                        "the Chip Authentication public key is RSA: Chip Authentication needs an EC or DH key",
+                    ))
+                }
+            };
+            let (pk, ca_parent) = if ec {
+                (o::ID_PK_ECDH, "0.4.0.127.0.7.2.2.3.2")
+            } else {
+                (o::ID_PK_DH, "0.4.0.127.0.7.2.2.3.1")
+            };
+            infos.push(SecurityInfo::ChipAuthenticationPublicKey {
+                protocol: pk,
+                public_key: ca.public_key.clone(),
+                key_id: ca.key_id,
+            });
+            infos.push(SecurityInfo::ChipAuthentication {
+                protocol: child(ca_parent, &[cipher_arc(ca.cipher)])?,
+                version: 1,
+                key_id: ca.key_id,
+            });
+        }
+        if let Some(pace) = &self.pace {
+            infos.push(SecurityInfo::Pace {
+                protocol: pace_protocol(pace)?,
+                version: 2,
+                parameter_id: Some(pace.parameter_id),
+            });
+        }
+        if let Some(aa) = &self.active_authentication {
+            match Self::aa_algorithm(aa)? {
+                ChipKeyAlgorithm::Ec(curve) => infos.push(SecurityInfo::ActiveAuthentication {
+                    version: 1,
+                    signature_algorithm: ecdsa_plain(aa.hash.unwrap_or(hash_for_curve(curve))),
+                }),
+                // RSA Active Authentication states its hash in the signature (ISO 9796-2).
+                ChipKeyAlgorithm::Rsa { .. } | ChipKeyAlgorithm::Dh => {}
+            }
+        }
+        Ok(infos)
+    }
+
+    fn aa_algorithm(aa: &ActiveAuthenticationKey) -> Result<ChipKeyAlgorithm, LdsError> {
+        match check_key(&aa.public_key)
+            .map_err(|e| invalid("DG15", format!("the Active Authentication public key: {e}")))?
+        {
+            ChipKeyAlgorithm::Dh => Err(invalid(
+                "DG15",
+                "the Active Authentication public key is DH: Active Authentication needs an EC or RSA key",
+            )),
+            other => Ok(other),
+        }
+    }
+
+    /// DG14, when there is any SecurityInfo to put in it.
+    pub fn dg14(&self) -> Result<Option<Dg14>, LdsError> {
+        let infos = self.security_infos()?;
+        if infos.is_empty() {
+            return Ok(None);
+        }
+        Dg14::from_infos(&infos).map(Some)
+    }
+
+    /// DG15, when there is an Active Authentication key (checked: EC or RSA).
+    pub fn dg15(&self) -> Result<Option<Dg15>, LdsError> {
+        let Some(aa) = &self.active_authentication else {
+            return Ok(None);
+        };
+        Self::aa_algorithm(aa)?;
+        Ok(Some(Dg15 {
+            public_key_info: aa.public_key.clone(),
+        }))
     }
 }

@@ -2347,3 +2347,308 @@ fn non_der_document_signer_verifies_as_received() {
     assert_fails_exactly(&r, &["ds_chain"]);
     assert_eq!(cache.hits(), 0);
 }
+
+// ------------------------------------------------------------------------------------------
+// DG14 SecurityInfos and DG15 from the chip's keys (Doc 9303 Part 11 §9.2)
+
+/// A fresh public key from OpenSSL: `genpkey <args>`, then its SubjectPublicKeyInfo in DER.
+fn openssl_public_key(genpkey: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    let out = Command::new("openssl")
+        .arg("genpkey")
+        .args(genpkey)
+        .arg("-out")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn oid_strings(infos: &[lds::SecurityInfo]) -> Vec<String> {
+    let mut v: Vec<String> = infos.iter().map(|i| i.protocol().to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn dg14_from_typed_infos_matches_the_pass_through_bytes() {
+    // The ChipAuthenticationInfo above (id-CA-ECDH-AES-CBC-CMAC-128, version 1), built typed.
+    let dg14 = Dg14::from_infos(&[lds::SecurityInfo::ChipAuthentication {
+        protocol: lds::security_oids::ID_CA_ECDH_AES_CBC_CMAC_128,
+        version: 1,
+        key_id: None,
+    }])
+    .unwrap();
+    assert_eq!(hex::encode(&dg14.security_infos), SECURITY_INFOS);
+    let infos = Dg14 {
+        security_infos: hex::decode(SECURITY_INFOS).unwrap(),
+    }
+    .infos()
+    .unwrap();
+    assert_eq!(
+        infos,
+        vec![lds::SecurityInfo::ChipAuthentication {
+            protocol: lds::security_oids::ID_CA_ECDH_AES_CBC_CMAC_128,
+            version: 1,
+            key_id: None,
+        }]
+    );
+}
+
+#[test]
+fn security_oids_are_part_11s() {
+    use lds::security_oids as o;
+    // Doc 9303 Part 11 §9.2 (bsi-de = 0.4.0.127.0.7), §6.1 id-AA, TR-03111 ecdsa-plain.
+    let expected = [
+        (o::ID_PK_DH, "0.4.0.127.0.7.2.2.1.1"),
+        (o::ID_PK_ECDH, "0.4.0.127.0.7.2.2.1.2"),
+        (o::ID_CA_DH_3DES_CBC_CBC, "0.4.0.127.0.7.2.2.3.1.1"),
+        (o::ID_CA_DH_AES_CBC_CMAC_128, "0.4.0.127.0.7.2.2.3.1.2"),
+        (o::ID_CA_DH_AES_CBC_CMAC_192, "0.4.0.127.0.7.2.2.3.1.3"),
+        (o::ID_CA_DH_AES_CBC_CMAC_256, "0.4.0.127.0.7.2.2.3.1.4"),
+        (o::ID_CA_ECDH_3DES_CBC_CBC, "0.4.0.127.0.7.2.2.3.2.1"),
+        (o::ID_CA_ECDH_AES_CBC_CMAC_128, "0.4.0.127.0.7.2.2.3.2.2"),
+        (o::ID_CA_ECDH_AES_CBC_CMAC_192, "0.4.0.127.0.7.2.2.3.2.3"),
+        (o::ID_CA_ECDH_AES_CBC_CMAC_256, "0.4.0.127.0.7.2.2.3.2.4"),
+        (o::ID_PACE, "0.4.0.127.0.7.2.2.4"),
+        (o::ID_AA, "2.23.136.1.1.5"),
+        (o::ECDSA_PLAIN_SHA256, "0.4.0.127.0.7.1.1.4.1.3"),
+        (o::ECDSA_PLAIN_SHA384, "0.4.0.127.0.7.1.1.4.1.4"),
+    ];
+    for (oid, text) in expected {
+        assert_eq!(oid.to_string(), text);
+    }
+    use thabian_icao9303::access::KeyCipher;
+    use thabian_icao9303::lds::{pace_protocol, PaceMapping, PaceParameters};
+    let pace = |parameter_id, mapping, cipher| {
+        pace_protocol(&PaceParameters {
+            parameter_id,
+            mapping,
+            cipher,
+        })
+        .map(|o| o.to_string())
+    };
+    // id-PACE-ECDH-GM-AES-CBC-CMAC-128, -DH-GM-3DES, -ECDH-IM-AES-256, -ECDH-CAM-AES-128.
+    assert_eq!(
+        pace(13, PaceMapping::Generic, KeyCipher::Aes128).unwrap(),
+        "0.4.0.127.0.7.2.2.4.2.2"
+    );
+    assert_eq!(
+        pace(2, PaceMapping::Generic, KeyCipher::TripleDes).unwrap(),
+        "0.4.0.127.0.7.2.2.4.1.1"
+    );
+    assert_eq!(
+        pace(12, PaceMapping::Integrated, KeyCipher::Aes256).unwrap(),
+        "0.4.0.127.0.7.2.2.4.4.4"
+    );
+    assert_eq!(
+        pace(12, PaceMapping::ChipAuthentication, KeyCipher::Aes128).unwrap(),
+        "0.4.0.127.0.7.2.2.4.6.2"
+    );
+    assert!(pace(2, PaceMapping::ChipAuthentication, KeyCipher::Aes128).is_err());
+    assert!(pace(5, PaceMapping::Generic, KeyCipher::Aes128).is_err());
+}
+
+#[test]
+fn dg14_dg15_from_chip_keys_round_trip_and_openssl_reads_them() {
+    use thabian_icao9303::access::KeyCipher;
+    use thabian_icao9303::lds::{
+        ActiveAuthenticationKey, ChipAuthenticationKey, ChipSecurity, PaceMapping, PaceParameters,
+        SecurityInfo,
+    };
+    if !openssl_available() {
+        eprintln!("openssl not on PATH: skipping the chip-key tests");
+        return;
+    }
+    let ca_key = openssl_public_key(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let aa_key = openssl_public_key(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"]);
+    let security = ChipSecurity {
+        chip_authentication: Some(ChipAuthenticationKey {
+            public_key: ca_key.clone(),
+            key_id: Some(7),
+            cipher: KeyCipher::Aes128,
+        }),
+        active_authentication: Some(ActiveAuthenticationKey {
+            public_key: aa_key.clone(),
+            hash: None,
+        }),
+        pace: Some(PaceParameters {
+            parameter_id: 12,
+            mapping: PaceMapping::Generic,
+            cipher: KeyCipher::Aes128,
+        }),
+    };
+    let dg14 = security.dg14().unwrap().unwrap();
+    let file = dg14.encode().unwrap();
+    assert_eq!(DataGroup::of_file(&file).unwrap().number(), 14);
+    let read = Dg14::decode(&file).unwrap().infos().unwrap();
+    let mut built = security.security_infos().unwrap();
+    let key = |i: &SecurityInfo| i.to_der().unwrap();
+    built.sort_by_key(key);
+    assert_eq!(read, built, "DG14 holds the infos, DER-sorted");
+    assert_eq!(
+        oid_strings(&read),
+        [
+            "0.4.0.127.0.7.2.2.1.2",   // id-PK-ECDH
+            "0.4.0.127.0.7.2.2.3.2.2", // id-CA-ECDH-AES-CBC-CMAC-128
+            "0.4.0.127.0.7.2.2.4.2.2", // id-PACE-ECDH-GM-AES-CBC-CMAC-128
+            "2.23.136.1.1.5",          // id-AA
+        ]
+    );
+    for info in &read {
+        match info {
+            SecurityInfo::ChipAuthenticationPublicKey {
+                public_key, key_id, ..
+            } => {
+                assert_eq!(public_key, &ca_key);
+                assert_eq!(*key_id, Some(7));
+            }
+            SecurityInfo::ChipAuthentication {
+                version, key_id, ..
+            } => assert_eq!((*version, *key_id), (1, Some(7))),
+            SecurityInfo::Pace {
+                version,
+                parameter_id,
+                ..
+            } => assert_eq!((*version, *parameter_id), (2, Some(12))),
+            SecurityInfo::ActiveAuthentication {
+                version,
+                signature_algorithm,
+            } => {
+                // A P-384 key signs with SHA-384 unless told otherwise.
+                assert_eq!(*version, 1);
+                assert_eq!(signature_algorithm.to_string(), "0.4.0.127.0.7.1.1.4.1.4");
+            }
+            SecurityInfo::Other { .. } => panic!("unexpected {info:?}"),
+        }
+    }
+
+    // OpenSSL reads the SecurityInfos as DER and finds the same OIDs and keys.
+    let dir = tempfile::tempdir().unwrap();
+    let infos_path = dir.path().join("infos.der");
+    std::fs::write(&infos_path, &dg14.security_infos).unwrap();
+    let out = Command::new("openssl")
+        .args(["asn1parse", "-inform", "DER", "-in"])
+        .arg(&infos_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("0.4.0.127.0.7.2.2.1.2"), "{text}");
+    assert!(
+        text.contains("id-ecPublicKey") && text.contains("prime256v1"),
+        "{text}"
+    );
+
+    // DG15 is the AA key's SPKI: OpenSSL parses what DG15 holds.
+    let dg15_file = security.dg15().unwrap().unwrap().encode().unwrap();
+    assert_eq!(dg15_file[0], 0x6F);
+    let spki = Dg15::decode(&dg15_file).unwrap().public_key_info;
+    assert_eq!(spki, aa_key);
+    let spki_path = dir.path().join("dg15.der");
+    std::fs::write(&spki_path, &spki).unwrap();
+    let out = Command::new("openssl")
+        .args(["pkey", "-pubin", "-inform", "DER", "-noout", "-text", "-in"])
+        .arg(&spki_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("secp384r1"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn chip_keys_of_the_wrong_kind_are_refused() {
+    use thabian_icao9303::access::KeyCipher;
+    use thabian_icao9303::lds::{
+        chip_key_algorithm, ActiveAuthenticationKey, ChipAuthenticationKey, ChipKeyAlgorithm,
+        ChipSecurity,
+    };
+    if !openssl_available() {
+        eprintln!("openssl not on PATH: skipping the chip-key tests");
+        return;
+    }
+    let rsa = openssl_public_key(&["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]);
+    let dh = openssl_public_key(&["-algorithm", "DH", "-pkeyopt", "group:ffdhe2048"]);
+    let ed = openssl_public_key(&["-algorithm", "ED25519"]);
+    let ec = openssl_public_key(&["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    assert_eq!(
+        chip_key_algorithm("DG15", &rsa).unwrap(),
+        ChipKeyAlgorithm::Rsa { bits: 2048 }
+    );
+    assert_eq!(
+        chip_key_algorithm("DG14", &dh).unwrap(),
+        ChipKeyAlgorithm::Dh
+    );
+    let mut off_curve = ec.clone();
+    let last = off_curve.len() - 1;
+    off_curve[last] ^= 1;
+
+    let ca = |key: &[u8]| ChipSecurity {
+        chip_authentication: Some(ChipAuthenticationKey {
+            public_key: key.to_vec(),
+            key_id: None,
+            cipher: KeyCipher::Aes128,
+        }),
+        ..ChipSecurity::default()
+    };
+    let aa = |key: &[u8]| ChipSecurity {
+        active_authentication: Some(ActiveAuthenticationKey {
+            public_key: key.to_vec(),
+            hash: None,
+        }),
+        ..ChipSecurity::default()
+    };
+    // A DH Chip Authentication key: id-PK-DH and id-CA-DH-AES-CBC-CMAC-128.
+    let infos = ca(&dh).security_infos().unwrap();
+    assert_eq!(
+        oid_strings(&infos),
+        ["0.4.0.127.0.7.2.2.1.1", "0.4.0.127.0.7.2.2.3.1.2"]
+    );
+    // An RSA Active Authentication key: DG15 only (ActiveAuthenticationInfo is for ECDSA).
+    assert!(aa(&rsa).dg14().unwrap().is_none());
+    assert!(aa(&rsa).dg15().unwrap().is_some());
+
+    for (what, security, needle) in [
+        ("RSA for CA", ca(&rsa), "is RSA"),
+        ("Ed25519 for CA", ca(&ed), "not EC, RSA or DH"),
+        ("a point off the curve", ca(&off_curve), "not on the curve"),
+        ("not DER", ca(b"not a key"), "SubjectPublicKeyInfo"),
+        ("DH for AA", aa(&dh), "is DH"),
+        ("Ed25519 for AA", aa(&ed), "not EC, RSA or DH"),
+    ] {
+        let err = security
+            .dg14()
+            .and_then(|_| security.dg15())
+            .expect_err(what)
+            .to_string();
+        assert!(err.contains(needle), "{what}: {err}");
+    }
+}

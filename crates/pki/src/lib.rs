@@ -22,7 +22,10 @@ pub use encoded::{Encoded, EncodedCertificate, EncodedCrl};
 pub use keys::{PassphraseSource, SoftwareSigner};
 pub use pkcs11::{Pkcs11KeyRef, Pkcs11Signer};
 pub use signer::{SignatureAlgorithm, Signer};
-pub use verify::{spki_with_named_curve, verify_signature, NamedCurve, VerifyError};
+pub use verify::{
+    check_public_key, spki_with_named_curve, verify_signature, NamedCurve, PublicKeyType,
+    VerifyError,
+};
 
 /// Errors of the PKI. Messages never contain key material or passphrases.
 #[derive(Debug, thiserror::Error)]

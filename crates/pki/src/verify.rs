@@ -337,6 +337,36 @@ pub fn spki_with_named_curve(
     })
 }
 
+/// The kind of a public key [`check_public_key`] accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicKeyType {
+    Ec(NamedCurve),
+    Rsa { bits: usize },
+}
+
+/// Checks an EC or RSA public key before it is put where nobody will check it again (a chip's
+/// key in its data groups): an EC key on a supported curve with its point on the curve, or an
+/// RSA key whose modulus and exponent the `rsa` crate accepts. Any other algorithm is refused.
+pub fn check_public_key(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKeyType, VerifyError> {
+    match spki.algorithm.oid {
+        ID_EC_PUBLIC_KEY => {
+            let curve = ec_named_curve(spki)?;
+            let point = spki.subject_public_key.as_bytes().ok_or_else(|| {
+                VerifyError::MalformedKey("EC point is not a whole number of bytes".to_string())
+            })?;
+            generic::check_point(curve, point)?;
+            Ok(PublicKeyType::Ec(curve))
+        }
+        RSA_ENCRYPTION | ID_RSASSA_PSS => {
+            let key = rsa_key(spki)?;
+            Ok(PublicKeyType::Rsa {
+                bits: key.n().bits(),
+            })
+        }
+        other => Err(VerifyError::UnsupportedAlgorithm(other)),
+    }
+}
+
 /// A signature scheme with its hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scheme {
@@ -931,6 +961,16 @@ mod generic {
             }
             Ok((r, s))
         }
+    }
+
+    /// A SEC 1 point of `curve`, decoded and checked to lie on it.
+    pub(super) fn check_point(curve: NamedCurve, point: &[u8]) -> Result<(), VerifyError> {
+        let c = CURVES
+            .iter()
+            .find(|c| c.curve == curve)
+            .and_then(Curve::new)
+            .ok_or(VerifyError::UnsupportedCurve(curve.oid()))?;
+        c.decode_point(point).map(|_| ())
     }
 
     pub(super) fn ecdsa_verify(

@@ -675,6 +675,16 @@ pub struct Personalised {
     pub outcome: Outcome,
 }
 
+/// A card waiting in a production batch.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BatchCard {
+    pub pin: Pin,
+    /// The card id.
+    pub card: String,
+    /// The card number.
+    pub number: String,
+}
+
 /// The search-index key of the cards waiting in a production batch.
 pub fn batch_key(batch: &str) -> String {
     format!("card-batch:{batch}")
@@ -683,13 +693,17 @@ pub fn batch_key(batch: &str) -> String {
 impl Register {
     /// Personalises a card in production: computes its chip files and printed fields from the
     /// register, has them signed, and records `card_personalised` with the dates, the Document
-    /// Signer and the SOD's digest. The samples are decrypted for it (a logged read).
+    /// Signer and the SOD's digest. The samples are decrypted for it (a logged read). `chip`
+    /// holds the public keys the chip generated (read back by the personalisation machine):
+    /// they become DG14 and DG15, signed with the rest; a bad key refuses the card before
+    /// anything is recorded. `ChipSecurity::default()` for a chip without them.
     pub async fn personalise_card(
         &self,
         ctx: &RequestContext,
         pin: &Pin,
         card: &str,
         signing: &dyn DocumentSigning,
+        chip: &thabian_icao9303::lds::ChipSecurity,
     ) -> Result<Personalised> {
         ctx.principal.require(Permission::ProduceCard)?;
         let person = self.readable_person(ctx, pin).await?;
@@ -799,6 +813,7 @@ impl Register {
             &ctx.principal.office,
             now,
         )
+        .and_then(|content| content.with_security(chip))
         .map_err(|e| RegisterError::Invalid(format!("card {}: {e}", current.number)))?;
         let (ef_sod, document_signer) = signing.sign(&content.data_groups, now)?;
         let sod_sha256 = hex::encode(Sha256::digest(&ef_sod));
@@ -860,15 +875,11 @@ impl Register {
         self.load_persons(&pins).await
     }
 
-    /// The cards waiting in a production batch (card id and holder), in PIN order.
-    pub async fn batch_cards(
-        &self,
-        ctx: &RequestContext,
-        batch: &str,
-    ) -> Result<Vec<(Pin, String)>> {
+    /// The cards waiting in a production batch, in PIN order.
+    pub async fn batch_cards(&self, ctx: &RequestContext, batch: &str) -> Result<Vec<BatchCard>> {
         ctx.principal.require(Permission::ProduceCard)?;
         let persons = self.holders_of(&batch_key(batch), 1_000_000).await?;
-        let mut out: Vec<(Pin, String)> = persons
+        let mut out: Vec<BatchCard> = persons
             .values()
             .flat_map(|p| {
                 p.cards
@@ -877,7 +888,11 @@ impl Register {
                         c.status == thabian_model::card::CardStatus::InProduction
                             && c.batch.as_deref() == Some(batch)
                     })
-                    .map(|c| (p.pin.clone(), c.id.clone()))
+                    .map(|c| BatchCard {
+                        pin: p.pin.clone(),
+                        card: c.id.clone(),
+                        number: c.number.clone(),
+                    })
             })
             .collect();
         out.sort();

@@ -12,11 +12,17 @@
 //! | DG12 | the issuing authority (the personalising office's area), date of issue, personalisation time |
 //! | DG13 | ethnicity, religion, parents' and spouse's names where the register knows them (Thabian's documented encoding, `thabian_icao9303::lds` module doc) |
 //!
+//! | DG14 | the chip's SecurityInfos (Chip Authentication public key, PACE, ECDSA Active Authentication), when the bureau read the chip's keys ([`ChipContent::with_security`], [`read_chip_keys`]) |
+//! | DG15 | the chip's Active Authentication public key, likewise |
+//!
 //! EF.COM lists them. EF.SOD, which signs them, is made by the caller with the Document Signer.
 use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeMap;
+use thabian_icao9303::access::KeyCipher;
 use thabian_icao9303::lds::{
     ccyymmdd, ccyymmddhhmmss, dg13_codes, encode_biometric_group, face_record_header_19794_5,
-    BiometricBlock, DataGroup, Dg1, Dg11, Dg12, Dg13, EfCom, FaceImageInfo, ImageDataType,
+    ActiveAuthenticationKey, BiometricBlock, ChipAuthenticationKey, ChipSecurity, DataGroup, Dg1,
+    Dg11, Dg12, Dg13, Dg14, Dg15, EfCom, FaceImageInfo, ImageDataType, PaceMapping, PaceParameters,
     BIOMETRIC_TYPE_FACE, BIOMETRIC_TYPE_FINGER, FORMAT_OWNER_SC37, FORMAT_TYPE_FACE_IMAGE,
     FORMAT_TYPE_FINGER_IMAGE, FORMAT_TYPE_FINGER_MINUTIAE,
 };
@@ -38,6 +44,8 @@ pub enum ChipError {
     Mrz(String),
     #[error("a data group: {0}")]
     DataGroup(String),
+    #[error("the chip keys: {0}")]
+    ChipKeys(String),
 }
 
 /// A captured sample, decrypted.
@@ -423,6 +431,228 @@ impl ChipContent {
             printed,
         })
     }
+}
+
+impl ChipContent {
+    /// The content with the chip's own keys added: DG14 and DG15 as `security` makes them
+    /// (the keys checked), listed in EF.COM, so that EF.SOD, signed after this, covers them.
+    pub fn with_security(mut self, security: &ChipSecurity) -> Result<ChipContent, ChipError> {
+        let keys = |e: thabian_icao9303::LdsError| ChipError::ChipKeys(e.to_string());
+        let dg14 = security.dg14().map_err(keys)?;
+        let dg15 = security.dg15().map_err(keys)?;
+        if let Some(dg14) = dg14 {
+            self.put(Dg14::NUMBER, dg14.encode().map_err(keys)?);
+        }
+        if let Some(dg15) = dg15 {
+            self.put(Dg15::NUMBER, dg15.encode().map_err(keys)?);
+        }
+        Ok(self)
+    }
+
+    fn put(&mut self, number: u8, file: Vec<u8>) {
+        self.data_groups.retain(|(n, _)| *n != number);
+        self.data_groups.push((number, file));
+        self.data_groups.sort_by_key(|(n, _)| *n);
+        let present: Vec<DataGroup> = self
+            .data_groups
+            .iter()
+            .filter_map(|(n, _)| DataGroup::new(*n))
+            .collect();
+        self.ef_com = EfCom::new(&present).encode();
+    }
+}
+
+/// One card's entry in a chip-keys file: the public keys the personalisation machine read back
+/// from the chip (format in README, "Chip identity cards").
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChipKeysEntry {
+    #[serde(default)]
+    pub chip_authentication: Option<ChipAuthenticationEntry>,
+    #[serde(default)]
+    pub active_authentication: Option<ActiveAuthenticationEntry>,
+    #[serde(default)]
+    pub pace: Option<PaceEntry>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChipAuthenticationEntry {
+    /// Base64 of the DER SubjectPublicKeyInfo, or PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub public_key: String,
+    #[serde(default)]
+    pub key_id: Option<u64>,
+    /// `3des`, `aes-128` (default), `aes-192`, `aes-256`.
+    #[serde(default)]
+    pub cipher: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveAuthenticationEntry {
+    pub public_key: String,
+    /// For an EC key: `sha1`, `sha224`, `sha256`, `sha384`, `sha512`; default by curve size.
+    #[serde(default)]
+    pub hash: Option<String>,
+}
+
+/// `"pace": 13` or `"pace": {"parameter_id": 13, "mapping": "gm", "cipher": "aes-128"}`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum PaceEntry {
+    ParameterId(u64),
+    Full {
+        parameter_id: u64,
+        /// `gm` (default), `im`, `cam`.
+        #[serde(default)]
+        mapping: Option<String>,
+        #[serde(default)]
+        cipher: Option<String>,
+    },
+}
+
+fn cipher(name: Option<&str>) -> Result<KeyCipher, String> {
+    match name.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("aes-128") | Some("aes128") => Ok(KeyCipher::Aes128),
+        Some("aes-192") | Some("aes192") => Ok(KeyCipher::Aes192),
+        Some("aes-256") | Some("aes256") => Ok(KeyCipher::Aes256),
+        Some("3des") => Ok(KeyCipher::TripleDes),
+        Some(other) => Err(format!(
+            "cipher {other:?} is not one of 3des, aes-128, aes-192, aes-256"
+        )),
+    }
+}
+
+/// A public key given as base64 of its DER SubjectPublicKeyInfo or as PEM `PUBLIC KEY`.
+fn public_key_der(what: &str, text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let text = text.trim();
+    let body = if let Some(rest) = text.strip_prefix("-----BEGIN ") {
+        let (label, rest) = rest
+            .split_once("-----")
+            .ok_or_else(|| format!("{what}: a PEM header without its closing dashes"))?;
+        if label != "PUBLIC KEY" {
+            return Err(format!(
+                "{what}: a PEM {label:?}, not a \"PUBLIC KEY\" (SubjectPublicKeyInfo)"
+            ));
+        }
+        rest.split_once("-----END PUBLIC KEY-----")
+            .map(|(body, _)| body)
+            .ok_or_else(|| format!("{what}: the PEM has no -----END PUBLIC KEY----- line"))?
+    } else {
+        text
+    };
+    let compact: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|e| format!("{what}: neither PEM nor base64 ({e})"))
+}
+
+impl ChipKeysEntry {
+    /// The chip's keys, decoded and checked (Chip Authentication EC or DH, Active
+    /// Authentication EC or RSA, PACE parameters standardised), as DG14 and DG15 will hold them.
+    pub fn to_security(&self) -> Result<ChipSecurity, ChipError> {
+        let e = ChipError::ChipKeys;
+        let chip_authentication = self
+            .chip_authentication
+            .as_ref()
+            .map(|ca| -> Result<_, String> {
+                Ok(ChipAuthenticationKey {
+                    public_key: public_key_der("chip_authentication.public_key", &ca.public_key)?,
+                    key_id: ca.key_id,
+                    cipher: cipher(ca.cipher.as_deref())
+                        .map_err(|m| format!("chip_authentication: {m}"))?,
+                })
+            })
+            .transpose()
+            .map_err(e)?;
+        let active_authentication = self
+            .active_authentication
+            .as_ref()
+            .map(|aa| -> Result<_, String> {
+                use thabian_pki::DigestAlgorithm as D;
+                let hash = match aa.hash.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                    None => None,
+                    Some("sha1") => Some(D::Sha1),
+                    Some("sha224") => Some(D::Sha224),
+                    Some("sha256") => Some(D::Sha256),
+                    Some("sha384") => Some(D::Sha384),
+                    Some("sha512") => Some(D::Sha512),
+                    Some(other) => {
+                        return Err(format!(
+                        "active_authentication: hash {other:?} is not one of sha1, sha224, sha256, sha384, sha512"
+                    ))
+                    }
+                };
+                Ok(ActiveAuthenticationKey {
+                    public_key: public_key_der("active_authentication.public_key", &aa.public_key)?,
+                    hash,
+                })
+            })
+            .transpose()
+            .map_err(e)?;
+        let pace = self
+            .pace
+            .as_ref()
+            .map(|p| -> Result<_, String> {
+                let (parameter_id, mapping, c) = match p {
+                    PaceEntry::ParameterId(id) => (*id, None, None),
+                    PaceEntry::Full {
+                        parameter_id,
+                        mapping,
+                        cipher,
+                    } => (*parameter_id, mapping.as_deref(), cipher.as_deref()),
+                };
+                let mapping = match mapping.map(str::to_ascii_lowercase).as_deref() {
+                    None | Some("gm") => PaceMapping::Generic,
+                    Some("im") => PaceMapping::Integrated,
+                    Some("cam") => PaceMapping::ChipAuthentication,
+                    Some(other) => {
+                        return Err(format!("pace: mapping {other:?} is not gm, im or cam"))
+                    }
+                };
+                Ok(PaceParameters {
+                    parameter_id,
+                    mapping,
+                    cipher: cipher(c).map_err(|m| format!("pace: {m}"))?,
+                })
+            })
+            .transpose()
+            .map_err(e)?;
+        let security = ChipSecurity {
+            chip_authentication,
+            active_authentication,
+            pace,
+        };
+        // Built once here so that a bad key is reported before anything is recorded.
+        security
+            .dg14()
+            .and_then(|_| security.dg15())
+            .map_err(|err| ChipError::ChipKeys(err.to_string()))?;
+        Ok(security)
+    }
+}
+
+/// A chip-keys file: a JSON object from card number to [`ChipKeysEntry`]. Only a file that is
+/// not such an object is an error; each card's entry is read on its own, so that one bad
+/// entry refuses one card (`Err` with the reason) and the others go on.
+pub fn read_chip_keys(
+    json: &str,
+) -> Result<BTreeMap<String, Result<ChipSecurity, ChipError>>, ChipError> {
+    let entries: BTreeMap<String, serde_json::Value> = serde_json::from_str(json).map_err(|e| {
+        ChipError::ChipKeys(format!(
+            "the file is not a JSON object of card numbers: {e}"
+        ))
+    })?;
+    Ok(entries
+        .into_iter()
+        .map(|(number, value)| {
+            let security = serde_json::from_value::<ChipKeysEntry>(value)
+                .map_err(|e| ChipError::ChipKeys(e.to_string()))
+                .and_then(|entry| entry.to_security());
+            (number, security)
+        })
+        .collect())
 }
 
 /// The CBEFF finger subtype (hand | finger) of an ISO/IEC 19794-4 finger position (1 right

@@ -2,16 +2,25 @@
 //! production batch to personalisation packages for the card bureau) and `thabian card verify`
 //! (passive authentication of a package, as a border or bank verifier does it).
 //!
-//! A batch export is a directory:
+//! A batch export is a directory (`--out DIR`), a zip archive of the same tree (`--zip
+//! FILE.zip`), or both:
 //!
 //! ```text
-//! <number>/EF.COM, DG1, DG2, [DG3], DG11, DG12, [DG13], EF.SOD   the chip's files, as written
+//! <number>/EF.COM, DG1, DG2, [DG3], DG11, DG12, [DG13], [DG14], [DG15], EF.SOD
+//!                         the chip's files, as written (DG14, DG15 when --chip-keys gives
+//!                         the chip's keys for the card)
 //! <number>/mrz.txt        the three MRZ lines printed on the card's back
 //! <number>/printed.json   the fields printed on the card's face, the card id and holder
 //! MANIFEST                `sha256sum` lines for every file above (check with `sha256sum -c`)
 //! MANIFEST.sig            MANIFEST as a C2SP signed note by the register's log key
 //!                         (GET /v1/log/key publishes the verifier key)
 //! ```
+//!
+//! The zip holds those paths (deflated, no leading directory) and appears whole or not at all:
+//! it is written to a temporary file beside it, synced and renamed. With `--zip` alone the tree
+//! is staged in a temporary directory beside the zip; if the zip cannot be written, that
+//! directory is kept and named (the cards are personalised by then: their packages must not
+//! be lost).
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -179,20 +188,33 @@ pub fn read_package(dir: &Path) -> anyhow::Result<ChipFiles> {
 #[derive(Debug, clap::Subcommand)]
 pub enum CardCommand {
     /// Personalise every card waiting in a production batch with the current Document Signer,
-    /// and write the batch's packages, MANIFEST and MANIFEST.sig to --out.
-    Personalise {
-        /// The production batch (as recorded by `batched`).
-        #[arg(long)]
-        batch: String,
-        /// The export directory (created; must not exist).
-        #[arg(long)]
-        out: PathBuf,
-        #[command(flatten)]
-        keys: crate::pki::KeyArgs,
-    },
+    /// and write the batch's packages, MANIFEST and MANIFEST.sig to --out and/or --zip.
+    Personalise(PersonaliseArgs),
     /// Passive authentication of a card's files (a package directory): every check with its
     /// result; exit code 0 only when none failed.
     Verify(VerifyArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PersonaliseArgs {
+    /// The production batch (as recorded by `batched`).
+    #[arg(long)]
+    pub batch: String,
+    /// The export directory (created; must not exist).
+    #[arg(long, required_unless_present = "zip")]
+    pub out: Option<PathBuf>,
+    /// The export as a zip archive (same layout; must not exist), instead of or besides --out.
+    #[arg(long)]
+    pub zip: Option<PathBuf>,
+    /// The public keys each chip generated, read back by the personalisation machine: a JSON
+    /// object from card number to {"chip_authentication": {"public_key": ..., "key_id": ...},
+    /// "active_authentication": {"public_key": ...}, "pace": <parameter id>} (README, "Chip
+    /// identity cards"). They become DG14 and DG15. With this file, a card without an entry is
+    /// not personalised (`{}` is the entry of a chip without keys).
+    #[arg(long)]
+    pub chip_keys: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: crate::pki::KeyArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -231,21 +253,47 @@ pub struct VerifyArgs {
 pub async fn personalise(
     platform: &crate::Platform,
     config: &crate::Config,
-    batch: &str,
-    out: &Path,
-    keys: &crate::pki::KeyArgs,
+    args: &PersonaliseArgs,
 ) -> anyhow::Result<()> {
-    if out.exists() {
-        bail!(
-            "{} exists: a batch is exported to a new directory",
-            out.display()
-        );
+    let batch = args.batch.as_str();
+    for path in args.out.iter().chain(&args.zip) {
+        if path.exists() {
+            bail!(
+                "{} exists: a batch is exported to a new directory or zip",
+                path.display()
+            );
+        }
     }
-    let pki = crate::pki::PkiDir::open(&keys.dir(&config.data_dir))?;
+    let zip_parent = match &args.zip {
+        Some(zip) => {
+            let parent = match zip.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !parent.is_dir() {
+                bail!("{}: no such directory for the zip", parent.display());
+            }
+            Some(parent)
+        }
+        None => None,
+    };
+    // The whole file is read before anything is personalised; a bad entry only refuses its card.
+    let chip_keys = match &args.chip_keys {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                thabian_register::chip::read_chip_keys(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let pki = crate::pki::PkiDir::open(&args.keys.dir(&config.data_dir))?;
     let now = Utc::now();
     let ds = pki.current_document_signer(now)?.clone();
     let signing = DsSigning::new(
-        pki.signer(&ds.key, &keys.access())?,
+        pki.signer(&ds.key, &args.keys.access())?,
         pki.read_cert(&ds.cert)?,
     )?;
     let ctx = crate::operator_context(
@@ -259,19 +307,63 @@ pub async fn personalise(
     if cards.is_empty() {
         bail!("no card waits in production batch {batch:?}");
     }
+    if let Some(keys) = &chip_keys {
+        for number in keys.keys() {
+            if !cards.iter().any(|c| &c.number == number) {
+                eprintln!(
+                    "chip keys for card {number}: no such card waits in batch {batch} (ignored)"
+                );
+            }
+        }
+    }
+    let staging = match (&args.out, &zip_parent) {
+        (None, Some(parent)) => Some(
+            tempfile::Builder::new()
+                .prefix(".thabian-batch-")
+                .tempdir_in(parent)
+                .with_context(|| format!("a staging directory in {}", parent.display()))?,
+        ),
+        _ => None,
+    };
+    let out: &Path = match (&args.out, &staging) {
+        (Some(out), _) => out,
+        (None, Some(staging)) => staging.path(),
+        (None, None) => bail!("give --out DIR or --zip FILE.zip"),
+    };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let no_keys = thabian_icao9303::lds::ChipSecurity::default();
     let mut files = Vec::new();
     let mut failed = 0usize;
-    for (pin, card) in &cards {
+    for c in &cards {
+        let refused = |why: &dyn std::fmt::Display| {
+            eprintln!(
+                "card {} ({}) of {}: not personalised: {why}",
+                c.number, c.card, c.pin
+            );
+        };
+        let security = match chip_keys.as_ref().map(|keys| keys.get(&c.number)) {
+            None => &no_keys,
+            Some(Some(Ok(security))) => security,
+            Some(Some(Err(e))) => {
+                failed += 1;
+                refused(e);
+                continue;
+            }
+            Some(None) => {
+                failed += 1;
+                refused(&"the chip-keys file has no entry for it (`{}` for a chip without keys)");
+                continue;
+            }
+        };
         match platform
             .register
-            .personalise_card(&ctx, pin, card, &signing)
+            .personalise_card(&ctx, &c.pin, &c.card, &signing, security)
             .await
         {
             Ok(done) => files.extend(write_package(out, &done.package)?),
             Err(e) => {
                 failed += 1;
-                eprintln!("card {card} of {pin}: not personalised: {e}");
+                refused(&e);
             }
         }
     }
@@ -279,15 +371,88 @@ pub async fn personalise(
     let log_signer =
         crate::load_or_create_log_key(&config.log_key_path(), &crate::log_origin(profile))?;
     write_manifest(out, &files, &log_signer)?;
+    let mut written = args
+        .out
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>();
+    if let Some(zip) = &args.zip {
+        let mut entries = files.clone();
+        entries.sort();
+        entries.push(PathBuf::from("MANIFEST"));
+        entries.push(PathBuf::from("MANIFEST.sig"));
+        if let Err(e) = write_zip(out, &entries, zip) {
+            // The cards are personalised: their packages stay on disk, whatever happens.
+            if let Some(staging) = staging {
+                let kept = staging.keep();
+                bail!(
+                    "writing {}: {e:#}; the packages, MANIFEST and MANIFEST.sig are in {}",
+                    zip.display(),
+                    kept.display()
+                );
+            }
+            return Err(e.context(format!("writing {}", zip.display())));
+        }
+        written.push(zip.display().to_string());
+    }
     println!(
         "batch {batch}: {} cards personalised by Document Signer {}, {failed} refused; packages, MANIFEST and MANIFEST.sig in {}",
         cards.len() - failed,
         signing.serial,
-        out.display()
+        written.join(" and ")
     );
     if failed > 0 {
         bail!("{failed} cards of batch {batch} were not personalised");
     }
+    Ok(())
+}
+
+/// Writes `files` (paths relative to `dir`) into the zip archive `zip`, deflated, under the
+/// same relative paths. Atomic: a temporary file in the zip's directory, synced, then renamed
+/// to `zip` only if nothing is there; on any failure the temporary file is removed.
+pub fn write_zip(dir: &Path, files: &[PathBuf], zip: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let parent = match zip.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".thabian-zip-")
+        .tempfile_in(parent)
+        .with_context(|| format!("a temporary file in {}", parent.display()))?;
+    let now = Utc::now().naive_utc();
+    let mtime = {
+        use chrono::{Datelike, Timelike};
+        zip::DateTime::from_date_and_time(
+            u16::try_from(now.year()).unwrap_or(1980),
+            now.month() as u8,
+            now.day() as u8,
+            now.hour() as u8,
+            now.minute() as u8,
+            now.second() as u8,
+        )
+        .unwrap_or_default()
+    };
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(mtime)
+        .unix_permissions(0o644);
+    let mut writer = zip::ZipWriter::new(tmp.as_file_mut());
+    for f in files {
+        let name = f
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let bytes = std::fs::read(dir.join(f))
+            .with_context(|| format!("reading {}", dir.join(f).display()))?;
+        writer.start_file(name.as_str(), options)?;
+        writer.write_all(&bytes)?;
+    }
+    writer.finish()?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(zip)
+        .map_err(|e| anyhow::anyhow!("renaming to {}: {}", zip.display(), e.error))?;
     Ok(())
 }
 
@@ -500,7 +665,13 @@ pub async fn demo_card(
         .await?;
     let signing = DsSigning::new(pki.signer(&ds.key, &access)?, pki.read_cert(&ds.cert)?)?;
     let done = register
-        .personalise_card(&officer, &pin, &card, &signing)
+        .personalise_card(
+            &officer,
+            &pin,
+            &card,
+            &signing,
+            &thabian_icao9303::lds::ChipSecurity::default(),
+        )
         .await?;
     let out = config.data_dir.join("demo-cards");
     let files = write_package(&out, &done.package)?;

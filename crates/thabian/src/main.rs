@@ -313,10 +313,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Generate(args) => thabian::generate::run(&args)?,
         Command::Pki(args) => thabian::pki::run(&args, &cfg).await?,
         Command::Card {
-            command: thabian::cards::CardCommand::Personalise { batch, out, keys },
+            command: thabian::cards::CardCommand::Personalise(args),
         } => {
             let platform = open(&cfg).await?;
-            thabian::cards::personalise(&platform, &cfg, &batch, &out, &keys).await?;
+            thabian::cards::personalise(&platform, &cfg, &args).await?;
         }
         Command::Card {
             command: thabian::cards::CardCommand::Verify(args),

@@ -921,3 +921,333 @@ async fn vietnamese_card() {
         listed[0]
     );
 }
+
+/// A fresh key pair from OpenSSL in `dir`: the private key file (PEM) and the public key's
+/// SubjectPublicKeyInfo in DER, as the personalisation machine reads it back from a chip.
+fn openssl_key(dir: &std::path::Path, name: &str, genpkey: &[&str]) -> Vec<u8> {
+    let key = dir.join(format!("{name}.pem"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let key_path = key.display().to_string();
+    let mut gen = vec!["genpkey"];
+    gen.extend(genpkey);
+    gen.extend(["-out", &key_path]);
+    run(&gen);
+    run(&["pkey", "-in", &key_path, "-pubout", "-outform", "DER"])
+}
+
+fn pem_public_key(der: &[u8]) -> String {
+    let body = b64(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+/// Extracts `zip` into `into` with `unzip`, or with the zip crate's reader where `unzip` is
+/// not installed.
+fn extract_zip(zip: &std::path::Path, into: &std::path::Path) {
+    std::fs::create_dir_all(into).unwrap();
+    match std::process::Command::new("unzip")
+        .arg("-q")
+        .arg(zip)
+        .arg("-d")
+        .arg(into)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(_) => {
+            let file = std::fs::File::open(zip).unwrap();
+            zip::ZipArchive::new(file).unwrap().extract(into).unwrap();
+        }
+    }
+}
+
+/// Chip keys and the zip export: a batch of three cards personalised with a chip-keys file
+/// into a zip only. The card whose chip reported EC keys gets DG14 (Chip Authentication public
+/// key and info, PACE, Active Authentication info) and DG15, listed in EF.COM and covered by
+/// EF.SOD; a card with `{}` gets neither; the card whose Chip Authentication key is RSA is
+/// refused by number and stays in production while the others go on. The zip extracts to
+/// packages that `sha256sum -c MANIFEST` accepts and that verify; a flipped byte in DG15 or
+/// DG14 fails exactly that group's hash.
+async fn chip_keys_and_zip(database_url: Option<String>) {
+    use thabian_icao9303::lds::{Dg14, Dg15, EfCom, SecurityInfo};
+    let s = TestServer::start("la", database_url.clone()).await;
+    let db = database_url.as_deref();
+    let sup = s.official("sup", "supervisor", "*", "01").await;
+    let officer = s.official("officer", "card_officer", "01", "01").await;
+    ok(cli(
+        &s,
+        db,
+        &[
+            "pki",
+            "init",
+            "--country",
+            "LA",
+            "--organization",
+            "Ministry of Public Security",
+        ],
+        &[],
+    ));
+    ok(cli(&s, db, &["pki", "issue-ds"], &[]));
+    ok(cli(&s, db, &["pki", "publish"], &[]));
+    let mut holders = Vec::new();
+    for (i, given) in ["Keo", "Noy", "Bounmy"].iter().enumerate() {
+        let (status, b) = s
+            .post(
+                "/v1/imports",
+                &sup,
+                lao_import(
+                    &format!("ck-{i}"),
+                    given,
+                    "Sisavath",
+                    "female",
+                    &format!("1990-05-0{}", i + 1),
+                    "01",
+                ),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+        let pin = b["pin"].as_str().unwrap().to_owned();
+        let mut app = application("first", None);
+        app["face"]["data"] = json!(b64(&face_jpeg()));
+        let (status, b) = s
+            .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+        let card = b["card"].as_str().unwrap().to_owned();
+        let number = b["number"].as_str().unwrap().to_owned();
+        for (token, step) in [
+            (&sup, json!({"action": "approved"})),
+            (&officer, json!({"action": "batched", "batch": "K-1"})),
+        ] {
+            let (status, b) = card_step(&s, token, &pin, &card, step).await;
+            assert_eq!(status, StatusCode::CREATED, "{b}");
+        }
+        holders.push((pin, number));
+    }
+    let (with_keys, bad_keys, no_keys) = (&holders[0], &holders[1], &holders[2]);
+
+    // The chips' keys, as the personalisation machine read them back: EC P-256 for Chip
+    // Authentication (PEM) and Active Authentication (base64 DER); an RSA key offered for
+    // Chip Authentication, which needs EC or DH.
+    let work = tempfile::tempdir().unwrap();
+    let ca = openssl_key(
+        work.path(),
+        "ca",
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let aa = openssl_key(
+        work.path(),
+        "aa",
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let rsa = openssl_key(
+        work.path(),
+        "rsa",
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+    );
+    let keys_file = work.path().join("chip-keys.json");
+    std::fs::write(
+        &keys_file,
+        serde_json::to_vec_pretty(&json!({
+            with_keys.1.as_str(): {
+                "chip_authentication": {"public_key": pem_public_key(&ca), "key_id": 1},
+                "active_authentication": {"public_key": b64(&aa)},
+                "pace": 12
+            },
+            bad_keys.1.as_str(): {"chip_authentication": {"public_key": b64(&rsa)}},
+            no_keys.1.as_str(): {},
+            "L00000000": {}
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+
+    let export = tempfile::tempdir().unwrap();
+    // A zip in a directory that does not exist: refused before any card is personalised.
+    let out = cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--batch",
+            "K-1",
+            "--zip",
+            &export.path().join("nowhere/k.zip").display().to_string(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    for (pin, _) in &holders {
+        assert_eq!(cards(&s, &sup, pin).await[0]["status"], "in_production");
+    }
+
+    let zip_path = export.path().join("batch-K-1.zip");
+    let out = cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--batch",
+            "K-1",
+            "--chip-keys",
+            &keys_file.display().to_string(),
+            "--zip",
+            &zip_path.display().to_string(),
+        ],
+        &[],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "one card was refused: {stdout}");
+    assert!(
+        stdout.contains("2 cards personalised") && stdout.contains("1 refused"),
+        "{stdout}"
+    );
+    let refusal = stderr
+        .lines()
+        .find(|l| l.contains(&format!("card {}", bad_keys.1)))
+        .unwrap_or_else(|| panic!("no refusal of {} in {stderr}", bad_keys.1));
+    assert!(
+        refusal.contains("Chip Authentication public key is RSA"),
+        "{refusal}"
+    );
+    assert!(
+        stderr.contains("chip keys for card L00000000: no such card waits in batch K-1"),
+        "{stderr}"
+    );
+    assert_eq!(
+        cards(&s, &sup, &bad_keys.0).await[0]["status"],
+        "in_production",
+        "the refused card waits for another run"
+    );
+    // Only the zip is left: no staging directory, no temporary file.
+    let left: Vec<String> = std::fs::read_dir(export.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["batch-K-1.zip"]);
+
+    let extracted = export.path().join("extracted");
+    extract_zip(&zip_path, &extracted);
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "MANIFEST", "--quiet"])
+        .current_dir(&extracted)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let manifest = std::fs::read_to_string(extracted.join("MANIFEST")).unwrap();
+    assert!(
+        manifest.contains(&format!("{}/DG15", with_keys.1)),
+        "{manifest}"
+    );
+    assert!(!manifest.contains(&bad_keys.1), "{manifest}");
+    let (_, key) = s.get("/v1/log/key", "").await;
+    let verifier =
+        thabian_ledger::CheckpointVerifier::from_vkey(key["vkey"].as_str().unwrap()).unwrap();
+    let note = std::fs::read_to_string(extracted.join("MANIFEST.sig")).unwrap();
+    assert_eq!(verifier.verify_text(&note).unwrap(), manifest);
+
+    // The card with chip keys: DG14 and DG15, named in EF.COM, covered by EF.SOD.
+    let package = extracted.join(&with_keys.1);
+    let ef_com = EfCom::decode(&std::fs::read(package.join("EF.COM")).unwrap()).unwrap();
+    assert!(
+        ef_com.tags.contains(&0x6E) && ef_com.tags.contains(&0x6F),
+        "{ef_com:?}"
+    );
+    let dg15 = Dg15::decode(&std::fs::read(package.join("DG15")).unwrap()).unwrap();
+    assert_eq!(dg15.public_key_info, aa);
+    let infos = Dg14::decode(&std::fs::read(package.join("DG14")).unwrap())
+        .unwrap()
+        .infos()
+        .unwrap();
+    let mut protocols: Vec<String> = infos.iter().map(|i| i.protocol().to_string()).collect();
+    protocols.sort();
+    assert_eq!(
+        protocols,
+        [
+            "0.4.0.127.0.7.2.2.1.2",
+            "0.4.0.127.0.7.2.2.3.2.2",
+            "0.4.0.127.0.7.2.2.4.2.2",
+            "2.23.136.1.1.5"
+        ]
+    );
+    assert!(infos.iter().any(|i| matches!(
+        i,
+        SecurityInfo::ChipAuthenticationPublicKey { public_key, key_id: Some(1), .. }
+            if *public_key == ca
+    )));
+    let (passed, report) = verify(&s, db, &package);
+    assert!(passed, "{report}");
+    assert_eq!(outcome(&report, "dg14_hash"), "passed");
+    assert_eq!(outcome(&report, "dg15_hash"), "passed");
+    assert_eq!(outcome(&report, "ef_com"), "passed");
+
+    // A chip without keys: neither group.
+    let plain = extracted.join(&no_keys.1);
+    assert!(!plain.join("DG14").exists() && !plain.join("DG15").exists());
+    let (passed, report) = verify(&s, db, &plain);
+    assert!(passed, "{report}");
+
+    for dg in ["DG15", "DG14"] {
+        let tampered = export.path().join(format!("tampered-{dg}"));
+        std::fs::create_dir_all(&tampered).unwrap();
+        for entry in std::fs::read_dir(&package).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), tampered.join(entry.file_name())).unwrap();
+        }
+        let mut bytes = std::fs::read(tampered.join(dg)).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        std::fs::write(tampered.join(dg), bytes).unwrap();
+        let (passed, report) = verify(&s, db, &tampered);
+        assert!(!passed);
+        assert_eq!(
+            failed_checks(&report),
+            [format!("{}_hash", dg.to_lowercase())],
+            "{report}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_chip_keys_and_zip_sqlite() {
+    chip_keys_and_zip(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_chip_keys_and_zip_postgres() {
+    if let Some(db) = PgDatabase::create().await {
+        chip_keys_and_zip(Some(db.url.clone())).await;
+    }
+}
