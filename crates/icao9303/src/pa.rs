@@ -699,12 +699,12 @@ pub fn passive_authentication(
     let sod = sod_checks(&mut report, doc);
     let ds = ds_certificate_check(&mut report, sod.as_ref(), options);
     if let Some(ds) = &ds {
-        summary.document_signer = Some(CertSummary::of(ds));
         let path = match options.path_cache.as_deref() {
             Some(cache) if cache.serves(trust) => cache.outcome(ds, trust, at, options),
             _ => path_outcome(ds, trust, at, options),
         };
         report.checks.extend(path.checks);
+        summary.document_signer = Some(path.document_signer);
         summary.csca = path.csca;
     } else {
         for id in [
@@ -928,6 +928,9 @@ impl Window {
 struct PathOutcome {
     /// `ds_profile`, `ds_chain`, `ds_validity`, `ds_revocation`, in that order.
     checks: Vec<Check>,
+    /// The DS itself: cached with its path, since writing its names out as RFC 4514 strings
+    /// (an OID-name lookup per attribute) cost a verifier more than hashing a data group.
+    document_signer: CertSummary,
     /// The CSCA that signed the DS.
     csca: Option<CertSummary>,
     window: Window,
@@ -1015,6 +1018,7 @@ fn path_outcome(
     };
     PathOutcome {
         checks: report.checks,
+        document_signer: CertSummary::of(ds),
         csca,
         window,
     }

@@ -6,12 +6,11 @@
 //! [`build_sod`] signs through [`thabian_pki::cms::sign_signed_data`]; [`Sod`] reads a file
 //! **without verifying it** (for display): verification is [`crate::pa`]'s job.
 use chrono::{DateTime, Utc};
-use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerInfo};
-use const_oid::db::rfc5911::{ID_MESSAGE_DIGEST, ID_SIGNED_DATA, ID_SIGNING_TIME};
+use const_oid::db::rfc5911::{ID_MESSAGE_DIGEST, ID_SIGNING_TIME};
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode, Tag, Tagged};
-use thabian_pki::cms::{sign_signed_data, SignRequest};
+use thabian_pki::cms::{sign_signed_data, CmsError, SignRequest};
 use thabian_pki::{DigestAlgorithm, EncodedCertificate, PkiError, Signer};
 use thiserror::Error;
 use x509_cert::time::Time;
@@ -112,7 +111,9 @@ pub fn build_sod_with_certificate_der(
 pub struct Sod {
     /// The DER of the ContentInfo (EF.SOD without its `77` wrapper), as read.
     pub cms_der: Vec<u8>,
+    /// Without its `certificates` (see [`thabian_pki::cms::decode_signed_data`]).
     signed_data: SignedData,
+    certificates: Vec<EncodedCertificate>,
 }
 
 impl Sod {
@@ -129,21 +130,21 @@ impl Sod {
             }
             None => return Err(SodError::Malformed("empty file".into())),
         };
-        let content_info = ContentInfo::from_der(cms_der).map_err(malformed)?;
-        if content_info.content_type != ID_SIGNED_DATA {
-            return Err(SodError::Malformed(format!(
-                "ContentInfo holds {}, not SignedData",
-                content_info.content_type
-            )));
-        }
-        let signed_data: SignedData = content_info.content.decode_as().map_err(malformed)?;
+        let (signed_data, certificates) =
+            thabian_pki::cms::decode_signed_data(cms_der).map_err(|e| match e {
+                CmsError::NotSignedData(oid) => {
+                    SodError::Malformed(format!("ContentInfo holds {oid}, not SignedData"))
+                }
+                other => malformed(other),
+            })?;
         Ok(Self {
             cms_der: cms_der.to_vec(),
             signed_data,
+            certificates,
         })
     }
 
-    /// The parsed SignedData.
+    /// The parsed SignedData, without its certificates ([`Sod::certificates`] has them).
     pub fn signed_data(&self) -> &SignedData {
         &self.signed_data
     }
@@ -180,8 +181,8 @@ impl Sod {
 
     /// All embedded certificates, with their octets as embedded (which their issuers'
     /// signatures cover).
-    pub fn certificates(&self) -> Vec<EncodedCertificate> {
-        thabian_pki::cms::embedded_certificates(&self.cms_der)
+    pub fn certificates(&self) -> &[EncodedCertificate] {
+        &self.certificates
     }
 
     /// The embedded certificate the SignerInfo names (the Document Signer), not validated.
@@ -193,10 +194,11 @@ impl Sod {
     pub fn find_signer(&self, extra: &[EncodedCertificate]) -> Option<EncodedCertificate> {
         let sid = &self.signer_info()?.sid;
         let matches = |c: &EncodedCertificate| thabian_pki::cms::matches_sid(c, sid);
-        self.certificates()
-            .into_iter()
-            .find(matches)
-            .or_else(|| extra.iter().find(|c| matches(c)).cloned())
+        self.certificates
+            .iter()
+            .chain(extra)
+            .find(|c| matches(c))
+            .cloned()
     }
 
     /// The SignerInfo's digestAlgorithm, if known.

@@ -61,14 +61,23 @@ pub fn normalize_name(input: &str) -> Result<String, NameError> {
     Ok(out)
 }
 
+/// `s` in NFC, copied only when the quick check cannot say it already is: names are almost
+/// always stored in NFC, and normalising them again dominated folding.
+fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
+    match unicode_normalization::is_nfc_quick(s.chars()) {
+        unicode_normalization::IsNormalized::Yes => s.into(),
+        _ => s.nfc().collect::<String>().into(),
+    }
+}
+
 /// A search key for a name: NFC, lowercase, Vietnamese (and other Latin) diacritics removed,
 /// `đ`/`Đ` mapped to `d`, whitespace trimmed and collapsed to single spaces.
 ///
 /// Only combining marks on Latin letters are removed. Lao text (U+0E80–U+0EFF) is kept exactly
 /// as in NFC, and other scripts keep their marks too. `"Nguyễn Văn An"` → `"nguyen van an"`.
 pub fn fold_for_search(s: &str) -> String {
-    let lower: String = s.nfc().collect::<String>().to_lowercase();
-    let lower: String = lower.nfc().collect();
+    let lowered = nfc(s).to_lowercase();
+    let lower = nfc(&lowered);
     let mut out = String::with_capacity(lower.len());
     // Whether the last base character emitted was a Latin letter, so that following combining
     // marks (those NFC could not compose) belong to it and are dropped.

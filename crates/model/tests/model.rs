@@ -1025,6 +1025,19 @@ mod name_tests {
             }
         }
 
+        /// Folding starts from NFC, skipping the normalisation when a quick check says the text
+        /// already is: any input folds as its NFC and NFD forms do.
+        #[test]
+        fn folding_does_not_depend_on_the_normal_form(
+            s in "[ \\PC]{0,30}",
+            marks in prop::collection::vec(prop::sample::select(vec!['\u{0301}', '\u{0323}', '\u{0EC8}', '\u{0EB4}', '\u{0130}', 'ẞ']), 0..5),
+        ) {
+            let s = format!("{s}{}", marks.into_iter().collect::<String>());
+            let folded = fold_for_search(&s);
+            prop_assert_eq!(fold_for_search(&s.nfc().collect::<String>()), folded.clone());
+            prop_assert_eq!(fold_for_search(&s.nfd().collect::<String>()), folded);
+        }
+
         #[test]
         fn vietnamese_folds_to_ascii(words in prop::collection::vec(vietnamese_word(), 1..4)) {
             let name = words.join(" ");

@@ -6,7 +6,7 @@ use crate::cert::{der_err, from_time, ski, to_time};
 use crate::encoded::EncodedCertificate;
 use crate::{PkiError, Signer};
 use ::cms::cert::IssuerAndSerialNumber;
-use ::cms::content_info::{CmsVersion, ContentInfo};
+use ::cms::content_info::CmsVersion;
 use ::cms::signed_data::{
     EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
@@ -263,15 +263,7 @@ pub fn verify_signed_data(
 ) -> Result<VerifiedSignedData, CmsError> {
     let mut steps = Vec::new();
     let der = strip_sod_wrapper(der)?;
-    let content_info =
-        ContentInfo::from_der(der).map_err(|e| CmsError::Malformed(e.to_string()))?;
-    if content_info.content_type != ID_SIGNED_DATA {
-        return Err(CmsError::NotSignedData(content_info.content_type));
-    }
-    let signed_data: SignedData = content_info
-        .content
-        .decode_as()
-        .map_err(|e| CmsError::Malformed(e.to_string()))?;
+    let (signed_data, certificates) = decode_signed_data(der)?;
     let signer_infos = signed_data.signer_infos.0.as_slice();
     let signer_info = match signer_infos {
         [one] => one,
@@ -282,7 +274,6 @@ pub fn verify_signed_data(
             )))
         }
     };
-    let certificates = embedded_certificates(der);
     steps.push(CmsStep {
         check: CmsCheck::Parsed,
         detail: format!(
@@ -443,22 +434,62 @@ fn single_value<'a>(
     }
 }
 
-/// The X.509 certificates a SignedData carries, each with its octets as they stand in the
-/// ContentInfo `content_info` (an EF.SOD `77` wrapper is stripped), in the order written; other
-/// certificate formats are skipped. The parsed SignedData cannot give these: the cms crate
-/// re-sorts the SET OF and keeps no octets.
-pub fn embedded_certificates(content_info: &[u8]) -> Vec<EncodedCertificate> {
-    let Ok(content_info) = strip_sod_wrapper(content_info) else {
-        return Vec::new();
-    };
-    let Some(set) = signed_data_fields(content_info).and_then(|fields| {
-        fields
-            .into_iter()
-            .find(|(tag, _, _)| *tag == 0xa0)
-            .map(|(_, content, _)| content)
-    }) else {
-        return Vec::new();
-    };
+/// The SignedData of a ContentInfo (an EF.SOD `77` wrapper is stripped) and the X.509
+/// certificates it carries, each parsed once from the octets it is embedded as (see
+/// [`embedded_certificates`]). The SignedData returned has no `certificates`: the cms crate
+/// would parse every certificate a second time, keep no octets and re-sort the set, so it
+/// decodes the SignedData with that field left out.
+pub fn decode_signed_data(
+    content_info: &[u8],
+) -> Result<(SignedData, Vec<EncodedCertificate>), CmsError> {
+    let malformed = |what: &str| CmsError::Malformed(what.to_owned());
+    let content_info = strip_sod_wrapper(content_info)?;
+    let (tag, ci, trailing) = tlv(content_info).ok_or_else(|| malformed("bad ContentInfo"))?;
+    if tag != 0x30 || !trailing.is_empty() {
+        return Err(malformed("ContentInfo is not one SEQUENCE"));
+    }
+    let (_, _, after_type) = tlv(ci).ok_or_else(|| malformed("bad contentType"))?;
+    let content_type = ObjectIdentifier::from_der(&ci[..ci.len() - after_type.len()])
+        .map_err(|e| CmsError::Malformed(format!("contentType: {e}")))?;
+    if content_type != ID_SIGNED_DATA {
+        return Err(CmsError::NotSignedData(content_type));
+    }
+    let (tag, explicit, trailing) = tlv(after_type).ok_or_else(|| malformed("bad content"))?;
+    if tag != 0xa0 || !trailing.is_empty() {
+        return Err(malformed("the content is not one [0] EXPLICIT element"));
+    }
+    let (tag, mut rest, trailing) = tlv(explicit).ok_or_else(|| malformed("bad SignedData"))?;
+    if tag != 0x30 || !trailing.is_empty() {
+        return Err(malformed("SignedData is not one SEQUENCE"));
+    }
+    let mut without_certificates = Vec::with_capacity(rest.len());
+    let mut certificates = Vec::new();
+    while !rest.is_empty() {
+        let (tag, content, after) =
+            tlv(rest).ok_or_else(|| malformed("a SignedData field is not a DER element"))?;
+        if tag == 0xa0 {
+            certificates = certificate_set(content);
+        } else {
+            without_certificates.extend_from_slice(&rest[..rest.len() - after.len()]);
+        }
+        rest = after;
+    }
+    let mut sequence = Vec::with_capacity(without_certificates.len() + 6);
+    der::Header::new(
+        Tag::Sequence,
+        der::Length::try_from(without_certificates.len())
+            .map_err(|e| CmsError::Malformed(e.to_string()))?,
+    )
+    .and_then(|h| h.encode_to_vec(&mut sequence))
+    .map_err(|e| CmsError::Malformed(e.to_string()))?;
+    sequence.extend_from_slice(&without_certificates);
+    let signed_data =
+        SignedData::from_der(&sequence).map_err(|e| CmsError::Malformed(e.to_string()))?;
+    Ok((signed_data, certificates))
+}
+
+/// The X.509 certificates in the content of a `[0] CertificateSet`, in the order written.
+fn certificate_set(set: &[u8]) -> Vec<EncodedCertificate> {
     let mut out = Vec::new();
     let mut rest = set;
     while let Some((_, _, after)) = tlv(rest) {
@@ -469,6 +500,24 @@ pub fn embedded_certificates(content_info: &[u8]) -> Vec<EncodedCertificate> {
         rest = after;
     }
     out
+}
+
+/// The X.509 certificates a SignedData carries, each with its octets as they stand in the
+/// ContentInfo `content_info` (an EF.SOD `77` wrapper is stripped), in the order written; other
+/// certificate formats are skipped. The parsed SignedData cannot give these: the cms crate
+/// re-sorts the SET OF and keeps no octets.
+pub fn embedded_certificates(content_info: &[u8]) -> Vec<EncodedCertificate> {
+    let Ok(content_info) = strip_sod_wrapper(content_info) else {
+        return Vec::new();
+    };
+    signed_data_fields(content_info)
+        .and_then(|fields| {
+            fields
+                .into_iter()
+                .find(|(tag, _, _)| *tag == 0xa0)
+                .map(|(_, content, _)| certificate_set(content))
+        })
+        .unwrap_or_default()
 }
 
 /// Whether a certificate is the one a SignerIdentifier names.
@@ -606,7 +655,7 @@ mod tests {
     fn raw_signed_attributes_are_found_and_match_the_der() {
         let (_, der) = signed(SignatureAlgorithm::EcdsaP256Sha256);
         let raw = raw_signed_attributes(&der).unwrap();
-        let ci = ContentInfo::from_der(&der).unwrap();
+        let ci = ::cms::content_info::ContentInfo::from_der(&der).unwrap();
         let sd: SignedData = ci.content.decode_as().unwrap();
         let attrs = sd
             .signer_infos

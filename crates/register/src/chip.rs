@@ -277,9 +277,7 @@ impl ChipContent {
             secondary_identifier: secondary,
         };
         let mrz = td1.to_lines().map_err(|e| ChipError::Mrz(e.to_string()))?;
-        let dg1 = Dg1::from_td1(&td1)
-            .map_err(|e| ChipError::Mrz(e.to_string()))?
-            .encode();
+        let dg1 = Dg1 { mrz: mrz.concat() }.encode();
 
         // --- DG2: the face
         let (width, height) = image_dimensions(&face.format, &face.data)
