@@ -269,12 +269,14 @@ fn violation(code: &'static str, message: impl Into<String>) -> Violation {
 }
 
 /// Checks a card event against the holder's current record. `actor` is the official
-/// registering it; `today` the register's date.
+/// registering it; `today` the register's date (an expiry is recorded only once the card's
+/// date of expiry has passed).
 pub fn check_card_event(
     person: &Person,
     event: &CardEvent,
     actor: &str,
     rules: &CardRules,
+    today: NaiveDate,
 ) -> Result<(), Violation> {
     let existing = person.cards.iter().find(|c| c.id == event.card);
     match &event.change {
@@ -438,6 +440,20 @@ pub fn check_card_event(
                     "invalid-card-transition",
                     "the date of expiry must be after the date of issue",
                 )),
+                // The date of expiry is the card's last valid day, as `effective_status` reads it.
+                CardChange::Expired if card.date_of_expiry.is_none_or(|e| today <= e) => {
+                    Err(violation(
+                        "card-not-expired",
+                        format!(
+                            "card {} is valid {}: its expiry is not recorded before then",
+                            card.number,
+                            match card.date_of_expiry {
+                                Some(e) => format!("until {e}"),
+                                None => "for life".to_owned(),
+                            }
+                        ),
+                    ))
+                }
                 CardChange::Issued => {
                     if person.status != Status::Living {
                         return Err(violation(

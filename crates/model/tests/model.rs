@@ -1452,6 +1452,70 @@ mod card_tests {
     }
 
     #[test]
+    fn an_expiry_is_recorded_only_after_the_date_of_expiry_and_once() {
+        let mut h = Holder::new("la", "2345678901", "1990-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000001", ApplicationReason::First, None),
+        )
+        .unwrap();
+        h.produce("c1");
+        h.record("clerk", "c1", CardChange::Activated).unwrap();
+        let expiry = h.person.cards[0].date_of_expiry.unwrap();
+        // On its date of expiry the card is still valid.
+        h.today = expiry;
+        assert_eq!(
+            h.record("supervisor", "c1", CardChange::Expired),
+            Err("card-not-expired".into())
+        );
+        h.today = expiry.succ_opt().unwrap();
+        h.record("supervisor", "c1", CardChange::Expired).unwrap();
+        assert_eq!(h.status("c1"), CardStatus::Expired);
+        assert_eq!(
+            h.record("supervisor", "c1", CardChange::Expired),
+            Err("invalid-card-transition".into())
+        );
+
+        // A card reported lost keeps that status past its expiry: a border check must still
+        // see "lost".
+        let mut h = Holder::new("la", "2345678902", "1990-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000002", ApplicationReason::First, None),
+        )
+        .unwrap();
+        h.produce("c1");
+        h.record("police", "c1", CardChange::ReportedLost).unwrap();
+        h.today = h.person.cards[0]
+            .date_of_expiry
+            .unwrap()
+            .succ_opt()
+            .unwrap();
+        assert_eq!(
+            h.record("supervisor", "c1", CardChange::Expired),
+            Err("invalid-card-transition".into())
+        );
+
+        // A card valid for life (personalised without a date of expiry) never expires.
+        let mut h = Holder::new("la", "2345678903", "1950-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000003", ApplicationReason::First, None),
+        )
+        .unwrap();
+        h.produce("c1");
+        h.person.cards[0].date_of_expiry = None;
+        h.today = nd(2090, 1, 1);
+        assert_eq!(
+            h.record("supervisor", "c1", CardChange::Expired),
+            Err("card-not-expired".into())
+        );
+    }
+
+    #[test]
     fn card_events_round_trip_and_keep_their_kind() {
         let event = EventPayload::Card(CardEvent {
             pin: serde_json::from_value(serde_json::json!("2345678901")).unwrap(),

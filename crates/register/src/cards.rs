@@ -33,6 +33,18 @@ pub fn card_key(number: &str) -> String {
     format!("card:{number}")
 }
 
+/// The prefix of the search-index keys of the cards that can expire (see [`expiry_key`]).
+pub const EXPIRY_PREFIX: &str = "card-expiry:";
+
+/// The search-index key of a valid card with a date of expiry: `card-expiry:<date>:<card id>`.
+/// The date comes first so that the keys sort by it (ISO dates sort as text): the cards past
+/// a date are one range of the key index, read without a scan of the register
+/// ([`Register::expire_cards`]). The key is written with the holder's row while the card is
+/// valid and leaves it with the event that ends its validity, in the same transaction.
+pub fn expiry_key(date_of_expiry: chrono::NaiveDate, card: &str) -> String {
+    format!("{EXPIRY_PREFIX}{date_of_expiry}:{card}")
+}
+
 /// The largest biometric sample accepted (a face image of an ID card is tens of kilobytes; a
 /// full set of finger images a few hundred).
 pub const MAX_SAMPLE_BYTES: usize = 2 * 1024 * 1024;
@@ -506,6 +518,7 @@ impl Register {
             &event,
             &ctx.principal.official_id,
             &self.profile.card,
+            self.now().date_naive(),
         )?;
         Ok(())
     }
@@ -1045,5 +1058,174 @@ impl Register {
             _ => None,
         };
         Ok(CardVerification { report, online })
+    }
+}
+
+/// A card the expiry sweep found past its date of expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiringCard {
+    pub pin: Pin,
+    /// The card id.
+    pub card: String,
+    pub number: String,
+    pub date_of_expiry: chrono::NaiveDate,
+    /// Its status before the sweep (issued, active or suspended).
+    pub status: thabian_model::card::CardStatus,
+}
+
+/// What [`Register::expire_cards`] did.
+#[derive(Debug, Default)]
+pub struct ExpirySweep {
+    /// The register's date the sweep ran on: cards whose date of expiry is before it expire.
+    pub today: Option<chrono::NaiveDate>,
+    /// `card_expired` recorded now (with `dry_run`: would be recorded).
+    pub expired: Vec<ExpiringCard>,
+    /// Cards whose expiry another sweep (another node, a concurrent run) recorded first.
+    pub already_recorded: Vec<ExpiringCard>,
+    /// Cards whose expiry could not be recorded, with the error; the others went on.
+    pub failed: Vec<(ExpiringCard, RegisterError)>,
+}
+
+/// How many index entries the sweep reads, and holders it loads, at a time.
+const EXPIRY_PAGE: u32 = 500;
+
+impl Register {
+    /// Records `card_expired` for every card past its date of expiry that is still issued,
+    /// active or suspended (the statuses [`CardStatus::allows`] lets expire: a card reported
+    /// lost or stolen, or revoked, keeps that status, which says more to a verifier; a card
+    /// not yet issued has not started its term). One event per card, through the one write
+    /// path (rules, log, audit record, feed), under the legal basis `act`, with the date of
+    /// expiry as its document reference. A card whose date of expiry is today is still valid.
+    ///
+    /// The cards are found through the key index ([`expiry_key`]): one range read per page, so
+    /// the cost is the number of expiring cards, not the size of the register. Idempotent:
+    /// an expired card leaves the index with its event, and each event carries the idempotency
+    /// key `card-expired:<card id>`, so a sweep racing another one (several nodes, an
+    /// overlapping timer) records each expiry once. A failure on one card is reported in
+    /// [`ExpirySweep::failed`] and the sweep goes on. With `dry_run` nothing is recorded; the
+    /// cards that would expire are listed (each holder's listing is a logged read).
+    ///
+    /// [`CardStatus::allows`]: thabian_model::card::CardStatus::allows
+    pub async fn expire_cards(
+        &self,
+        ctx: &RequestContext,
+        act: &str,
+        dry_run: bool,
+    ) -> Result<ExpirySweep> {
+        ctx.principal.require(Permission::DecideCard)?;
+        if act.trim().is_empty() {
+            return Err(RegisterError::Invalid(
+                "the legal basis of the expiries (act) must not be empty".into(),
+            ));
+        }
+        // One date for the whole sweep: a run across midnight does not widen its range.
+        let today = self.now().date_naive();
+        let before = format!("{EXPIRY_PREFIX}{today}");
+        let mut sweep = ExpirySweep {
+            today: Some(today),
+            ..ExpirySweep::default()
+        };
+        let mut after = EXPIRY_PREFIX.to_owned();
+        loop {
+            let page = self
+                .store
+                .keys_between(&after, &before, EXPIRY_PAGE)
+                .await?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            // Entries already handled (or refused) stay behind the cursor.
+            after = last.clone();
+            let full = page.len() == EXPIRY_PAGE as usize;
+            let pins: Vec<Pin> = page
+                .iter()
+                .map(|(_, pin)| Pin::from_trusted(pin.clone()))
+                .collect();
+            let holders = self.load_persons(&pins).await?;
+            let mut due = Vec::new();
+            for (key, pin) in &page {
+                let Some(card_id) = key
+                    .strip_prefix(EXPIRY_PREFIX)
+                    .and_then(|rest| rest.split_once(':'))
+                    .map(|(_, card)| card)
+                else {
+                    continue;
+                };
+                // The index is written with the row; the row is the authority.
+                let card = holders
+                    .get(&Pin::from_trusted(pin.clone()))
+                    .and_then(|p| p.cards.iter().find(|c| c.id == card_id));
+                if let Some(c) = card {
+                    if let Some(date_of_expiry) = c.date_of_expiry {
+                        if c.status.is_valid() && today > date_of_expiry {
+                            due.push(ExpiringCard {
+                                pin: Pin::from_trusted(pin.clone()),
+                                card: c.id.clone(),
+                                number: c.number.clone(),
+                                date_of_expiry,
+                                status: c.status,
+                            });
+                        }
+                    }
+                }
+            }
+            if dry_run {
+                let reads = due
+                    .iter()
+                    .map(|c| {
+                        self.access_record(
+                            ctx,
+                            Some(c.pin.as_str()),
+                            "card-status",
+                            Some(format!("expiry sweep (dry run): card={}", c.card)),
+                        )
+                    })
+                    .collect();
+                self.log_reads(reads).await?;
+                sweep.expired.extend(due);
+            } else {
+                for c in due {
+                    let recorded = self
+                        .record_card_event(
+                            ctx,
+                            &c.pin,
+                            &c.card,
+                            CardChange::Expired,
+                            LegalBasis {
+                                act: act.to_owned(),
+                                document_ref: Some(format!("date of expiry {}", c.date_of_expiry)),
+                            },
+                            Some(format!("card-expired:{}", c.card)),
+                        )
+                        .await;
+                    match recorded {
+                        Ok(outcome) if outcome.replayed => sweep.already_recorded.push(c),
+                        Ok(_) => sweep.expired.push(c),
+                        Err(e) => {
+                            // Refused because the card is no longer valid: another sweep (or a
+                            // report of loss) came first, which is not a failure.
+                            let status_now = match self.store.person(c.pin.as_str()).await {
+                                Ok(Some(row)) => {
+                                    crate::service::decode_person(&row).ok().and_then(|p| {
+                                        p.cards.iter().find(|x| x.id == c.card).map(|x| x.status)
+                                    })
+                                }
+                                _ => Some(c.status),
+                            };
+                            match status_now {
+                                Some(thabian_model::card::CardStatus::Expired) => {
+                                    sweep.already_recorded.push(c)
+                                }
+                                _ => sweep.failed.push((c, e)),
+                            }
+                        }
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(sweep)
     }
 }

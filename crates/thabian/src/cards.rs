@@ -193,6 +193,99 @@ pub enum CardCommand {
     /// Passive authentication of a card's files (a package directory): every check with its
     /// result; exit code 0 only when none failed.
     Verify(VerifyArgs),
+    /// Record `card_expired` for every issued, active or suspended card past its date of
+    /// expiry (a daily job: cron or a systemd timer). Idempotent; exit code 1 when an expiry
+    /// could not be recorded (the others are).
+    Expire(ExpireArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExpireArgs {
+    /// List the cards that would expire; record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The legal basis recorded with each expiry.
+    #[arg(
+        long,
+        default_value = "Identity card term ended (date of expiry under the profile's card validity rule)"
+    )]
+    pub legal_basis: String,
+}
+
+/// `thabian card expire`: true when every expiry due was recorded.
+pub async fn expire(platform: &crate::Platform, args: &ExpireArgs) -> anyhow::Result<bool> {
+    let ctx = crate::operator_context(
+        platform,
+        thabian_register::Role::Supervisor,
+        "card expiry sweep",
+        "cli",
+    )
+    .await?;
+    let sweep = platform
+        .register
+        .expire_cards(&ctx, &args.legal_basis, args.dry_run)
+        .await?;
+    let card = |c: &thabian_register::cards::ExpiringCard| {
+        serde_json::json!({
+            "pin": c.pin.as_str(),
+            "card": c.card,
+            "number": c.number,
+            "date_of_expiry": c.date_of_expiry.to_string(),
+            "status": c.status.as_str(),
+        })
+    };
+    if args.json {
+        let report = serde_json::json!({
+            "today": sweep.today.map(|d| d.to_string()),
+            "dry_run": args.dry_run,
+            "expired": sweep.expired.iter().map(card).collect::<Vec<_>>(),
+            "already_recorded": sweep.already_recorded.iter().map(card).collect::<Vec<_>>(),
+            "failed": sweep.failed.iter().map(|(c, e)| {
+                let mut v = card(c);
+                v["code"] = e.code().into();
+                v["error"] = e.to_string().into();
+                v
+            }).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for c in &sweep.expired {
+            println!(
+                "{} card {} ({}) of {}: expired on {}",
+                if args.dry_run {
+                    "would expire:"
+                } else {
+                    "expired:"
+                },
+                c.number,
+                c.card,
+                c.pin,
+                c.date_of_expiry
+            );
+        }
+        for (c, e) in &sweep.failed {
+            eprintln!(
+                "card {} ({}) of {}: expiry not recorded: {e}",
+                c.number, c.card, c.pin
+            );
+        }
+        println!(
+            "{}: {} cards {}, {} already recorded, {} failed",
+            sweep.today.map(|d| d.to_string()).unwrap_or_default(),
+            sweep.expired.len(),
+            if args.dry_run {
+                "would expire"
+            } else {
+                "expired"
+            },
+            sweep.already_recorded.len(),
+            sweep.failed.len()
+        );
+    }
+    Ok(sweep.failed.is_empty())
 }
 
 #[derive(Debug, Clone, clap::Args)]
