@@ -1074,10 +1074,10 @@ pub struct ExpiringCard {
 }
 
 /// What [`Register::expire_cards`] did.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ExpirySweep {
     /// The register's date the sweep ran on: cards whose date of expiry is before it expire.
-    pub today: Option<chrono::NaiveDate>,
+    pub today: chrono::NaiveDate,
     /// `card_expired` recorded now (with `dry_run`: would be recorded).
     pub expired: Vec<ExpiringCard>,
     /// Cards whose expiry another sweep (another node, a concurrent run) recorded first.
@@ -1122,8 +1122,10 @@ impl Register {
         let today = self.now().date_naive();
         let before = format!("{EXPIRY_PREFIX}{today}");
         let mut sweep = ExpirySweep {
-            today: Some(today),
-            ..ExpirySweep::default()
+            today,
+            expired: Vec::new(),
+            already_recorded: Vec::new(),
+            failed: Vec::new(),
         };
         let mut after = EXPIRY_PREFIX.to_owned();
         loop {

@@ -239,7 +239,7 @@ pub async fn expire(platform: &crate::Platform, args: &ExpireArgs) -> anyhow::Re
     };
     if args.json {
         let report = serde_json::json!({
-            "today": sweep.today.map(|d| d.to_string()),
+            "today": sweep.today.to_string(),
             "dry_run": args.dry_run,
             "expired": sweep.expired.iter().map(card).collect::<Vec<_>>(),
             "already_recorded": sweep.already_recorded.iter().map(card).collect::<Vec<_>>(),
@@ -274,7 +274,7 @@ pub async fn expire(platform: &crate::Platform, args: &ExpireArgs) -> anyhow::Re
         }
         println!(
             "{}: {} cards {}, {} already recorded, {} failed",
-            sweep.today.map(|d| d.to_string()).unwrap_or_default(),
+            sweep.today,
             sweep.expired.len(),
             if args.dry_run {
                 "would expire"

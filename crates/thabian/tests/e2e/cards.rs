@@ -1431,7 +1431,7 @@ async fn card_expiry_sweep(database_url: Option<String>) {
         .expire_cards(&supervisor, "Law on Identity Cards 2024, art. 12", false)
         .await
         .unwrap();
-    assert_eq!(sweep.today, Some(expiry));
+    assert_eq!(sweep.today, expiry);
     assert!(
         sweep.expired.is_empty() && sweep.failed.is_empty(),
         "{sweep:?}"
