@@ -1177,6 +1177,7 @@ mod card_tests {
                     date_of_expiry: Some(nd(2036, 12, 7)),
                     document_signer: "01".into(),
                     sod_sha256: "cd".repeat(32),
+                    reason: None,
                 },
             )
             .unwrap();
@@ -1448,6 +1449,46 @@ mod card_tests {
         assert_eq!(
             effective_status(&card, nd(2036, 12, 8)),
             CardStatus::Expired
+        );
+    }
+
+    #[test]
+    fn a_personalised_card_is_personalised_again_only_with_a_reason_and_before_issue() {
+        let mut h = Holder::new("la", "2345678901", "1990-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000001", ApplicationReason::First, None),
+        )
+        .unwrap();
+        h.record("supervisor", "c1", CardChange::Approved).unwrap();
+        h.record("bureau", "c1", CardChange::Batched { batch: "B1".into() })
+            .unwrap();
+        let personalised = |sod: &str, reason: Option<&str>| CardChange::Personalised {
+            date_of_issue: nd(2026, 12, 7),
+            date_of_expiry: Some(nd(2036, 12, 7)),
+            document_signer: "01".into(),
+            sod_sha256: sod.repeat(32),
+            reason: reason.map(str::to_owned),
+        };
+        h.record("bureau", "c1", personalised("aa", None)).unwrap();
+        for reason in [None, Some("  ")] {
+            assert_eq!(
+                h.record("bureau", "c1", personalised("bb", reason)),
+                Err("reason-required".into())
+            );
+        }
+        h.record("bureau", "c1", personalised("bb", Some("chip spoiled")))
+            .unwrap();
+        let card = h.person.cards[0].clone();
+        assert_eq!(card.status, CardStatus::Personalised);
+        assert_eq!(card.sod_sha256.as_deref(), Some("bb".repeat(32).as_str()));
+        assert_eq!(card.status_reason.as_deref(), Some("chip spoiled"));
+        h.record("clerk", "c1", CardChange::Issued).unwrap();
+        assert_eq!(h.person.cards[0].status_reason, None);
+        assert_eq!(
+            h.record("bureau", "c1", personalised("cc", Some("again"))),
+            Err("invalid-card-transition".into())
         );
     }
 

@@ -718,16 +718,77 @@ impl Register {
         signing: &dyn DocumentSigning,
         chip: &thabian_icao9303::lds::ChipSecurity,
     ) -> Result<Personalised> {
+        self.personalise(ctx, pin, card, None, signing, chip).await
+    }
+
+    /// Personalises again a card that is personalised but not yet issued, because its package
+    /// was lost or spoiled at the bureau: a new chip and print for the same card record and
+    /// number (the profile numbers cards, not chips), signed by the current Document Signer,
+    /// recorded as a second `card_personalised` with the `reason` and the new SOD's digest.
+    /// The old package then fails the online check (`sod_current`). Dates of issue and expiry
+    /// are those of the new print.
+    pub async fn repersonalise_card(
+        &self,
+        ctx: &RequestContext,
+        number: &str,
+        reason: &str,
+        signing: &dyn DocumentSigning,
+        chip: &thabian_icao9303::lds::ChipSecurity,
+    ) -> Result<Personalised> {
+        ctx.principal.require(Permission::ProduceCard)?;
+        if reason.trim().is_empty() {
+            return Err(RegisterError::Rule(thabian_model::rules::Violation {
+                code: "reason-required",
+                message: format!(
+                    "give the reason to personalise card {number} again (package lost or spoiled)"
+                ),
+            }));
+        }
+        let holders = self.holders_of(&card_key(number), 10).await?;
+        let Some((pin, card)) = holders.into_values().find_map(|p| {
+            p.cards
+                .iter()
+                .rev()
+                .find(|c| c.number == number)
+                .map(|c| (p.pin.clone(), c.id.clone()))
+        }) else {
+            return Err(RegisterError::NotFound(format!("no card {number}")));
+        };
+        self.personalise(ctx, &pin, &card, Some(reason), signing, chip)
+            .await
+    }
+
+    async fn personalise(
+        &self,
+        ctx: &RequestContext,
+        pin: &Pin,
+        card: &str,
+        reason: Option<&str>,
+        signing: &dyn DocumentSigning,
+        chip: &thabian_icao9303::lds::ChipSecurity,
+    ) -> Result<Personalised> {
+        use thabian_model::card::CardStatus;
         ctx.principal.require(Permission::ProduceCard)?;
         let person = self.readable_person(ctx, pin).await?;
         let Some(current) = person.cards.iter().find(|c| c.id == card).cloned() else {
             return Err(RegisterError::NotFound(format!("{pin} has no card {card}")));
         };
-        if current.status != thabian_model::card::CardStatus::InProduction {
+        // Checked before anything is decrypted or signed; the rules check again at commit.
+        let (expected, what) = match reason {
+            None => (
+                CardStatus::InProduction,
+                "only a card in production is personalised",
+            ),
+            Some(_) => (
+                CardStatus::Personalised,
+                "only a personalised card not yet issued is personalised again",
+            ),
+        };
+        if current.status != expected {
             return Err(RegisterError::Rule(thabian_model::rules::Violation {
                 code: "invalid-card-transition",
                 message: format!(
-                    "card {} is {}: only a card in production is personalised",
+                    "card {} is {}: {what}",
                     current.number,
                     current.status.as_str()
                 ),
@@ -841,6 +902,7 @@ impl Register {
                     date_of_expiry: chip_card.date_of_expiry,
                     document_signer: document_signer.clone(),
                     sod_sha256,
+                    reason: reason.map(str::to_owned),
                 },
                 LegalBasis {
                     act: "Card personalisation".into(),
@@ -959,6 +1021,10 @@ pub struct CardVerification {
     pub report: thabian_icao9303::pa::Report,
     /// The register's record of the card named in DG1, when asked for and found.
     pub online: Option<Card>,
+    /// With the online record: whether the EF.SOD presented is the one recorded at the card's
+    /// latest personalisation (`false`: a package superseded by a re-personalisation, or one
+    /// the register never signed). `None` when the record holds no SOD digest.
+    pub sod_current: Option<bool>,
 }
 
 impl Register {
@@ -1029,6 +1095,7 @@ impl Register {
         ctx.principal.require(Permission::CheckCardStatus)?;
         let cache = self.published_path_cache().await?;
         let at = at.unwrap_or_else(|| self.now());
+        let sod_sha256 = hex::encode(Sha256::digest(&files.ef_sod));
         let report = tokio::task::spawn_blocking(move || {
             let doc = files.document();
             let options = thabian_icao9303::pa::PaOptions {
@@ -1057,7 +1124,15 @@ impl Register {
             (true, Some(number)) => self.card_by_number(ctx, &number).await?.map(|(_, c)| c),
             _ => None,
         };
-        Ok(CardVerification { report, online })
+        let sod_current = online
+            .as_ref()
+            .and_then(|c| c.sod_sha256.as_ref())
+            .map(|recorded| *recorded == sod_sha256);
+        Ok(CardVerification {
+            report,
+            online,
+            sod_current,
+        })
     }
 }
 

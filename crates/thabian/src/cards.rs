@@ -188,7 +188,9 @@ pub fn read_package(dir: &Path) -> anyhow::Result<ChipFiles> {
 #[derive(Debug, clap::Subcommand)]
 pub enum CardCommand {
     /// Personalise every card waiting in a production batch with the current Document Signer,
-    /// and write the batch's packages, MANIFEST and MANIFEST.sig to --out and/or --zip.
+    /// and write the batch's packages, MANIFEST and MANIFEST.sig to --out and/or --zip; or,
+    /// with --card and --reason, personalise again one card whose package was lost or spoiled
+    /// before it was issued.
     Personalise(PersonaliseArgs),
     /// Passive authentication of a card's files (a package directory): every check with its
     /// result; exit code 0 only when none failed.
@@ -291,8 +293,15 @@ pub async fn expire(platform: &crate::Platform, args: &ExpireArgs) -> anyhow::Re
 #[derive(Debug, Clone, clap::Args)]
 pub struct PersonaliseArgs {
     /// The production batch (as recorded by `batched`).
-    #[arg(long)]
-    pub batch: String,
+    #[arg(long, required_unless_present = "card", conflicts_with = "card")]
+    pub batch: Option<String>,
+    /// A card personalised already, not yet issued, whose package was lost or spoiled: it is
+    /// personalised again (a fresh EF.SOD; the old package no longer verifies online).
+    #[arg(long, requires = "reason")]
+    pub card: Option<String>,
+    /// Why the card is personalised again (recorded with the event).
+    #[arg(long, requires = "card")]
+    pub reason: Option<String>,
     /// The export directory (created; must not exist).
     #[arg(long, required_unless_present = "zip")]
     pub out: Option<PathBuf>,
@@ -348,7 +357,11 @@ pub async fn personalise(
     config: &crate::Config,
     args: &PersonaliseArgs,
 ) -> anyhow::Result<()> {
-    let batch = args.batch.as_str();
+    let batch = match (&args.batch, &args.card) {
+        (Some(batch), _) => format!("batch {batch}"),
+        (None, Some(number)) => format!("card {number}"),
+        (None, None) => bail!("give --batch, or --card and --reason"),
+    };
     for path in args.out.iter().chain(&args.zip) {
         if path.exists() {
             bail!(
@@ -396,16 +409,29 @@ pub async fn personalise(
         "cli",
     )
     .await?;
-    let cards = platform.register.batch_cards(&ctx, batch).await?;
+    let cards = match (&args.batch, &args.card) {
+        (Some(b), _) => platform.register.batch_cards(&ctx, b).await?,
+        (None, Some(number)) => {
+            let (pin, card) = platform
+                .register
+                .card_by_number(&ctx, number)
+                .await?
+                .with_context(|| format!("no card {number}"))?;
+            vec![thabian_register::cards::BatchCard {
+                pin,
+                card: card.id,
+                number: card.number,
+            }]
+        }
+        (None, None) => Vec::new(),
+    };
     if cards.is_empty() {
-        bail!("no card waits in production batch {batch:?}");
+        bail!("no card waits in production {batch}");
     }
     if let Some(keys) = &chip_keys {
         for number in keys.keys() {
             if !cards.iter().any(|c| &c.number == number) {
-                eprintln!(
-                    "chip keys for card {number}: no such card waits in batch {batch} (ignored)"
-                );
+                eprintln!("chip keys for card {number}: no such card waits in {batch} (ignored)");
             }
         }
     }
@@ -448,11 +474,21 @@ pub async fn personalise(
                 continue;
             }
         };
-        match platform
-            .register
-            .personalise_card(&ctx, &c.pin, &c.card, &signing, security)
-            .await
-        {
+        let done = match &args.reason {
+            Some(reason) => {
+                platform
+                    .register
+                    .repersonalise_card(&ctx, &c.number, reason, &signing, security)
+                    .await
+            }
+            None => {
+                platform
+                    .register
+                    .personalise_card(&ctx, &c.pin, &c.card, &signing, security)
+                    .await
+            }
+        };
+        match done {
             Ok(done) => files.extend(write_package(out, &done.package)?),
             Err(e) => {
                 failed += 1;
@@ -489,13 +525,13 @@ pub async fn personalise(
         written.push(zip.display().to_string());
     }
     println!(
-        "batch {batch}: {} cards personalised by Document Signer {}, {failed} refused; packages, MANIFEST and MANIFEST.sig in {}",
+        "{batch}: {} cards personalised by Document Signer {}, {failed} refused; packages, MANIFEST and MANIFEST.sig in {}",
         cards.len() - failed,
         signing.serial,
         written.join(" and ")
     );
     if failed > 0 {
-        bail!("{failed} cards of batch {batch} were not personalised");
+        bail!("{failed} cards of {batch} were not personalised");
     }
     Ok(())
 }

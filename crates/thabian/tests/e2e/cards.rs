@@ -1554,3 +1554,189 @@ async fn card_expiry_sweep_postgres() {
         card_expiry_sweep(Some(db.url.clone())).await;
     }
 }
+
+/// A package lost or spoiled at the bureau: the card, personalised and not yet issued, is
+/// personalised again with a stated reason (`thabian card personalise --card N --reason R`),
+/// a second `card_personalised` with the new SOD's digest. Once the card is issued, the old
+/// package fails the online check on exactly that (`sod_current` false, the chip data
+/// genuine, the card valid) and the new one passes. Without a reason it is refused.
+async fn card_repersonalisation(database_url: Option<String>) {
+    let s = TestServer::start("la", database_url.clone()).await;
+    let db = database_url.as_deref();
+    let sup = s.official("sup", "supervisor", "*", "01").await;
+    let officer = s.official("officer", "card_officer", "01", "01").await;
+    let bank = s.official("bank", "service_account", "*", "01").await;
+    let (status, b) = s
+        .post(
+            "/v1/imports",
+            &sup,
+            lao_import("rep-1", "Somsak", "Phommachanh", "male", "1985-03-04", "01"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let pin = b["pin"].as_str().unwrap().to_owned();
+    ok(cli(
+        &s,
+        db,
+        &["pki", "init", "--country", "LA", "--organization", "MPS"],
+        &[],
+    ));
+    ok(cli(&s, db, &["pki", "issue-ds"], &[]));
+    ok(cli(&s, db, &["pki", "publish"], &[]));
+    let mut app = application("first", None);
+    app["face"]["data"] = json!(b64(&face_jpeg()));
+    let (status, b) = s
+        .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let card = b["card"].as_str().unwrap().to_owned();
+    let number = b["number"].as_str().unwrap().to_owned();
+    for (token, step) in [
+        (&sup, json!({"action": "approved"})),
+        (&officer, json!({"action": "batched", "batch": "R-1"})),
+    ] {
+        let (status, b) = card_step(&s, token, &pin, &card, step).await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+    }
+    let export = tempfile::tempdir().unwrap();
+    let first = export.path().join("first");
+    ok(cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--batch",
+            "R-1",
+            "--out",
+            &first.display().to_string(),
+        ],
+        &[],
+    ));
+
+    // Without a reason: refused by the command line and by the register (the rules refuse it
+    // too: crates/model/tests/model.rs).
+    let second = export.path().join("second");
+    let out = cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--card",
+            &number,
+            "--out",
+            &second.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let out = cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--card",
+            &number,
+            "--reason",
+            " ",
+            "--out",
+            &second.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("give the reason"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // With the reason: a fresh package, a second card_personalised.
+    let second = export.path().join("second-ok");
+    let printed = ok(cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--card",
+            &number,
+            "--reason",
+            "chip spoiled at the bureau",
+            "--out",
+            &second.display().to_string(),
+        ],
+        &[],
+    ));
+    assert!(printed.contains("1 cards personalised"), "{printed}");
+    let (old, new) = (first.join(&number), second.join(&number));
+    assert_ne!(
+        std::fs::read(old.join("EF.SOD")).unwrap(),
+        std::fs::read(new.join("EF.SOD")).unwrap()
+    );
+    let (_, h) = s.get(&format!("/v1/persons/{pin}/history"), &sup).await;
+    let personalised: Vec<&Value> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "card_personalised")
+        .collect();
+    assert_eq!(personalised.len(), 2, "{h}");
+    assert_eq!(
+        personalised[1]["event"]["payload"]["change"]["reason"],
+        "chip spoiled at the bureau"
+    );
+    assert!(personalised[0]["event"]["payload"]["change"]
+        .get("reason")
+        .is_none());
+    let (status, b) = card_step(&s, &officer, &pin, &card, json!({"action": "issued"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+
+    // The old package: genuine chip data, a valid card, but not the card's current EF.SOD.
+    let checked = verify_online(&s, &bank, &old).await;
+    assert_eq!(checked["verified"], false, "{checked}");
+    assert_eq!(checked["sod_current"], false, "{checked}");
+    assert_eq!(checked["online_status"]["valid"], true, "{checked}");
+    assert!(failed_checks(&checked["report"]).is_empty(), "{checked}");
+    let checked = verify_online(&s, &bank, &new).await;
+    assert_eq!(checked["verified"], true, "{checked}");
+    assert_eq!(checked["sod_current"], true, "{checked}");
+
+    // Issued: no longer personalised again.
+    let out = cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--card",
+            &number,
+            "--reason",
+            "again",
+            "--out",
+            &export.path().join("third").display().to_string(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is issued"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_repersonalisation_sqlite() {
+    card_repersonalisation(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_repersonalisation_postgres() {
+    if let Some(db) = PgDatabase::create().await {
+        card_repersonalisation(Some(db.url.clone())).await;
+    }
+}
