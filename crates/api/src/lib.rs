@@ -1751,10 +1751,13 @@ async fn verify_card(
         }
     });
     let passed = verified.report.passed()
-        && (!req.online || online_status.as_ref().is_some_and(|s| s.valid));
+        && (!req.online
+            || (online_status.as_ref().is_some_and(|s| s.valid)
+                && verified.sod_current != Some(false)));
     Ok(axum::Json(wire::CardVerifyResult {
         verified: passed,
         report: serde_json::to_value(&verified.report).unwrap_or_default(),
         online_status,
+        sod_current: verified.sod_current,
     }))
 }

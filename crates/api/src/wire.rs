@@ -785,4 +785,9 @@ pub struct CardVerifyResult {
     /// The register's view of the card, with `online`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub online_status: Option<CardStatusOut>,
+    /// With `online`: whether the EF.SOD is the one the register recorded at the card's latest
+    /// personalisation. `false` (and `verified` false): a package the card was personalised
+    /// again after (lost or spoiled at the bureau), or one the register never recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sod_current: Option<bool>,
 }

@@ -87,7 +87,9 @@ pub enum CardChange {
     Batched {
         batch: String,
     },
-    /// The chip written and signed.
+    /// The chip written and signed. Recorded again for a card not yet issued whose package was
+    /// lost or spoiled at the bureau (a new chip and print, the same card record and number),
+    /// then with the `reason`; the latest EF.SOD is the card's.
     Personalised {
         date_of_issue: NaiveDate,
         /// `None`: valid for life.
@@ -97,6 +99,9 @@ pub enum CardChange {
         document_signer: String,
         /// SHA-256 of the EF.SOD (hex).
         sod_sha256: String,
+        /// Why a personalised card is personalised again; none the first time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// Handed to the holder.
     Issued,
@@ -218,7 +223,8 @@ impl CardStatus {
             CardChange::Applied { .. } => false,
             CardChange::Approved | CardChange::Rejected { .. } => self == S::Applied,
             CardChange::Batched { .. } => self == S::Approved,
-            CardChange::Personalised { .. } => self == S::InProduction,
+            // Again, before issue, for a package lost or spoiled at the bureau (with a reason).
+            CardChange::Personalised { .. } => matches!(self, S::InProduction | S::Personalised),
             CardChange::Issued => self == S::Personalised,
             CardChange::Activated => self == S::Issued,
             CardChange::Suspended { .. } => matches!(self, S::Issued | S::Active),
@@ -256,7 +262,8 @@ pub struct Card {
     pub document_signer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sod_sha256: Option<String>,
-    /// The reason given for the last rejection, suspension or revocation.
+    /// The reason given for the last rejection, suspension or revocation (or, until the card is
+    /// issued, for its re-personalisation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
 }
@@ -269,12 +276,14 @@ fn violation(code: &'static str, message: impl Into<String>) -> Violation {
 }
 
 /// Checks a card event against the holder's current record. `actor` is the official
-/// registering it; `today` the register's date.
+/// registering it; `today` the register's date (an expiry is recorded only once the card's
+/// date of expiry has passed).
 pub fn check_card_event(
     person: &Person,
     event: &CardEvent,
     actor: &str,
     rules: &CardRules,
+    today: NaiveDate,
 ) -> Result<(), Violation> {
     let existing = person.cards.iter().find(|c| c.id == event.card);
     match &event.change {
@@ -438,6 +447,34 @@ pub fn check_card_event(
                     "invalid-card-transition",
                     "the date of expiry must be after the date of issue",
                 )),
+                // A second package replaces the first one, which then no longer verifies
+                // online: that needs a stated reason.
+                CardChange::Personalised { reason, .. }
+                    if card.status == CardStatus::Personalised
+                        && reason.as_deref().is_none_or(|r| r.trim().is_empty()) =>
+                {
+                    Err(violation(
+                        "reason-required",
+                        format!(
+                            "card {} is personalised already: give the reason to personalise it again (package lost or spoiled)",
+                            card.number
+                        ),
+                    ))
+                }
+                // The date of expiry is the card's last valid day, as `effective_status` reads it.
+                CardChange::Expired if card.date_of_expiry.is_none_or(|e| today <= e) => {
+                    Err(violation(
+                        "card-not-expired",
+                        format!(
+                            "card {} is valid {}: its expiry is not recorded before then",
+                            card.number,
+                            match card.date_of_expiry {
+                                Some(e) => format!("until {e}"),
+                                None => "for life".to_owned(),
+                            }
+                        ),
+                    ))
+                }
                 CardChange::Issued => {
                     if person.status != Status::Living {
                         return Err(violation(
@@ -538,12 +575,18 @@ pub fn apply_card_event(cards: &mut Vec<Card>, event: &CardEvent, actor: &str, o
                     date_of_expiry,
                     document_signer,
                     sod_sha256,
+                    reason,
                 } => {
                     card.date_of_issue = Some(*date_of_issue);
                     card.date_of_expiry = *date_of_expiry;
                     card.document_signer = Some(document_signer.clone());
                     card.sod_sha256 = Some(sod_sha256.clone());
+                    if reason.is_some() {
+                        card.status_reason = reason.clone();
+                    }
                 }
+                // A re-personalisation's reason concerns the bureau, not the issued card.
+                CardChange::Issued => card.status_reason = None,
                 _ => {}
             }
             // The new card supersedes the one it renews or replaces when the holder gets it.

@@ -218,6 +218,7 @@ pub fn check(event: &Event, ctx: &RuleContext<'_>) -> Result<(), Violation> {
                 card,
                 &event.actor,
                 &ctx.profile.card,
+                ctx.today,
             )?;
         }
         EventPayload::BirthRegistered(b) => {

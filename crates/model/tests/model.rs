@@ -1190,6 +1190,7 @@ mod card_tests {
                     date_of_expiry: Some(nd(2036, 12, 7)),
                     document_signer: "01".into(),
                     sod_sha256: "cd".repeat(32),
+                    reason: None,
                 },
             )
             .unwrap();
@@ -1461,6 +1462,110 @@ mod card_tests {
         assert_eq!(
             effective_status(&card, nd(2036, 12, 8)),
             CardStatus::Expired
+        );
+    }
+
+    #[test]
+    fn a_personalised_card_is_personalised_again_only_with_a_reason_and_before_issue() {
+        let mut h = Holder::new("la", "2345678901", "1990-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000001", ApplicationReason::First, None),
+        )
+        .unwrap();
+        h.record("supervisor", "c1", CardChange::Approved).unwrap();
+        h.record("bureau", "c1", CardChange::Batched { batch: "B1".into() })
+            .unwrap();
+        let personalised = |sod: &str, reason: Option<&str>| CardChange::Personalised {
+            date_of_issue: nd(2026, 12, 7),
+            date_of_expiry: Some(nd(2036, 12, 7)),
+            document_signer: "01".into(),
+            sod_sha256: sod.repeat(32),
+            reason: reason.map(str::to_owned),
+        };
+        h.record("bureau", "c1", personalised("aa", None)).unwrap();
+        for reason in [None, Some("  ")] {
+            assert_eq!(
+                h.record("bureau", "c1", personalised("bb", reason)),
+                Err("reason-required".into())
+            );
+        }
+        h.record("bureau", "c1", personalised("bb", Some("chip spoiled")))
+            .unwrap();
+        let card = h.person.cards[0].clone();
+        assert_eq!(card.status, CardStatus::Personalised);
+        assert_eq!(card.sod_sha256.as_deref(), Some("bb".repeat(32).as_str()));
+        assert_eq!(card.status_reason.as_deref(), Some("chip spoiled"));
+        h.record("clerk", "c1", CardChange::Issued).unwrap();
+        assert_eq!(h.person.cards[0].status_reason, None);
+        assert_eq!(
+            h.record("bureau", "c1", personalised("cc", Some("again"))),
+            Err("invalid-card-transition".into())
+        );
+    }
+
+    #[test]
+    fn an_expiry_is_recorded_only_after_the_date_of_expiry_and_once() {
+        let mut h = Holder::new("la", "2345678901", "1990-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000001", ApplicationReason::First, None),
+        )
+        .unwrap();
+        h.produce("c1");
+        h.record("clerk", "c1", CardChange::Activated).unwrap();
+        let expiry = h.person.cards[0].date_of_expiry.unwrap();
+        // On its date of expiry the card is still valid.
+        h.today = expiry;
+        assert_eq!(
+            h.record("supervisor", "c1", CardChange::Expired),
+            Err("card-not-expired".into())
+        );
+        h.today = expiry.succ_opt().unwrap();
+        h.record("supervisor", "c1", CardChange::Expired).unwrap();
+        assert_eq!(h.status("c1"), CardStatus::Expired);
+        assert_eq!(
+            h.record("supervisor", "c1", CardChange::Expired),
+            Err("invalid-card-transition".into())
+        );
+
+        // A card reported lost keeps that status past its expiry: a border check must still
+        // see "lost".
+        let mut h = Holder::new("la", "2345678902", "1990-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000002", ApplicationReason::First, None),
+        )
+        .unwrap();
+        h.produce("c1");
+        h.record("police", "c1", CardChange::ReportedLost).unwrap();
+        h.today = h.person.cards[0]
+            .date_of_expiry
+            .unwrap()
+            .succ_opt()
+            .unwrap();
+        assert_eq!(
+            h.record("supervisor", "c1", CardChange::Expired),
+            Err("invalid-card-transition".into())
+        );
+
+        // A card valid for life (personalised without a date of expiry) never expires.
+        let mut h = Holder::new("la", "2345678903", "1950-05-01");
+        h.record(
+            "clerk",
+            "c1",
+            applied("L00000003", ApplicationReason::First, None),
+        )
+        .unwrap();
+        h.produce("c1");
+        h.person.cards[0].date_of_expiry = None;
+        h.today = nd(2090, 1, 1);
+        assert_eq!(
+            h.record("supervisor", "c1", CardChange::Expired),
+            Err("card-not-expired".into())
         );
     }
 

@@ -33,6 +33,18 @@ pub fn card_key(number: &str) -> String {
     format!("card:{number}")
 }
 
+/// The prefix of the search-index keys of the cards that can expire (see [`expiry_key`]).
+pub const EXPIRY_PREFIX: &str = "card-expiry:";
+
+/// The search-index key of a valid card with a date of expiry: `card-expiry:<date>:<card id>`.
+/// The date comes first so that the keys sort by it (ISO dates sort as text): the cards past
+/// a date are one range of the key index, read without a scan of the register
+/// ([`Register::expire_cards`]). The key is written with the holder's row while the card is
+/// valid and leaves it with the event that ends its validity, in the same transaction.
+pub fn expiry_key(date_of_expiry: chrono::NaiveDate, card: &str) -> String {
+    format!("{EXPIRY_PREFIX}{date_of_expiry}:{card}")
+}
+
 /// The largest biometric sample accepted (a face image of an ID card is tens of kilobytes; a
 /// full set of finger images a few hundred).
 pub const MAX_SAMPLE_BYTES: usize = 2 * 1024 * 1024;
@@ -506,6 +518,7 @@ impl Register {
             &event,
             &ctx.principal.official_id,
             &self.profile.card,
+            self.now().date_naive(),
         )?;
         Ok(())
     }
@@ -705,16 +718,77 @@ impl Register {
         signing: &dyn DocumentSigning,
         chip: &thabian_icao9303::lds::ChipSecurity,
     ) -> Result<Personalised> {
+        self.personalise(ctx, pin, card, None, signing, chip).await
+    }
+
+    /// Personalises again a card that is personalised but not yet issued, because its package
+    /// was lost or spoiled at the bureau: a new chip and print for the same card record and
+    /// number (the profile numbers cards, not chips), signed by the current Document Signer,
+    /// recorded as a second `card_personalised` with the `reason` and the new SOD's digest.
+    /// The old package then fails the online check (`sod_current`). Dates of issue and expiry
+    /// are those of the new print.
+    pub async fn repersonalise_card(
+        &self,
+        ctx: &RequestContext,
+        number: &str,
+        reason: &str,
+        signing: &dyn DocumentSigning,
+        chip: &thabian_icao9303::lds::ChipSecurity,
+    ) -> Result<Personalised> {
+        ctx.principal.require(Permission::ProduceCard)?;
+        if reason.trim().is_empty() {
+            return Err(RegisterError::Rule(thabian_model::rules::Violation {
+                code: "reason-required",
+                message: format!(
+                    "give the reason to personalise card {number} again (package lost or spoiled)"
+                ),
+            }));
+        }
+        let holders = self.holders_of(&card_key(number), 10).await?;
+        let Some((pin, card)) = holders.into_values().find_map(|p| {
+            p.cards
+                .iter()
+                .rev()
+                .find(|c| c.number == number)
+                .map(|c| (p.pin.clone(), c.id.clone()))
+        }) else {
+            return Err(RegisterError::NotFound(format!("no card {number}")));
+        };
+        self.personalise(ctx, &pin, &card, Some(reason), signing, chip)
+            .await
+    }
+
+    async fn personalise(
+        &self,
+        ctx: &RequestContext,
+        pin: &Pin,
+        card: &str,
+        reason: Option<&str>,
+        signing: &dyn DocumentSigning,
+        chip: &thabian_icao9303::lds::ChipSecurity,
+    ) -> Result<Personalised> {
+        use thabian_model::card::CardStatus;
         ctx.principal.require(Permission::ProduceCard)?;
         let person = self.readable_person(ctx, pin).await?;
         let Some(current) = person.cards.iter().find(|c| c.id == card).cloned() else {
             return Err(RegisterError::NotFound(format!("{pin} has no card {card}")));
         };
-        if current.status != thabian_model::card::CardStatus::InProduction {
+        // Checked before anything is decrypted or signed; the rules check again at commit.
+        let (expected, what) = match reason {
+            None => (
+                CardStatus::InProduction,
+                "only a card in production is personalised",
+            ),
+            Some(_) => (
+                CardStatus::Personalised,
+                "only a personalised card not yet issued is personalised again",
+            ),
+        };
+        if current.status != expected {
             return Err(RegisterError::Rule(thabian_model::rules::Violation {
                 code: "invalid-card-transition",
                 message: format!(
-                    "card {} is {}: only a card in production is personalised",
+                    "card {} is {}: {what}",
                     current.number,
                     current.status.as_str()
                 ),
@@ -828,6 +902,7 @@ impl Register {
                     date_of_expiry: chip_card.date_of_expiry,
                     document_signer: document_signer.clone(),
                     sod_sha256,
+                    reason: reason.map(str::to_owned),
                 },
                 LegalBasis {
                     act: "Card personalisation".into(),
@@ -946,6 +1021,10 @@ pub struct CardVerification {
     pub report: thabian_icao9303::pa::Report,
     /// The register's record of the card named in DG1, when asked for and found.
     pub online: Option<Card>,
+    /// With the online record: whether the EF.SOD presented is the one recorded at the card's
+    /// latest personalisation (`false`: a package superseded by a re-personalisation, or one
+    /// the register never signed). `None` when the record holds no SOD digest.
+    pub sod_current: Option<bool>,
 }
 
 impl Register {
@@ -1016,6 +1095,7 @@ impl Register {
         ctx.principal.require(Permission::CheckCardStatus)?;
         let cache = self.published_path_cache().await?;
         let at = at.unwrap_or_else(|| self.now());
+        let sod_sha256 = hex::encode(Sha256::digest(&files.ef_sod));
         let report = tokio::task::spawn_blocking(move || {
             let doc = files.document();
             let options = thabian_icao9303::pa::PaOptions {
@@ -1044,6 +1124,185 @@ impl Register {
             (true, Some(number)) => self.card_by_number(ctx, &number).await?.map(|(_, c)| c),
             _ => None,
         };
-        Ok(CardVerification { report, online })
+        let sod_current = online
+            .as_ref()
+            .and_then(|c| c.sod_sha256.as_ref())
+            .map(|recorded| *recorded == sod_sha256);
+        Ok(CardVerification {
+            report,
+            online,
+            sod_current,
+        })
+    }
+}
+
+/// A card the expiry sweep found past its date of expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiringCard {
+    pub pin: Pin,
+    /// The card id.
+    pub card: String,
+    pub number: String,
+    pub date_of_expiry: chrono::NaiveDate,
+    /// Its status before the sweep (issued, active or suspended).
+    pub status: thabian_model::card::CardStatus,
+}
+
+/// What [`Register::expire_cards`] did.
+#[derive(Debug)]
+pub struct ExpirySweep {
+    /// The register's date the sweep ran on: cards whose date of expiry is before it expire.
+    pub today: chrono::NaiveDate,
+    /// `card_expired` recorded now (with `dry_run`: would be recorded).
+    pub expired: Vec<ExpiringCard>,
+    /// Cards whose expiry another sweep (another node, a concurrent run) recorded first.
+    pub already_recorded: Vec<ExpiringCard>,
+    /// Cards whose expiry could not be recorded, with the error; the others went on.
+    pub failed: Vec<(ExpiringCard, RegisterError)>,
+}
+
+/// How many index entries the sweep reads, and holders it loads, at a time.
+const EXPIRY_PAGE: u32 = 500;
+
+impl Register {
+    /// Records `card_expired` for every card past its date of expiry that is still issued,
+    /// active or suspended (the statuses [`CardStatus::allows`] lets expire: a card reported
+    /// lost or stolen, or revoked, keeps that status, which says more to a verifier; a card
+    /// not yet issued has not started its term). One event per card, through the one write
+    /// path (rules, log, audit record, feed), under the legal basis `act`, with the date of
+    /// expiry as its document reference. A card whose date of expiry is today is still valid.
+    ///
+    /// The cards are found through the key index ([`expiry_key`]): one range read per page, so
+    /// the cost is the number of expiring cards, not the size of the register. Idempotent:
+    /// an expired card leaves the index with its event, and each event carries the idempotency
+    /// key `card-expired:<card id>`, so a sweep racing another one (several nodes, an
+    /// overlapping timer) records each expiry once. A failure on one card is reported in
+    /// [`ExpirySweep::failed`] and the sweep goes on. With `dry_run` nothing is recorded; the
+    /// cards that would expire are listed (each holder's listing is a logged read).
+    ///
+    /// [`CardStatus::allows`]: thabian_model::card::CardStatus::allows
+    pub async fn expire_cards(
+        &self,
+        ctx: &RequestContext,
+        act: &str,
+        dry_run: bool,
+    ) -> Result<ExpirySweep> {
+        ctx.principal.require(Permission::DecideCard)?;
+        if act.trim().is_empty() {
+            return Err(RegisterError::Invalid(
+                "the legal basis of the expiries (act) must not be empty".into(),
+            ));
+        }
+        // One date for the whole sweep: a run across midnight does not widen its range.
+        let today = self.now().date_naive();
+        let before = format!("{EXPIRY_PREFIX}{today}");
+        let mut sweep = ExpirySweep {
+            today,
+            expired: Vec::new(),
+            already_recorded: Vec::new(),
+            failed: Vec::new(),
+        };
+        let mut after = EXPIRY_PREFIX.to_owned();
+        loop {
+            let page = self
+                .store
+                .keys_between(&after, &before, EXPIRY_PAGE)
+                .await?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            // Entries already handled (or refused) stay behind the cursor.
+            after = last.clone();
+            let full = page.len() == EXPIRY_PAGE as usize;
+            let pins: Vec<Pin> = page
+                .iter()
+                .map(|(_, pin)| Pin::from_trusted(pin.clone()))
+                .collect();
+            let holders = self.load_persons(&pins).await?;
+            let mut due = Vec::new();
+            for (key, pin) in &page {
+                let Some(card_id) = key
+                    .strip_prefix(EXPIRY_PREFIX)
+                    .and_then(|rest| rest.split_once(':'))
+                    .map(|(_, card)| card)
+                else {
+                    continue;
+                };
+                // The index is written with the row; the row is the authority.
+                let card = holders
+                    .get(&Pin::from_trusted(pin.clone()))
+                    .and_then(|p| p.cards.iter().find(|c| c.id == card_id));
+                if let Some(c) = card {
+                    if let Some(date_of_expiry) = c.date_of_expiry {
+                        if c.status.is_valid() && today > date_of_expiry {
+                            due.push(ExpiringCard {
+                                pin: Pin::from_trusted(pin.clone()),
+                                card: c.id.clone(),
+                                number: c.number.clone(),
+                                date_of_expiry,
+                                status: c.status,
+                            });
+                        }
+                    }
+                }
+            }
+            if dry_run {
+                let reads = due
+                    .iter()
+                    .map(|c| {
+                        self.access_record(
+                            ctx,
+                            Some(c.pin.as_str()),
+                            "card-status",
+                            Some(format!("expiry sweep (dry run): card={}", c.card)),
+                        )
+                    })
+                    .collect();
+                self.log_reads(reads).await?;
+                sweep.expired.extend(due);
+            } else {
+                for c in due {
+                    let recorded = self
+                        .record_card_event(
+                            ctx,
+                            &c.pin,
+                            &c.card,
+                            CardChange::Expired,
+                            LegalBasis {
+                                act: act.to_owned(),
+                                document_ref: Some(format!("date of expiry {}", c.date_of_expiry)),
+                            },
+                            Some(format!("card-expired:{}", c.card)),
+                        )
+                        .await;
+                    match recorded {
+                        Ok(outcome) if outcome.replayed => sweep.already_recorded.push(c),
+                        Ok(_) => sweep.expired.push(c),
+                        Err(e) => {
+                            // Refused because the card is no longer valid: another sweep (or a
+                            // report of loss) came first, which is not a failure.
+                            let status_now = match self.store.person(c.pin.as_str()).await {
+                                Ok(Some(row)) => {
+                                    crate::service::decode_person(&row).ok().and_then(|p| {
+                                        p.cards.iter().find(|x| x.id == c.card).map(|x| x.status)
+                                    })
+                                }
+                                _ => Some(c.status),
+                            };
+                            match status_now {
+                                Some(thabian_model::card::CardStatus::Expired) => {
+                                    sweep.already_recorded.push(c)
+                                }
+                                _ => sweep.failed.push((c, e)),
+                            }
+                        }
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(sweep)
     }
 }

@@ -327,6 +327,16 @@ impl Register {
                         .filter_map(|c| c.batch.as_deref())
                         .map(crate::cards::batch_key),
                 );
+                // A card that can expire is found by its date of expiry (the expiry sweep).
+                keys.extend(
+                    p.cards
+                        .iter()
+                        .filter(|c| c.status.is_valid())
+                        .filter_map(|c| {
+                            c.date_of_expiry
+                                .map(|date| crate::cards::expiry_key(date, &c.id))
+                        }),
+                );
                 keys
             },
             match_record: thabian_model::compact::encode(&record, merged),

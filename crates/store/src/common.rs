@@ -1245,6 +1245,20 @@ macro_rules! impl_store {
                     .collect())
             }
 
+            async fn keys_between(&self, after: &str, before: &str, limit: u32) -> Result<Vec<(String, String)>> {
+                let rows = sqlx::query(
+                    "SELECT key, pin FROM person_keys WHERE key > $1 AND key < $2 ORDER BY key, pin LIMIT $3",
+                )
+                .bind(after)
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(self.read_pool())
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("key")?, r.try_get("pin")?)))
+                    .collect()
+            }
+
             async fn match_records_after(&self, after_pin: &str, limit: u32) -> Result<Vec<(String, Option<Vec<u8>>)>> {
                 let rows = sqlx::query(
                     "SELECT p.pin, m.record FROM persons p LEFT JOIN person_match m ON m.pin = p.pin \

@@ -390,6 +390,16 @@ pub trait Store: Send + Sync + 'static {
     /// order, at most `limit`. One index probe per token (a loose index scan: it jumps from a
     /// token's keys to the next token's), not a scan of the keys.
     async fn key_tokens(&self, prefix: &str, suffix_len: u32, limit: u32) -> Result<Vec<String>>;
+    /// The `(key, pin)` pairs of the keys strictly between `after` and `before` (byte order),
+    /// in key then PIN order, at most `limit`: a walk along the key index for keys whose order
+    /// means something (`card-expiry:<date>:<card>` finds the cards past a date), resumed from
+    /// the last key returned. One range read of the index's primary key, not a scan.
+    async fn keys_between(
+        &self,
+        after: &str,
+        before: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>>;
     /// Every person's compact match record in PIN order after `after_pin`, at most `limit`
     /// persons: `(pin, record)`, the record `None` for a person written before match records
     /// existed (migration 0004) and not rebuilt since (for the whole-register pass, which then

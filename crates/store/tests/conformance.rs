@@ -2346,6 +2346,78 @@ async fn case_key_tokens(store: &dyn Store) {
     assert!(tokens("q:", 5, 100).await.is_empty());
 }
 
+/// A walk along the key index between two keys: byte order, the bounds excluded, keys of other
+/// prefixes left out, resumed from the last key returned; a key that leaves a person's row
+/// leaves the walk.
+async fn case_keys_between(store: &dyn Store) {
+    let mut b = batch(
+        t(1),
+        vec![
+            event("e-1", "birth_registered", &["1111111111"], "/01/"),
+            event("e-2", "birth_registered", &["2222222222"], "/01/"),
+        ],
+    );
+    b.persons = vec![
+        insert(PersonRow {
+            search_keys: vec![
+                "card-expiry:2030-01-01:c1".into(),
+                "card-expiry:2031-06-30:c3".into(),
+                "card:L1".into(),
+                "y:abc:1990".into(),
+            ],
+            ..person("1111111111", 1)
+        }),
+        insert(PersonRow {
+            search_keys: vec![
+                "card-expiry:2030-01-01:c2".into(),
+                "card-expiry:2032-01-01:c4".into(),
+            ],
+            ..person("2222222222", 1)
+        }),
+    ];
+    store.commit(b).await.unwrap();
+    let between = |after: &'static str, before: &'static str, limit: u32| async move {
+        store.keys_between(after, before, limit).await.unwrap()
+    };
+    let pair = |k: &str, p: &str| (k.to_owned(), p.to_owned());
+    assert_eq!(
+        between("card-expiry:", "card-expiry:2032-01-01", 100).await,
+        [
+            pair("card-expiry:2030-01-01:c1", "1111111111"),
+            pair("card-expiry:2030-01-01:c2", "2222222222"),
+            pair("card-expiry:2031-06-30:c3", "1111111111"),
+        ]
+    );
+    assert_eq!(
+        between("card-expiry:", "card-expiry:2032-01-01", 1).await,
+        [pair("card-expiry:2030-01-01:c1", "1111111111")]
+    );
+    assert_eq!(
+        between("card-expiry:2030-01-01:c1", "card-expiry:2032-01-01", 1).await,
+        [pair("card-expiry:2030-01-01:c2", "2222222222")]
+    );
+    assert!(between("card-expiry:", "card-expiry:2030-01-01", 100)
+        .await
+        .is_empty());
+    // The keys go with the row: rewritten without one, the walk no longer finds it.
+    let mut b = batch(
+        t(2),
+        vec![event("e-3", "card_expired", &["1111111111"], "/01/")],
+    );
+    b.persons = vec![update(
+        PersonRow {
+            search_keys: vec!["card-expiry:2031-06-30:c3".into(), "card:L1".into()],
+            ..person("1111111111", 2)
+        },
+        1,
+    )];
+    store.commit(b).await.unwrap();
+    assert_eq!(
+        between("card-expiry:", "card-expiry:2031-01-01", 100).await,
+        [pair("card-expiry:2030-01-01:c2", "2222222222")]
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The two backends
 // ---------------------------------------------------------------------------------------------
@@ -2400,6 +2472,7 @@ conformance! {
     import_keys => case_import_keys(store),
     search_index => case_search_index(store),
     key_tokens => case_key_tokens(store),
+    keys_between => case_keys_between(store),
     review_cases_and_models => case_review_cases_and_models(store),
     biometric_samples => case_biometric_samples(store),
     published_documents => case_published_documents(store),

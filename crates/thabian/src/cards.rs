@@ -188,18 +188,120 @@ pub fn read_package(dir: &Path) -> anyhow::Result<ChipFiles> {
 #[derive(Debug, clap::Subcommand)]
 pub enum CardCommand {
     /// Personalise every card waiting in a production batch with the current Document Signer,
-    /// and write the batch's packages, MANIFEST and MANIFEST.sig to --out and/or --zip.
+    /// and write the batch's packages, MANIFEST and MANIFEST.sig to --out and/or --zip; or,
+    /// with --card and --reason, personalise again one card whose package was lost or spoiled
+    /// before it was issued.
     Personalise(PersonaliseArgs),
     /// Passive authentication of a card's files (a package directory): every check with its
     /// result; exit code 0 only when none failed.
     Verify(VerifyArgs),
+    /// Record `card_expired` for every issued, active or suspended card past its date of
+    /// expiry (a daily job: cron or a systemd timer). Idempotent; exit code 1 when an expiry
+    /// could not be recorded (the others are).
+    Expire(ExpireArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExpireArgs {
+    /// List the cards that would expire; record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The legal basis recorded with each expiry.
+    #[arg(
+        long,
+        default_value = "Identity card term ended (date of expiry under the profile's card validity rule)"
+    )]
+    pub legal_basis: String,
+}
+
+/// `thabian card expire`: true when every expiry due was recorded.
+pub async fn expire(platform: &crate::Platform, args: &ExpireArgs) -> anyhow::Result<bool> {
+    let ctx = crate::operator_context(
+        platform,
+        thabian_register::Role::Supervisor,
+        "card expiry sweep",
+        "cli",
+    )
+    .await?;
+    let sweep = platform
+        .register
+        .expire_cards(&ctx, &args.legal_basis, args.dry_run)
+        .await?;
+    let card = |c: &thabian_register::cards::ExpiringCard| {
+        serde_json::json!({
+            "pin": c.pin.as_str(),
+            "card": c.card,
+            "number": c.number,
+            "date_of_expiry": c.date_of_expiry.to_string(),
+            "status": c.status.as_str(),
+        })
+    };
+    if args.json {
+        let report = serde_json::json!({
+            "today": sweep.today.to_string(),
+            "dry_run": args.dry_run,
+            "expired": sweep.expired.iter().map(card).collect::<Vec<_>>(),
+            "already_recorded": sweep.already_recorded.iter().map(card).collect::<Vec<_>>(),
+            "failed": sweep.failed.iter().map(|(c, e)| {
+                let mut v = card(c);
+                v["code"] = e.code().into();
+                v["error"] = e.to_string().into();
+                v
+            }).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for c in &sweep.expired {
+            println!(
+                "{} card {} ({}) of {}: expired on {}",
+                if args.dry_run {
+                    "would expire:"
+                } else {
+                    "expired:"
+                },
+                c.number,
+                c.card,
+                c.pin,
+                c.date_of_expiry
+            );
+        }
+        for (c, e) in &sweep.failed {
+            eprintln!(
+                "card {} ({}) of {}: expiry not recorded: {e}",
+                c.number, c.card, c.pin
+            );
+        }
+        println!(
+            "{}: {} cards {}, {} already recorded, {} failed",
+            sweep.today,
+            sweep.expired.len(),
+            if args.dry_run {
+                "would expire"
+            } else {
+                "expired"
+            },
+            sweep.already_recorded.len(),
+            sweep.failed.len()
+        );
+    }
+    Ok(sweep.failed.is_empty())
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PersonaliseArgs {
     /// The production batch (as recorded by `batched`).
-    #[arg(long)]
-    pub batch: String,
+    #[arg(long, required_unless_present = "card", conflicts_with = "card")]
+    pub batch: Option<String>,
+    /// A card personalised already, not yet issued, whose package was lost or spoiled: it is
+    /// personalised again (a fresh EF.SOD; the old package no longer verifies online).
+    #[arg(long, requires = "reason")]
+    pub card: Option<String>,
+    /// Why the card is personalised again (recorded with the event).
+    #[arg(long, requires = "card")]
+    pub reason: Option<String>,
     /// The export directory (created; must not exist).
     #[arg(long, required_unless_present = "zip")]
     pub out: Option<PathBuf>,
@@ -255,7 +357,11 @@ pub async fn personalise(
     config: &crate::Config,
     args: &PersonaliseArgs,
 ) -> anyhow::Result<()> {
-    let batch = args.batch.as_str();
+    let batch = match (&args.batch, &args.card) {
+        (Some(batch), _) => format!("batch {batch}"),
+        (None, Some(number)) => format!("card {number}"),
+        (None, None) => bail!("give --batch, or --card and --reason"),
+    };
     for path in args.out.iter().chain(&args.zip) {
         if path.exists() {
             bail!(
@@ -303,16 +409,29 @@ pub async fn personalise(
         "cli",
     )
     .await?;
-    let cards = platform.register.batch_cards(&ctx, batch).await?;
+    let cards = match (&args.batch, &args.card) {
+        (Some(b), _) => platform.register.batch_cards(&ctx, b).await?,
+        (None, Some(number)) => {
+            let (pin, card) = platform
+                .register
+                .card_by_number(&ctx, number)
+                .await?
+                .with_context(|| format!("no card {number}"))?;
+            vec![thabian_register::cards::BatchCard {
+                pin,
+                card: card.id,
+                number: card.number,
+            }]
+        }
+        (None, None) => Vec::new(),
+    };
     if cards.is_empty() {
-        bail!("no card waits in production batch {batch:?}");
+        bail!("no card waits in production {batch}");
     }
     if let Some(keys) = &chip_keys {
         for number in keys.keys() {
             if !cards.iter().any(|c| &c.number == number) {
-                eprintln!(
-                    "chip keys for card {number}: no such card waits in batch {batch} (ignored)"
-                );
+                eprintln!("chip keys for card {number}: no such card waits in {batch} (ignored)");
             }
         }
     }
@@ -355,11 +474,21 @@ pub async fn personalise(
                 continue;
             }
         };
-        match platform
-            .register
-            .personalise_card(&ctx, &c.pin, &c.card, &signing, security)
-            .await
-        {
+        let done = match &args.reason {
+            Some(reason) => {
+                platform
+                    .register
+                    .repersonalise_card(&ctx, &c.number, reason, &signing, security)
+                    .await
+            }
+            None => {
+                platform
+                    .register
+                    .personalise_card(&ctx, &c.pin, &c.card, &signing, security)
+                    .await
+            }
+        };
+        match done {
             Ok(done) => files.extend(write_package(out, &done.package)?),
             Err(e) => {
                 failed += 1;
@@ -396,13 +525,13 @@ pub async fn personalise(
         written.push(zip.display().to_string());
     }
     println!(
-        "batch {batch}: {} cards personalised by Document Signer {}, {failed} refused; packages, MANIFEST and MANIFEST.sig in {}",
+        "{batch}: {} cards personalised by Document Signer {}, {failed} refused; packages, MANIFEST and MANIFEST.sig in {}",
         cards.len() - failed,
         signing.serial,
         written.join(" and ")
     );
     if failed > 0 {
-        bail!("{failed} cards of batch {batch} were not personalised");
+        bail!("{failed} cards of {batch} were not personalised");
     }
     Ok(())
 }

@@ -188,6 +188,12 @@ pub fn load_areas(
 }
 
 pub async fn open(config: &Config) -> anyhow::Result<Platform> {
+    open_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`open`] with another clock than the system's: for tests that move time (a card's expiry
+/// years after its issue).
+pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Platform> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let profile = load_profile(&config.profile)?;
@@ -200,7 +206,6 @@ pub async fn open(config: &Config) -> anyhow::Result<Platform> {
         &config.log_key_path(),
         &log_origin(&profile),
     )?);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let biometric_key = load_or_create_biometric_key(&config.biometric_key_path())?;
     let register = Arc::new(
         Register::new(

@@ -319,6 +319,14 @@ async fn main() -> anyhow::Result<()> {
             thabian::cards::personalise(&platform, &cfg, &args).await?;
         }
         Command::Card {
+            command: thabian::cards::CardCommand::Expire(args),
+        } => {
+            let platform = open(&cfg).await?;
+            if !thabian::cards::expire(&platform, &args).await? {
+                std::process::exit(1);
+            }
+        }
+        Command::Card {
             command: thabian::cards::CardCommand::Verify(args),
         } => {
             if !thabian::cards::verify(&args, &cfg).await? {

@@ -1251,3 +1251,492 @@ async fn card_chip_keys_and_zip_postgres() {
         chip_keys_and_zip(Some(db.url.clone())).await;
     }
 }
+
+/// An operator's context for calls into the register in-process (the tokens of the officials
+/// created over HTTP expire while a test moves the clock by years).
+async fn operator(
+    s: &TestServer,
+    role: thabian_register::Role,
+) -> thabian_register::RequestContext {
+    let admin = s.store.official("admin").await.unwrap().unwrap();
+    thabian_register::RequestContext {
+        principal: thabian_register::Principal {
+            official_id: admin.id,
+            name: admin.name,
+            role,
+            jurisdiction: "*".into(),
+            jurisdiction_path: "/".into(),
+            office: admin.office,
+        },
+        purpose: Some("test".into()),
+        client: Some("test".into()),
+    }
+}
+
+/// The kinds of a card's events in its holder's history.
+async fn card_event_kinds(s: &TestServer, pin: &str, card: &str) -> Vec<String> {
+    let events = s.store.person_events(pin, None).await.unwrap();
+    events
+        .iter()
+        .map(|e| thabian_register::decode_event(e).unwrap())
+        .filter_map(|e| match e.payload {
+            thabian_model::event::EventPayload::Card(c) if c.card == card => {
+                Some(c.change.kind().to_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn expire_cli(s: &TestServer, db: Option<&str>, dry_run: bool) -> Value {
+    let mut args = vec!["card", "expire", "--json"];
+    if dry_run {
+        args.push("--dry-run");
+    }
+    serde_json::from_str(&ok(cli(s, db, &args, &[]))).unwrap()
+}
+
+/// The expiry sweep: a card issued and activated ten years and two days ago (the register's
+/// clock set back), another issued five years later. On its date of expiry a card is still
+/// valid: the sweep records nothing. The day after, `thabian card expire` (the system's clock)
+/// records exactly one `card_expired`, for that card only, in its holder's history and on the
+/// change feed; the online status says expired; a second sweep records nothing.
+async fn card_expiry_sweep(database_url: Option<String>) {
+    let clock = TestClock::new();
+    let start = chrono::Utc::now() - chrono::Duration::days(10 * 366 + 2);
+    clock.set(start);
+    let s = TestServer::start_with_clock("la", database_url.clone(), clock.clone()).await;
+    let db = database_url.as_deref();
+    let sup = s.official("sup", "supervisor", "*", "01").await;
+    let officer = s.official("officer", "card_officer", "01", "01").await;
+    s.official("bank", "service_account", "*", "01").await;
+    ok(cli(
+        &s,
+        db,
+        &["pki", "init", "--country", "LA", "--organization", "MPS"],
+        &[],
+    ));
+    ok(cli(&s, db, &["pki", "issue-ds"], &[]));
+    let pki = thabian::pki::PkiDir::open(&s.data_dir.path().join("pki")).unwrap();
+    let ds = pki
+        .current_document_signer(chrono::Utc::now())
+        .unwrap()
+        .clone();
+    let passphrase = s.data_dir.path().join("passphrase");
+    std::fs::write(&passphrase, "test passphrase (fixture)\n").unwrap();
+    let access = thabian::pki::KeyAccess {
+        passphrase: thabian_pki::PassphraseSource::File(passphrase),
+        pkcs11_pin: None,
+    };
+    let signing = thabian::cards::DsSigning::new(
+        pki.signer(&ds.key, &access).unwrap(),
+        pki.read_cert(&ds.cert).unwrap(),
+    )
+    .unwrap();
+    let producer = operator(&s, thabian_register::Role::CardOfficer).await;
+
+    let mut holders = Vec::new();
+    for (i, name) in ["Somsak", "Bounmy"].into_iter().enumerate() {
+        let (status, b) = s
+            .post(
+                "/v1/imports",
+                &sup,
+                lao_import(
+                    &format!("exp-{i}"),
+                    name,
+                    "Phommachanh",
+                    "male",
+                    "1980-05-01",
+                    "01",
+                ),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+        let pin = b["pin"].as_str().unwrap().to_owned();
+        let mut app = application("first", None);
+        app["face"]["data"] = json!(b64(&face_jpeg()));
+        let (status, b) = s
+            .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+        let card = b["card"].as_str().unwrap().to_owned();
+        let number = b["number"].as_str().unwrap().to_owned();
+        for (token, step) in [
+            (&sup, json!({"action": "approved"})),
+            (
+                &officer,
+                json!({"action": "batched", "batch": format!("EXP-{i}")}),
+            ),
+        ] {
+            let (status, b) = card_step(&s, token, &pin, &card, step).await;
+            assert_eq!(status, StatusCode::CREATED, "{b}");
+        }
+        holders.push((thabian_model::pin::Pin::from_trusted(pin), card, number));
+    }
+    let produce = |at_years: i64, i: usize| {
+        let (pin, card, _) = holders[i].clone();
+        let (s, clock, producer, signing) = (&s, &clock, &producer, &signing);
+        async move {
+            clock.set(start + chrono::Duration::days(at_years * 365));
+            s.register
+                .personalise_card(producer, &pin, &card, signing, &Default::default())
+                .await
+                .unwrap();
+            for step in [
+                thabian_model::card::CardChange::Issued,
+                thabian_model::card::CardChange::Activated,
+            ] {
+                s.register
+                    .change_card(
+                        producer,
+                        &pin,
+                        &card,
+                        step,
+                        thabian_model::event::LegalBasis {
+                            act: "Law on Identity Cards 2024".into(),
+                            document_ref: None,
+                        },
+                        None,
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    produce(0, 0).await;
+    produce(5, 1).await;
+    let expiry_of = |i: usize| {
+        let (pin, card, _) = holders[i].clone();
+        let s = &s;
+        async move {
+            let p = s.store.person(pin.as_str()).await.unwrap().unwrap();
+            let p: thabian_model::person::Person = serde_json::from_str(&p.record).unwrap();
+            let c = p.cards.into_iter().find(|c| c.id == card).unwrap();
+            (c.status, c.date_of_expiry.unwrap())
+        }
+    };
+    let (status, expiry) = expiry_of(0).await;
+    assert_eq!(status, thabian_model::card::CardStatus::Active);
+    let (_, later_expiry) = expiry_of(1).await;
+    assert!(
+        expiry < chrono::Utc::now().date_naive() && later_expiry > chrono::Utc::now().date_naive()
+    );
+
+    // On its date of expiry the card is still valid: nothing to record.
+    clock.set(expiry.and_hms_opt(12, 0, 0).unwrap().and_utc());
+    let supervisor = operator(&s, thabian_register::Role::Supervisor).await;
+    let sweep = s
+        .register
+        .expire_cards(&supervisor, "Law on Identity Cards 2024, art. 12", false)
+        .await
+        .unwrap();
+    assert_eq!(sweep.today, expiry);
+    assert!(
+        sweep.expired.is_empty() && sweep.failed.is_empty(),
+        "{sweep:?}"
+    );
+    // A card officer does not record expiries.
+    let refused = s
+        .register
+        .expire_cards(&producer, "Law on Identity Cards 2024, art. 12", false)
+        .await;
+    assert!(
+        matches!(refused, Err(thabian_register::RegisterError::Forbidden(_))),
+        "{refused:?}"
+    );
+
+    // The operator's daily job, on the system's clock (after the expiry): a dry run lists the
+    // card and records nothing; the sweep records it; a second sweep records nothing.
+    let (pin, card, number) = holders[0].clone();
+    let (other_pin, other_card, _) = holders[1].clone();
+    let dry = expire_cli(&s, db, true);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["expired"].as_array().unwrap().len(), 1, "{dry}");
+    assert_eq!(dry["expired"][0]["card"], card.as_str());
+    assert_eq!(dry["expired"][0]["date_of_expiry"], expiry.to_string());
+    assert_eq!(dry["expired"][0]["status"], "active");
+    assert!(!card_event_kinds(&s, pin.as_str(), &card)
+        .await
+        .contains(&"card_expired".to_owned()));
+    let done = expire_cli(&s, db, false);
+    assert_eq!(done["expired"].as_array().unwrap().len(), 1, "{done}");
+    assert_eq!(done["expired"][0]["number"], number.as_str());
+    assert!(done["failed"].as_array().unwrap().is_empty(), "{done}");
+    let kinds = card_event_kinds(&s, pin.as_str(), &card).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "card_expired").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last().map(String::as_str), Some("card_expired"));
+    // The card not yet expired is untouched.
+    assert_eq!(
+        card_event_kinds(&s, other_pin.as_str(), &other_card).await,
+        [
+            "card_applied",
+            "card_approved",
+            "card_batched",
+            "card_personalised",
+            "card_issued",
+            "card_activated"
+        ]
+    );
+    let again = expire_cli(&s, db, false);
+    assert!(again["expired"].as_array().unwrap().is_empty(), "{again}");
+    assert!(
+        again["already_recorded"].as_array().unwrap().is_empty(),
+        "{again}"
+    );
+    clock.set(chrono::Utc::now());
+    let sweep = s
+        .register
+        .expire_cards(&supervisor, "Law on Identity Cards 2024, art. 12", false)
+        .await
+        .unwrap();
+    assert!(
+        sweep.expired.is_empty() && sweep.failed.is_empty(),
+        "{sweep:?}"
+    );
+    assert_eq!(
+        card_event_kinds(&s, pin.as_str(), &card)
+            .await
+            .iter()
+            .filter(|k| *k == "card_expired")
+            .count(),
+        1
+    );
+
+    // The recorded expiry: the online status, the holder's history with its legal basis, the
+    // change feed (fresh tokens: the clock moved past the first ones).
+    let admin = operator(&s, thabian_register::Role::Administrator).await;
+    let fresh = |id: &'static str| {
+        let (s, admin) = (&s, &admin);
+        async move {
+            s.register
+                .issue_token(admin, id, "test", chrono::Duration::days(1))
+                .await
+                .unwrap()
+                .token
+        }
+    };
+    let bank = fresh("bank").await;
+    let sup = fresh("sup").await;
+    let (status, b) = s.get(&format!("/v1/cards/{number}/status"), &bank).await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "expired");
+    assert_eq!(b["valid"], false);
+    let (_, h) = s.get(&format!("/v1/persons/{pin}/history"), &sup).await;
+    let expired: Vec<&Value> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "card_expired")
+        .collect();
+    assert_eq!(expired.len(), 1, "{h}");
+    let (status, feed) = s.get("/v1/events?after=0", &bank).await;
+    assert_eq!(status, StatusCode::OK, "{feed}");
+    assert_eq!(
+        feed.to_string().matches("card_expired").count(),
+        1,
+        "{feed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_expiry_sweep_sqlite() {
+    card_expiry_sweep(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_expiry_sweep_postgres() {
+    if let Some(db) = PgDatabase::create().await {
+        card_expiry_sweep(Some(db.url.clone())).await;
+    }
+}
+
+/// A package lost or spoiled at the bureau: the card, personalised and not yet issued, is
+/// personalised again with a stated reason (`thabian card personalise --card N --reason R`),
+/// a second `card_personalised` with the new SOD's digest. Once the card is issued, the old
+/// package fails the online check on exactly that (`sod_current` false, the chip data
+/// genuine, the card valid) and the new one passes. Without a reason it is refused.
+async fn card_repersonalisation(database_url: Option<String>) {
+    let s = TestServer::start("la", database_url.clone()).await;
+    let db = database_url.as_deref();
+    let sup = s.official("sup", "supervisor", "*", "01").await;
+    let officer = s.official("officer", "card_officer", "01", "01").await;
+    let bank = s.official("bank", "service_account", "*", "01").await;
+    let (status, b) = s
+        .post(
+            "/v1/imports",
+            &sup,
+            lao_import("rep-1", "Somsak", "Phommachanh", "male", "1985-03-04", "01"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let pin = b["pin"].as_str().unwrap().to_owned();
+    ok(cli(
+        &s,
+        db,
+        &["pki", "init", "--country", "LA", "--organization", "MPS"],
+        &[],
+    ));
+    ok(cli(&s, db, &["pki", "issue-ds"], &[]));
+    ok(cli(&s, db, &["pki", "publish"], &[]));
+    let mut app = application("first", None);
+    app["face"]["data"] = json!(b64(&face_jpeg()));
+    let (status, b) = s
+        .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let card = b["card"].as_str().unwrap().to_owned();
+    let number = b["number"].as_str().unwrap().to_owned();
+    for (token, step) in [
+        (&sup, json!({"action": "approved"})),
+        (&officer, json!({"action": "batched", "batch": "R-1"})),
+    ] {
+        let (status, b) = card_step(&s, token, &pin, &card, step).await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+    }
+    let export = tempfile::tempdir().unwrap();
+    let first = export.path().join("first");
+    ok(cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--batch",
+            "R-1",
+            "--out",
+            &first.display().to_string(),
+        ],
+        &[],
+    ));
+
+    // Without a reason: refused by the command line and by the register (the rules refuse it
+    // too: crates/model/tests/model.rs).
+    let second = export.path().join("second");
+    let out = cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--card",
+            &number,
+            "--out",
+            &second.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let out = cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--card",
+            &number,
+            "--reason",
+            " ",
+            "--out",
+            &second.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("give the reason"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // With the reason: a fresh package, a second card_personalised.
+    let second = export.path().join("second-ok");
+    let printed = ok(cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--card",
+            &number,
+            "--reason",
+            "chip spoiled at the bureau",
+            "--out",
+            &second.display().to_string(),
+        ],
+        &[],
+    ));
+    assert!(printed.contains("1 cards personalised"), "{printed}");
+    let (old, new) = (first.join(&number), second.join(&number));
+    assert_ne!(
+        std::fs::read(old.join("EF.SOD")).unwrap(),
+        std::fs::read(new.join("EF.SOD")).unwrap()
+    );
+    let (_, h) = s.get(&format!("/v1/persons/{pin}/history"), &sup).await;
+    let personalised: Vec<&Value> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "card_personalised")
+        .collect();
+    assert_eq!(personalised.len(), 2, "{h}");
+    assert_eq!(
+        personalised[1]["event"]["payload"]["change"]["reason"],
+        "chip spoiled at the bureau"
+    );
+    assert!(personalised[0]["event"]["payload"]["change"]
+        .get("reason")
+        .is_none());
+    let (status, b) = card_step(&s, &officer, &pin, &card, json!({"action": "issued"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+
+    // The old package: genuine chip data, a valid card, but not the card's current EF.SOD.
+    let checked = verify_online(&s, &bank, &old).await;
+    assert_eq!(checked["verified"], false, "{checked}");
+    assert_eq!(checked["sod_current"], false, "{checked}");
+    assert_eq!(checked["online_status"]["valid"], true, "{checked}");
+    assert!(failed_checks(&checked["report"]).is_empty(), "{checked}");
+    let checked = verify_online(&s, &bank, &new).await;
+    assert_eq!(checked["verified"], true, "{checked}");
+    assert_eq!(checked["sod_current"], true, "{checked}");
+
+    // Issued: no longer personalised again.
+    let out = cli(
+        &s,
+        db,
+        &[
+            "card",
+            "personalise",
+            "--card",
+            &number,
+            "--reason",
+            "again",
+            "--out",
+            &export.path().join("third").display().to_string(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is issued"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_repersonalisation_sqlite() {
+    card_repersonalisation(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_repersonalisation_postgres() {
+    if let Some(db) = PgDatabase::create().await {
+        card_repersonalisation(Some(db.url.clone())).await;
+    }
+}

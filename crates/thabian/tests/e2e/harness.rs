@@ -101,8 +101,47 @@ impl Drop for TestServer {
     }
 }
 
+/// A clock a test moves: the system's time shifted by an offset it sets.
+pub struct TestClock {
+    offset: std::sync::Mutex<chrono::Duration>,
+}
+
+impl TestClock {
+    /// The system's time, until moved.
+    pub fn new() -> Arc<TestClock> {
+        Arc::new(TestClock {
+            offset: std::sync::Mutex::new(chrono::Duration::zero()),
+        })
+    }
+
+    /// From now on the clock reads `at` (and runs on from there).
+    pub fn set(&self, at: chrono::DateTime<chrono::Utc>) {
+        *self.offset.lock().unwrap() = at - chrono::Utc::now();
+    }
+}
+
+impl thabian_register::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + *self.offset.lock().unwrap()
+    }
+}
+
 impl TestServer {
     pub async fn start(profile: &str, database_url: Option<String>) -> TestServer {
+        Self::start_with_clock(
+            profile,
+            database_url,
+            Arc::new(thabian_register::SystemClock),
+        )
+        .await
+    }
+
+    /// A server whose register reads `clock` (a [`TestClock`] to move time).
+    pub async fn start_with_clock(
+        profile: &str,
+        database_url: Option<String>,
+        clock: Arc<dyn thabian_register::Clock>,
+    ) -> TestServer {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let config = Config {
             data_dir: data_dir.path().to_path_buf(),
@@ -112,7 +151,9 @@ impl TestServer {
             log_key_file: None,
             biometric_key_file: None,
         };
-        let platform: Platform = thabian::open(&config).await.expect("open platform");
+        let platform: Platform = thabian::open_with_clock(&config, clock)
+            .await
+            .expect("open platform");
         let admin = platform
             .register
             .bootstrap()
