@@ -816,7 +816,7 @@ fn check_digits(file: &'static str, what: &str, s: &str, len: usize) -> Result<(
 fn read_date(file: &'static str, what: &str, v: &[u8]) -> Result<String, LdsError> {
     // An ASCII date has 8 bytes; 4 bytes can only be BCD.
     let s = if v.len() == 4 {
-        v.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        hex::encode(v)
     } else {
         ascii(file, what, v)?
     };

@@ -38,7 +38,7 @@ use sha2::{Digest, Sha256};
 use thabian_pki::cert::{
     check_profile, private_key_usage_period, serial_hex, validity, ProfileKind, Severity,
 };
-use thabian_pki::cms::{verify_signed_data, CmsError};
+use thabian_pki::cms::{verify_decoded_signed_data, CmsError};
 use thabian_pki::crl::{crl_times, is_revoked, verify_crl};
 use thabian_pki::encoded::{EncodedCertificate, EncodedCrl};
 use thabian_pki::masterlist::{parse_master_list, MasterListError};
@@ -697,12 +697,23 @@ pub fn passive_authentication(
     let mut summary = DocumentSummary::default();
 
     let sod = sod_checks(&mut report, doc);
-    let ds = ds_certificate_check(&mut report, sod.as_ref(), options);
-    if let Some(ds) = &ds {
+    let found = ds_certificate_check(&mut report, sod.as_ref(), options);
+    let ds = found.as_ref().map(|(ds, _)| ds.clone());
+    if let Some((ds, whence)) = &found {
         let path = match options.path_cache.as_deref() {
             Some(cache) if cache.serves(trust) => cache.outcome(ds, trust, at, options),
             _ => path_outcome(ds, trust, at, options),
         };
+        // Written from the path's summary, which the cache keeps: an RFC 4514 subject per
+        // document cost a verifier more than a data-group hash.
+        report.push(
+            CheckId::DsCertificate,
+            Outcome::Passed,
+            format!(
+                "DS \"{}\" serial {} ({whence})",
+                path.document_signer.subject, path.document_signer.serial
+            ),
+        );
         report.checks.extend(path.checks);
         summary.document_signer = Some(path.document_signer);
         summary.csca = path.csca;
@@ -794,11 +805,13 @@ fn sod_checks(report: &mut Report, doc: &Document<'_>) -> Option<Sod> {
     }
 }
 
+/// The DS certificate and where it was found; on success the caller records the passed
+/// check (with the names from the validated path's summary).
 fn ds_certificate_check(
     report: &mut Report,
     sod: Option<&Sod>,
     options: &PaOptions,
-) -> Option<EncodedCertificate> {
+) -> Option<(EncodedCertificate, &'static str)> {
     let Some(sod) = sod else {
         report.push(
             CheckId::DsCertificate,
@@ -816,18 +829,7 @@ fn ds_certificate_check(
         ),
     };
     match cert {
-        Some(c) => {
-            report.push(
-                CheckId::DsCertificate,
-                Outcome::Passed,
-                format!(
-                    "DS \"{}\" serial {} ({whence})",
-                    c.tbs_certificate.subject,
-                    serial_hex(&c.tbs_certificate.serial_number)
-                ),
-            );
-            Some(c)
-        }
+        Some(c) => Some((c, whence)),
         None => {
             report.push(
                 CheckId::DsCertificate,
@@ -1196,7 +1198,7 @@ fn revocation_report(
         }
     }
     let number = thabian_pki::crl::crl_number(crl)
-        .map(|n| n.iter().map(|b| format!("{b:02X}")).collect::<String>())
+        .map(hex::encode_upper)
         .unwrap_or_else(|| "?".into());
     if let Some(entry) = is_revoked(crl, &ds.tbs_certificate.serial_number) {
         report.push(
@@ -1299,7 +1301,7 @@ fn cms_check_id(e: &CmsError) -> CheckId {
 
 /// `sod_signature` and `message_digest`, each computed on its own so that both show.
 ///
-/// [`verify_signed_data`] runs first and is the source of truth for the signature: when it
+/// [`thabian_pki::cms::verify_signed_data`] runs first and is the source of truth for the signature: when it
 /// accepts the SignedData with the same signer certificate, the signature it verified is not
 /// verified again (the contentType and digest algorithm are still checked here). Otherwise the
 /// signature is verified here, and whatever `verify_signed_data` rejected fails the check its
@@ -1311,8 +1313,10 @@ fn signed_data_checks(
     options: &PaOptions,
 ) {
     let digest = sod.digest_algorithm();
-    let pki = verify_signed_data(
+    let pki = verify_decoded_signed_data(
         &sod.cms_der,
+        sod.signed_data(),
+        sod.certificates().to_vec(),
         &ID_LDS_SECURITY_OBJECT,
         &options.extra_certificates,
     );
@@ -1451,7 +1455,7 @@ fn lso_check(report: &mut Report, sod: &Sod) -> Option<LdsSecurityObject> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn dg_hash_checks(

@@ -829,11 +829,7 @@ pub fn certificate_from_pem(pem: &str) -> Result<Certificate, PkiError> {
 
 /// Hex of a certificate's serial number, upper case, no separators.
 pub fn serial_hex(serial: &SerialNumber) -> String {
-    serial
-        .as_bytes()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect()
+    hex::encode_upper(serial.as_bytes())
 }
 
 // ---------------------------------------------------------------------------------------------

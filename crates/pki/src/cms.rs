@@ -261,9 +261,28 @@ pub fn verify_signed_data(
     expected_econtent_type: &ObjectIdentifier,
     extra_certificates: &[EncodedCertificate],
 ) -> Result<VerifiedSignedData, CmsError> {
-    let mut steps = Vec::new();
     let der = strip_sod_wrapper(der)?;
     let (signed_data, certificates) = decode_signed_data(der)?;
+    verify_decoded_signed_data(
+        der,
+        &signed_data,
+        certificates,
+        expected_econtent_type,
+        extra_certificates,
+    )
+}
+
+/// [`verify_signed_data`] for a caller that already decoded the ContentInfo `der` (without an
+/// EF.SOD wrapper) with [`decode_signed_data`], as a passive authentication has: decoding it a
+/// second time cost a verifier as much as hashing the data groups.
+pub fn verify_decoded_signed_data(
+    der: &[u8],
+    signed_data: &SignedData,
+    certificates: Vec<EncodedCertificate>,
+    expected_econtent_type: &ObjectIdentifier,
+    extra_certificates: &[EncodedCertificate],
+) -> Result<VerifiedSignedData, CmsError> {
+    let mut steps = Vec::new();
     let signer_infos = signed_data.signer_infos.0.as_slice();
     let signer_info = match signer_infos {
         [one] => one,
