@@ -5,14 +5,11 @@ use crate::alg::DigestAlgorithm;
 use crate::cert::{der_err, from_time, ski, to_time};
 use crate::encoded::EncodedCertificate;
 use crate::{PkiError, Signer};
-use ::cms::cert::IssuerAndSerialNumber;
 use ::cms::content_info::CmsVersion;
-use ::cms::signed_data::{
-    EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
-};
+use ::cms::signed_data::{EncapsulatedContentInfo, SignedData, SignerIdentifier};
 use chrono::{DateTime, Utc};
 use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_MESSAGE_DIGEST, ID_SIGNED_DATA, ID_SIGNING_TIME};
-use der::asn1::{OctetString, OctetStringRef, SetOfVec};
+use der::asn1::{OctetStringRef, SetOfVec};
 use der::{Any, Decode, Encode, Tag, Tagged};
 use spki::{AlgorithmIdentifierOwned, ObjectIdentifier};
 use x509_cert::attr::Attribute;
@@ -153,22 +150,34 @@ pub fn sign_signed_data(request: &SignRequest<'_>) -> Result<Vec<u8>, PkiError> 
     let to_sign = signed_attrs.to_der().map_err(der_err)?;
     let signature = request.signer.sign(&to_sign)?;
 
-    let signer_info = SignerInfo {
-        version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: cert.tbs_certificate.issuer.clone(),
-            serial_number: cert.tbs_certificate.serial_number.clone(),
-        }),
-        digest_alg: digest_alg.clone(),
-        signed_attrs: Some(signed_attrs),
-        signature_algorithm: request.signer.signature_algorithm_identifier(),
-        signature: OctetString::new(signature).map_err(der_err)?,
-        unsigned_attrs: None,
-    };
-    let mut certs: Vec<std::borrow::Cow<'_, [u8]>> = vec![match request.signer_cert_der {
+    let signer_cert_der: std::borrow::Cow<'_, [u8]> = match request.signer_cert_der {
         Some(der) => der.into(),
         None => cert.to_der().map_err(der_err)?.into(),
-    }];
+    };
+    // The SignerInfo is put together from DER parts too: its issuerAndSerialNumber is the
+    // certificate's own issuer and serial octets, not a deep copy of the Name encoded again.
+    let mut implicit_signed_attrs = to_sign;
+    implicit_signed_attrs[0] = 0xa0; // [0] IMPLICIT instead of the SET OF tag
+    let digest_alg_der = digest_alg.to_der().map_err(der_err)?;
+    let signer_info = der_tlv(
+        Tag::Sequence,
+        &[
+            CmsVersion::V1.to_der().map_err(der_err)?,
+            issuer_and_serial_number(&signer_cert_der)?,
+            digest_alg_der.clone(),
+            implicit_signed_attrs,
+            request
+                .signer
+                .signature_algorithm_identifier()
+                .to_der()
+                .map_err(der_err)?,
+            OctetStringRef::new(&signature)
+                .map_err(der_err)?
+                .to_der()
+                .map_err(der_err)?,
+        ],
+    )?;
+    let mut certs: Vec<std::borrow::Cow<'_, [u8]>> = vec![signer_cert_der];
     for c in request.extra_certs {
         if c != cert {
             certs.push(c.to_der().map_err(der_err)?.into());
@@ -187,10 +196,7 @@ pub fn sign_signed_data(request: &SignRequest<'_>) -> Result<Vec<u8>, PkiError> 
     let signed_data_parts = [
         // RFC 5652 5.1: version 3 because the eContentType is not id-data.
         CmsVersion::V3.to_der().map_err(der_err)?,
-        SetOfVec::try_from(vec![digest_alg])
-            .map_err(der_err)?
-            .to_der()
-            .map_err(der_err)?,
+        der_tlv(Tag::Set, &[digest_alg_der])?,
         econtent_info.to_der().map_err(der_err)?,
         der_set_of(
             Tag::ContextSpecific {
@@ -199,9 +205,7 @@ pub fn sign_signed_data(request: &SignRequest<'_>) -> Result<Vec<u8>, PkiError> 
             },
             certs,
         )?,
-        SignerInfos(SetOfVec::try_from(vec![signer_info]).map_err(der_err)?)
-            .to_der()
-            .map_err(der_err)?,
+        der_tlv(Tag::Set, &[signer_info])?,
     ];
     let signed_data = der_tlv(Tag::Sequence, &signed_data_parts)?;
     let content = der_tlv(
@@ -215,6 +219,22 @@ pub fn sign_signed_data(request: &SignRequest<'_>) -> Result<Vec<u8>, PkiError> 
         Tag::Sequence,
         &[ID_SIGNED_DATA.to_der().map_err(der_err)?, content],
     )
+}
+
+/// `IssuerAndSerialNumber` (RFC 5652 10.2.4) of a certificate, from its own octets: the
+/// tbsCertificate's issuer and serialNumber, as they are encoded there.
+fn issuer_and_serial_number(cert_der: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let malformed = || PkiError::InvalidRequest("the signer certificate is not DER".into());
+    let (_, cert, _) = tlv(cert_der).ok_or_else(malformed)?;
+    let (_, tbs, _) = tlv(cert).ok_or_else(malformed)?;
+    let (tag, _, after_version) = tlv(tbs).ok_or_else(malformed)?;
+    let at_serial = if tag == 0xa0 { after_version } else { tbs };
+    let (_, _, after_serial) = tlv(at_serial).ok_or_else(malformed)?;
+    let serial = &at_serial[..at_serial.len() - after_serial.len()];
+    let (_, _, at_issuer) = tlv(after_serial).ok_or_else(malformed)?; // signature algorithm
+    let (_, _, after_issuer) = tlv(at_issuer).ok_or_else(malformed)?;
+    let issuer = &at_issuer[..at_issuer.len() - after_issuer.len()];
+    der_tlv(Tag::Sequence, &[issuer, serial])
 }
 
 /// `tag`, the DER length of the concatenated `parts`, then the parts.
