@@ -495,19 +495,9 @@ impl Register {
         card: &str,
         change: CardChange,
     ) -> Result<()> {
-        let row = self
-            .store
-            .person(pin.as_str())
-            .await?
-            .ok_or_else(|| RegisterError::NotFound(format!("no person with PIN {pin}")))?;
         // The rules' answer says something about the person: only to an official whose
         // jurisdiction covers them, as the write path would.
-        if !ctx.principal.covers_path(&row.residence_path) {
-            return Err(RegisterError::Forbidden(format!(
-                "{pin} is outside your jurisdiction"
-            )));
-        }
-        let person = crate::service::decode_person(&row)?;
+        let person = self.person_in_jurisdiction(ctx, pin).await?;
         let event = CardEvent {
             pin: pin.clone(),
             card: card.to_owned(),

@@ -146,8 +146,17 @@ pub async fn operator_context(
     purpose: &str,
     client: &str,
 ) -> anyhow::Result<thabian_register::RequestContext> {
-    let admin = platform
-        .store
+    operator_context_in(&platform.store, role, purpose, client).await
+}
+
+/// [`operator_context`] from the store alone.
+pub async fn operator_context_in(
+    store: &DynStore,
+    role: thabian_register::Role,
+    purpose: &str,
+    client: &str,
+) -> anyhow::Result<thabian_register::RequestContext> {
+    let admin = store
         .official("admin")
         .await?
         .context("no administrator yet: run `thabian serve` once")?;

@@ -66,6 +66,34 @@ async fn reserved_card_numbers(s: &TestServer) -> i64 {
     }
 }
 
+/// A card applied for (with a real JPEG face) by `officer`, approved by `sup` and put in
+/// production batch `batch`: its id and number.
+async fn apply_and_batch(
+    s: &TestServer,
+    officer: &str,
+    sup: &str,
+    pin: &str,
+    application: Value,
+    batch: &str,
+) -> (String, String) {
+    let mut app = application;
+    app["face"]["data"] = json!(b64(&face_jpeg()));
+    let (status, b) = s
+        .post(&format!("/v1/persons/{pin}/cards"), officer, app, &[])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let card = b["card"].as_str().unwrap().to_owned();
+    let number = b["number"].as_str().unwrap().to_owned();
+    for (token, step) in [
+        (sup, json!({"action": "approved"})),
+        (officer, json!({"action": "batched", "batch": batch})),
+    ] {
+        let (status, b) = card_step(s, token, pin, &card, step).await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+    }
+    (card, number)
+}
+
 async fn cards(s: &TestServer, token: &str, pin: &str) -> Vec<Value> {
     let (status, b) = s.get(&format!("/v1/persons/{pin}/cards"), token).await;
     assert_eq!(status, StatusCode::OK, "{b}");
@@ -511,21 +539,8 @@ async fn card_with_pki(database_url: Option<String>, hsm: bool) {
     assert_eq!(names, ["crl.der", "csca-1.crt", "master-list.der"]);
 
     // Applied, approved, batched, personalised.
-    let mut app = application("first", None);
-    app["face"]["data"] = json!(b64(&face_jpeg()));
-    let (status, b) = s
-        .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{b}");
-    let card = b["card"].as_str().unwrap().to_owned();
-    let number = b["number"].as_str().unwrap().to_owned();
-    for (token, step) in [
-        (&sup, json!({"action": "approved"})),
-        (&officer, json!({"action": "batched", "batch": "B-1"})),
-    ] {
-        let (status, b) = card_step(&s, token, &pin, &card, step).await;
-        assert_eq!(status, StatusCode::CREATED, "{b}");
-    }
+    let (card, number) =
+        apply_and_batch(&s, &officer, &sup, &pin, application("first", None), "B-1").await;
     let export = tempfile::tempdir().unwrap();
     let out_dir = export.path().join("batch-B-1");
     let personalised = ok(cli(
@@ -688,22 +703,16 @@ async fn card_with_pki(database_url: Option<String>, hsm: bool) {
         .unwrap()
         .iter()
         .all(|c| c["outcome"] != "failed"));
-    let mut app = application("replacement", Some(&card));
-    app["face"]["data"] = json!(b64(&face_jpeg()));
-    let (status, b) = s
-        .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{b}");
-    let card2 = b["card"].as_str().unwrap().to_owned();
-    let number2 = b["number"].as_str().unwrap().to_owned();
+    let (card2, number2) = apply_and_batch(
+        &s,
+        &officer,
+        &sup,
+        &pin,
+        application("replacement", Some(&card)),
+        "B-2",
+    )
+    .await;
     assert_ne!(number2, number);
-    for (token, step) in [
-        (&sup, json!({"action": "approved"})),
-        (&officer, json!({"action": "batched", "batch": "B-2"})),
-    ] {
-        let (status, b) = card_step(&s, token, &pin, &card2, step).await;
-        assert_eq!(status, StatusCode::CREATED, "{b}");
-    }
     let out2 = export.path().join("batch-B-2");
     ok(cli(
         &s,
@@ -850,25 +859,9 @@ async fn vietnamese_card() {
     ));
     ok(cli(&s, None, &["pki", "issue-ds"], &[]));
     ok(cli(&s, None, &["pki", "publish"], &[]));
-    let mut app = application("first", None);
-    app["face"]["data"] = json!(b64(&face_jpeg()));
-    let (status, b) = s
-        .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{b}");
-    assert_eq!(
-        b["number"],
-        pin.as_str(),
-        "a Vietnamese card number is the PIN"
-    );
-    let card = b["card"].as_str().unwrap().to_owned();
-    for (token, step) in [
-        (&sup, json!({"action": "approved"})),
-        (&officer, json!({"action": "batched", "batch": "VN-1"})),
-    ] {
-        let (status, b) = card_step(&s, token, &pin, &card, step).await;
-        assert_eq!(status, StatusCode::CREATED, "{b}");
-    }
+    let (_, number) =
+        apply_and_batch(&s, &officer, &sup, &pin, application("first", None), "VN-1").await;
+    assert_eq!(number, pin.as_str(), "a Vietnamese card number is the PIN");
     let export = tempfile::tempdir().unwrap();
     let out = export.path().join("VN-1");
     ok(cli(
@@ -1029,21 +1022,8 @@ async fn chip_keys_and_zip(database_url: Option<String>) {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{b}");
         let pin = b["pin"].as_str().unwrap().to_owned();
-        let mut app = application("first", None);
-        app["face"]["data"] = json!(b64(&face_jpeg()));
-        let (status, b) = s
-            .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{b}");
-        let card = b["card"].as_str().unwrap().to_owned();
-        let number = b["number"].as_str().unwrap().to_owned();
-        for (token, step) in [
-            (&sup, json!({"action": "approved"})),
-            (&officer, json!({"action": "batched", "batch": "K-1"})),
-        ] {
-            let (status, b) = card_step(&s, token, &pin, &card, step).await;
-            assert_eq!(status, StatusCode::CREATED, "{b}");
-        }
+        let (_, number) =
+            apply_and_batch(&s, &officer, &sup, &pin, application("first", None), "K-1").await;
         holders.push((pin, number));
     }
     let (with_keys, bad_keys, no_keys) = (&holders[0], &holders[1], &holders[2]);
@@ -1258,19 +1238,9 @@ async fn operator(
     s: &TestServer,
     role: thabian_register::Role,
 ) -> thabian_register::RequestContext {
-    let admin = s.store.official("admin").await.unwrap().unwrap();
-    thabian_register::RequestContext {
-        principal: thabian_register::Principal {
-            official_id: admin.id,
-            name: admin.name,
-            role,
-            jurisdiction: "*".into(),
-            jurisdiction_path: "/".into(),
-            office: admin.office,
-        },
-        purpose: Some("test".into()),
-        client: Some("test".into()),
-    }
+    thabian::operator_context_in(&s.store, role, "test", "test")
+        .await
+        .unwrap()
 }
 
 /// The kinds of a card's events in its holder's history.
@@ -1354,24 +1324,15 @@ async fn card_expiry_sweep(database_url: Option<String>) {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{b}");
         let pin = b["pin"].as_str().unwrap().to_owned();
-        let mut app = application("first", None);
-        app["face"]["data"] = json!(b64(&face_jpeg()));
-        let (status, b) = s
-            .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{b}");
-        let card = b["card"].as_str().unwrap().to_owned();
-        let number = b["number"].as_str().unwrap().to_owned();
-        for (token, step) in [
-            (&sup, json!({"action": "approved"})),
-            (
-                &officer,
-                json!({"action": "batched", "batch": format!("EXP-{i}")}),
-            ),
-        ] {
-            let (status, b) = card_step(&s, token, &pin, &card, step).await;
-            assert_eq!(status, StatusCode::CREATED, "{b}");
-        }
+        let (card, number) = apply_and_batch(
+            &s,
+            &officer,
+            &sup,
+            &pin,
+            application("first", None),
+            &format!("EXP-{i}"),
+        )
+        .await;
         holders.push((thabian_model::pin::Pin::from_trusted(pin), card, number));
     }
     let produce = |at_years: i64, i: usize| {
@@ -1584,21 +1545,8 @@ async fn card_repersonalisation(database_url: Option<String>) {
     ));
     ok(cli(&s, db, &["pki", "issue-ds"], &[]));
     ok(cli(&s, db, &["pki", "publish"], &[]));
-    let mut app = application("first", None);
-    app["face"]["data"] = json!(b64(&face_jpeg()));
-    let (status, b) = s
-        .post(&format!("/v1/persons/{pin}/cards"), &officer, app, &[])
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{b}");
-    let card = b["card"].as_str().unwrap().to_owned();
-    let number = b["number"].as_str().unwrap().to_owned();
-    for (token, step) in [
-        (&sup, json!({"action": "approved"})),
-        (&officer, json!({"action": "batched", "batch": "R-1"})),
-    ] {
-        let (status, b) = card_step(&s, token, &pin, &card, step).await;
-        assert_eq!(status, StatusCode::CREATED, "{b}");
-    }
+    let (card, number) =
+        apply_and_batch(&s, &officer, &sup, &pin, application("first", None), "R-1").await;
     let export = tempfile::tempdir().unwrap();
     let first = export.path().join("first");
     ok(cli(
