@@ -497,31 +497,23 @@ pub fn decode_signed_data(
     if tag != 0xa0 || !trailing.is_empty() {
         return Err(malformed("the content is not one [0] EXPLICIT element"));
     }
-    let (tag, mut rest, trailing) = tlv(explicit).ok_or_else(|| malformed("bad SignedData"))?;
+    let (tag, _, trailing) = tlv(explicit).ok_or_else(|| malformed("bad SignedData"))?;
     if tag != 0x30 || !trailing.is_empty() {
         return Err(malformed("SignedData is not one SEQUENCE"));
     }
-    let mut without_certificates = Vec::with_capacity(rest.len());
+    let fields = signed_data_fields(content_info)
+        .ok_or_else(|| malformed("a SignedData field is not a DER element"))?;
     let mut certificates = Vec::new();
-    while !rest.is_empty() {
-        let (tag, content, after) =
-            tlv(rest).ok_or_else(|| malformed("a SignedData field is not a DER element"))?;
+    let mut other_fields = Vec::with_capacity(fields.len());
+    for (tag, content, whole) in fields {
         if tag == 0xa0 {
             certificates = certificate_set(content);
         } else {
-            without_certificates.extend_from_slice(&rest[..rest.len() - after.len()]);
+            other_fields.push(whole);
         }
-        rest = after;
     }
-    let mut sequence = Vec::with_capacity(without_certificates.len() + 6);
-    der::Header::new(
-        Tag::Sequence,
-        der::Length::try_from(without_certificates.len())
-            .map_err(|e| CmsError::Malformed(e.to_string()))?,
-    )
-    .and_then(|h| h.encode_to_vec(&mut sequence))
-    .map_err(|e| CmsError::Malformed(e.to_string()))?;
-    sequence.extend_from_slice(&without_certificates);
+    let sequence =
+        der_tlv(Tag::Sequence, &other_fields).map_err(|e| CmsError::Malformed(e.to_string()))?;
     let signed_data =
         SignedData::from_der(&sequence).map_err(|e| CmsError::Malformed(e.to_string()))?;
     Ok((signed_data, certificates))
